@@ -1,0 +1,56 @@
+# The two commands a newcomer needs:
+#   make run    serve the demo portal on http://127.0.0.1:8000 (SQLite, synthetic cluster)
+#   make test   run the whole test suite (lint, types, checks, unit, and stack tests when CI=true)
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_ENV := PORTAL_DEBUG=true
+DEMO_SEED ?= 42
+
+.PHONY: run test venv venv-dev demo lint typecheck checks unit unit-postgres unit-mariadb messages screenshots stack-up stack-down stack-run clean
+
+venv:
+	@scripts/bootstrap
+
+venv-dev:
+	@scripts/bootstrap dev
+
+demo: venv
+	$(DEMO_ENV) $(PY) manage.py migrate --noinput -v 0
+	$(DEMO_ENV) $(PY) manage.py seed_demo --seed $(DEMO_SEED)
+	$(DEMO_ENV) $(PY) manage.py seed_robinhood --seed $(DEMO_SEED)
+	$(DEMO_ENV) $(PY) manage.py create_dev_users
+
+run: demo
+	@echo "Serving the demo portal on http://127.0.0.1:8000 (sign in as alice / demo-alice or admin / demo-admin)"
+	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+
+test: venv-dev
+	@scripts/test
+
+lint: venv-dev
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: venv-dev
+	$(VENV)/bin/mypy slurm userportal
+
+unit: venv-dev
+	$(VENV)/bin/pytest -m "not integration and not browser"
+
+messages: venv-dev
+	PORTAL_DEBUG=true $(PY) manage.py makemessages -l fr -l th --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'tests/*'
+	PORTAL_DEBUG=true $(PY) manage.py makemessages -d djangojs -l fr -l th --no-obsolete --ignore '.venv/*' --ignore 'var/*' --ignore 'static/vendor/*'
+	PORTAL_DEBUG=true $(PY) manage.py compilemessages --ignore '.venv/*'
+
+screenshots: venv-dev
+	$(VENV)/bin/pytest -m browser tests/browser -k screenshots
+
+stack-up:
+	scripts/stack up
+
+stack-down:
+	scripts/stack down
+
+clean:
+	rm -rf var/*.sqlite3 var/static

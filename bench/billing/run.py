@@ -1,0 +1,257 @@
+"""Measure billing against the benchmark Slurm database in MariaDB (the real slurmdbd's engine).
+
+    .venv/bin/python bench/jobstats/generate.py            # once (bench/jobstats: 2M jobs, SELECT-only user)
+    .venv/bin/python bench/billing/run.py --label baseline  # then: results appended to bench/billing/RESULTS.md
+
+Targets (the billing issue), on this 2-core machine:
+
+* costs of 1,000,000 jobs from the database source (fetch + price + totals) in under 5 s;
+* a receipt of 100,000 jobs (fetch, price, mark billed, insert every item) in under 10 s;
+* the usage page p95 under 300 ms for a user with 20,000 jobs in the window.
+
+The Slurm side is ``bench_slurm_acct_db`` (cluster ``bench``, read through the SELECT-only
+``bench_portal`` account; never written). The portal side is its own MariaDB database,
+``bench_billing_portal`` (created and migrated here; receipts made by the run are deleted).
+Times are wall-clock in this process; the usage page goes through Django's test client (the
+whole view and template, no network), signed in as ``heavy``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+HERE = Path(__file__).resolve().parent
+NOW = 1_760_000_000  # bench/jobstats/generate.py's fixed "now"
+DAY = 86400
+
+
+def setup(args: argparse.Namespace) -> None:
+    import MySQLdb
+
+    conn = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", passwd="")
+    conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{args.portal_db}` CHARACTER SET utf8mb4")
+    conn.close()
+    os.environ.update(
+        {
+            "SECRET_KEY": "bench-only-not-secret",
+            "PORTAL_DEBUG": "false",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+            "DATABASE_URL": f"mysql://root@127.0.0.1:3306/{args.portal_db}",
+            "SLURMDB_URL": "mysql://bench_portal:bench@127.0.0.1:3306/bench_slurm_acct_db",
+            "SLURM_CLUSTERS": "bench",
+            "PORTAL_MODULES": "billing",
+            "BILLING_SOURCES": "database",
+            "PORTAL_CONN_MAX_AGE": "60",
+            "CELERY_TASK_ALWAYS_EAGER": "true",
+            "PORTAL_HTTPS": "false",
+            "PORTAL_MANIFEST_STATIC": "false",
+        }
+    )
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "userportal.settings")
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    from django.test.utils import setup_test_environment
+
+    setup_test_environment()  # the test client records response.context (job counts below)
+
+
+def utc(epoch: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(epoch, tz=dt.UTC)
+
+
+def window_of(count: int, user: str | None = None) -> tuple[dt.datetime, dt.datetime, int]:
+    """The window ending at NOW whose start leaves ``count`` finished jobs (of ``user``) in it."""
+    from django.db import connections
+
+    from slurm.visibility import jobs_of_user
+
+    if user:
+        jobs = jobs_of_user(user, "bench")
+    else:
+        from slurm.models import cluster_models
+
+        jobs = cluster_models("bench").job.objects.filter(deleted=0)
+    jobs = jobs.filter(time_end__gt=0, time_end__lte=NOW).order_by("-time_end").values_list("time_end", flat=True)
+    sql, params = jobs[count - 1 : count].query.sql_with_params()
+    with connections["slurm"].cursor() as cursor:
+        cursor.execute(sql, params)
+        start = int(cursor.fetchone()[0])
+    found = jobs.filter(time_end__gte=start).count()
+    return utc(start), utc(NOW), found
+
+
+def timed(fn, repeat: int) -> tuple[list[float], object]:
+    times, result = [], None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return times, result
+
+
+def bench_costs(args: argparse.Namespace, lines: list[str]) -> None:
+    from billing import services
+    from billing.costs import price, totals
+    from slurm.jobsource import DatabaseSource, JobQuery
+
+    start, end, found = window_of(args.jobs)
+    query = JobQuery(start, end, "bench")
+    prices = services.price_list("bench")
+    fetch_times, frame = timed(lambda: DatabaseSource().fetch(query), args.repeat)
+    price_times, priced = timed(lambda: price(frame, prices), args.repeat)
+    total_times, summary = timed(lambda: totals(priced), args.repeat)
+    whole = [f + p + t for f, p, t in zip(fetch_times, price_times, total_times, strict=True)]
+    lines.append(
+        f"| costs of {len(frame):,} jobs (database source) | {min(whole):.2f} s | {statistics.median(whole):.2f} s "
+        f"| < 5 s | fetch {statistics.median(fetch_times):.2f} s, price {statistics.median(price_times):.2f} s, "
+        f"totals {statistics.median(total_times):.3f} s; total {summary['cost']} |"
+    )
+    assert len(frame) == found, (len(frame), found)
+
+
+class Relabelled:
+    """The database source's jobs of a window, all filed under one user (a 100,000-job receipt)."""
+
+    name = "database"
+
+    def __init__(self, user: str) -> None:
+        from slurm.jobsource import DatabaseSource
+
+        self.inner = DatabaseSource()
+        self.user = user
+
+    def fetch(self, query):
+        import dataclasses
+
+        frame = self.inner.fetch(dataclasses.replace(query, user=None))
+        frame["user"] = self.user
+        return frame
+
+
+def bench_receipt(args: argparse.Namespace, lines: list[str]) -> None:
+    from billing import services
+    from billing.models import Receipt, ReceiptItem
+    from slurm.jobsource import JobQuery
+
+    start, end, _found = window_of(args.receipt_jobs)
+    query = JobQuery(start, end, "bench", user="benchreceipt")
+    source = Relabelled("benchreceipt")
+
+    def clean() -> None:
+        ReceiptItem.objects.filter(receipt__username="benchreceipt").delete()
+        Receipt.objects.filter(username="benchreceipt").delete()
+
+    times = []
+    count = 0
+    for _ in range(args.repeat):
+        clean()
+        t0 = time.perf_counter()
+        receipt = services.create_receipt("benchreceipt", query, actor="bench", sources=[source])
+        times.append(time.perf_counter() - t0)
+        count = receipt.job_count
+        assert receipt.items.count() == count
+    fetch_times, _frame = timed(lambda: source.fetch(query), 1)
+    clean()
+    lines.append(
+        f"| receipt of {count:,} jobs | {min(times):.2f} s | {statistics.median(times):.2f} s | < 10 s "
+        f"| of which fetch {fetch_times[0]:.2f} s; items inserted on MariaDB |"
+    )
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))]
+
+
+def bench_usage_page(args: argparse.Namespace, lines: list[str]) -> None:
+    from django.contrib.auth import get_user_model
+    from django.db import connections
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    start, end, found = window_of(args.user_jobs, user="heavy")
+    user, _ = get_user_model().objects.get_or_create(username="heavy")
+    client = Client()
+    client.force_login(user)
+    url = "/billing/users/heavy/usage/"
+    for tab in ("detail", "aggregate", "efficiency"):
+        params = {"start": start.date().isoformat(), "end": end.date().isoformat(), "tab": tab}
+        client.get(url, params)  # warm-up (the first request of a window fills the cache)
+        with CaptureQueriesContext(connections["default"]) as portal, CaptureQueriesContext(connections["slurm"]) as sl:
+            response = client.get(url, params)
+        assert response.status_code == 200, response.status_code
+        jobs = response.context["totals"]["jobs"]
+        times = []
+        for i in range(args.requests):
+            page = {**params, "page": str(1 + i % 5)}
+            t0 = time.perf_counter()
+            response = client.get(url, page)
+            times.append(time.perf_counter() - t0)
+            assert response.status_code == 200
+        lines.append(
+            f"| usage page ({tab}), user with {jobs:,} jobs, {args.requests} requests | "
+            f"p50 {statistics.median(times) * 1000:.0f} ms | p95 {percentile(times, 0.95) * 1000:.0f} ms "
+            f"| p95 < 300 ms | max {max(times) * 1000:.0f} ms; {len(portal)} portal + {len(sl)} slurm SQL |"
+        )
+    # The same page with nothing cached (a new window each request: what a first visit costs).
+    cold = []
+    for i in range(min(args.requests, 5)):
+        params = {"start": (start.date() + dt.timedelta(days=i + 1)).isoformat(), "end": end.date().isoformat()}
+        t0 = time.perf_counter()
+        client.get(url, params)
+        cold.append(time.perf_counter() - t0)
+    lines.append(
+        f"| usage page, first visit of a window (nothing cached), {found:,} jobs | "
+        f"p50 {statistics.median(cold) * 1000:.0f} ms | max {max(cold) * 1000:.0f} ms | (informative) | |"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--jobs", type=int, default=1_000_000)
+    parser.add_argument("--receipt-jobs", type=int, default=100_000)
+    parser.add_argument("--user-jobs", type=int, default=20_000)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=40)
+    parser.add_argument("--portal-db", default="bench_billing_portal")
+    parser.add_argument("--only", choices=("costs", "receipt", "usage"), action="append")
+    parser.add_argument("--label", default="")
+    parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
+    args = parser.parse_args()
+    setup(args)
+    lines: list[str] = []
+    only = args.only or ["costs", "receipt", "usage"]
+    for name, fn in (("costs", bench_costs), ("receipt", bench_receipt), ("usage", bench_usage_page)):
+        if name in only:
+            before = len(lines)
+            fn(args, lines)
+            print("\n".join(lines[before:]), flush=True)
+    if not args.no_write:
+        stamp = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+        load = os.getloadavg()[0]
+        header = [
+            "",
+            f"## {args.label or 'run'} — {stamp} (load average {load:.1f} at the end)",
+            "",
+            "| what | best / p50 | median / p95 | target | notes |",
+            "| --- | --- | --- | --- | --- |",
+        ]
+        with (HERE / "RESULTS.md").open("a") as out:
+            out.write("\n".join(header + lines) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The jobs API: ``/api/jobs/`` (DataTables server side or paginated JSON) and ``/api/jobs/<job_db_inx>/``.
+
+TT's contract (domain 8.2): ``?format=datatables&draw=&start=&length=&order[0][column]=&
+order[0][dir]=&columns[i][data]=&search[value]=`` answers ``{draw, recordsTotal, recordsFiltered,
+data}``. Every answer is scoped by slurm.visibility.jobs_visible_to; bad parameters get a 400
+with the field errors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.http import Http404
+from django.utils.translation import gettext as _
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+from rest_framework.views import APIView
+
+from jobstats import services
+from jobstats.serializers import DataTablesPageSerializer, JobPageSerializer, JobQuerySerializer, JobRowSerializer
+from userportal.clusters import current_cluster
+
+
+class DataTablesRenderer(JSONRenderer):
+    """JSON, selected by ``?format=datatables`` (DRF's format override needs a renderer of that name)."""
+
+    format = "datatables"
+
+
+_ORDER = re.compile(r"^order\[(\d{1,2})\]\[(column|dir|name)\]$")
+_COLUMN = re.compile(r"^columns\[(\d{1,3})\]\[(data|name)\]$")
+MAX_COLUMNS = 100
+
+DATATABLES_PARAMETERS = [
+    OpenApiParameter("search[value]", OpenApiTypes.STR, description="DataTables: the search box's text."),
+    OpenApiParameter("order[0][column]", OpenApiTypes.INT, description="DataTables: index of the column to sort by."),
+    OpenApiParameter(
+        "order[0][dir]", OpenApiTypes.STR, enum=["asc", "desc"], description="DataTables: sort direction."
+    ),
+    OpenApiParameter(
+        "columns[0][data]", OpenApiTypes.STR, description="DataTables: the row key of column 0 (and so on)."
+    ),
+]
+
+
+def datatables_params(params: Any) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """DataTables' bracketed parameters folded into the serializer's flat names (``ordering``, ``search``), and their errors."""
+    flat: dict[str, Any] = {}
+    for key in params:
+        if "[" not in key:
+            value = params.get(key)
+            if value != "":
+                flat[key] = value
+    if "search[value]" in params:
+        flat["search"] = params.get("search[value]")
+    columns: dict[int, str] = {}
+    orders: dict[int, dict[str, str]] = {}
+    errors: dict[str, list[str]] = {}
+    for key in params:
+        column = _COLUMN.match(key)
+        if column and column.group(2) == "data":
+            index = int(column.group(1))
+            if index < MAX_COLUMNS:
+                columns[index] = params.get(key)
+        order = _ORDER.match(key)
+        if order:
+            orders.setdefault(int(order.group(1)), {})[order.group(2)] = params.get(key)
+    ordering = []
+    for position in sorted(orders)[:3]:
+        entry = orders[position]
+        direction = entry.get("dir", "asc")
+        key = f"order[{position}][dir]"
+        if direction not in ("asc", "desc"):
+            errors[key] = [_("Use asc or desc.")]
+            continue
+        name = entry.get("name") or ""
+        if not name:
+            text = entry.get("column", "")
+            if not text.isdigit() or int(text) not in columns:
+                errors[f"order[{position}][column]"] = [_("Not the index of a column sent in columns[i][data].")]
+                continue
+            name = columns[int(text)]
+        if name not in services.ORDERABLE:
+            errors[f"order[{position}][column]"] = [_("This column cannot be sorted.")]
+            continue
+        ordering.append(("-" if direction == "desc" else "") + name)
+    if ordering and "ordering" not in flat:
+        flat["ordering"] = ",".join(ordering)
+    return flat, errors
+
+
+class JobList(APIView):
+    """Jobs the caller may see, newest first (DataTables server side or paginated JSON)."""
+
+    renderer_classes = [JSONRenderer, DataTablesRenderer]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # An unknown ?format= is a bad parameter (a 400 from the serializer below), not DRF's 404.
+        try:
+            return super().perform_content_negotiation(request, force)
+        except Http404:
+            return (JSONRenderer(), JSONRenderer.media_type)
+
+    @extend_schema(
+        operation_id="jobs_list",
+        summary="List jobs",
+        description=(
+            "The caller's jobs (staff: anyone's, with `username`), or an account's jobs (`account`: members see every "
+            "user's jobs in it). `format=datatables` answers DataTables' server-side envelope "
+            "`{draw, recordsTotal, recordsFiltered, data}`; otherwise a paginated list. Times are ISO-8601 UTC or null."
+        ),
+        parameters=[JobQuerySerializer, *DATATABLES_PARAMETERS],
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="JobListAnswer",
+                serializers=[JobPageSerializer, DataTablesPageSerializer],
+                resource_type_field_name=None,
+            ),
+            400: OpenApiResponse(description="Bad parameters: an object of field errors."),
+        },
+    )
+    def get(self, request: Request) -> Response:
+        params, errors = datatables_params(request.query_params)
+        serializer = JobQuerySerializer(data=params)
+        if not serializer.is_valid() or errors:
+            raise ValidationError({**(serializer.errors if serializer.errors else {}), **errors})
+        query = serializer.to_query()
+        result = services.list_jobs(request.user, current_cluster(request), query)
+        if (
+            serializer.validated_data.get("format") == "datatables"
+            or getattr(request.accepted_renderer, "format", "") == "datatables"
+        ):
+            return Response(
+                {
+                    "draw": serializer.validated_data.get("draw", 0),
+                    "recordsTotal": result.total,
+                    "recordsFiltered": result.filtered,
+                    "data": result.rows,
+                }
+            )
+        url = request.build_absolute_uri()
+        following = query.offset + query.limit
+        next_url = replace_query_param(url, "offset", following) if following < result.filtered else None
+        previous_url = None
+        if query.offset > 0:
+            before = max(query.offset - query.limit, 0)
+            previous_url = replace_query_param(url, "offset", before) if before else remove_query_param(url, "offset")
+        return Response({"count": result.filtered, "next": next_url, "previous": previous_url, "results": result.rows})
+
+
+class JobDetail(APIView):
+    """One job record by its key (job_db_inx), under the same scoping as the list."""
+
+    renderer_classes = [JSONRenderer]
+
+    @extend_schema(
+        operation_id="jobs_retrieve",
+        summary="One job record",
+        responses={
+            200: JobRowSerializer,
+            404: OpenApiResponse(description="No such job, or not visible to the caller."),
+        },
+    )
+    def get(self, request: Request, job_db_inx: int) -> Response:
+        row = services.get_job(request.user, current_cluster(request), job_db_inx)
+        if row is None:
+            raise NotFound(_("No such job."))
+        return Response(row)

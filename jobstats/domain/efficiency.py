@@ -1,0 +1,341 @@
+"""What a job used against what it asked for ("seff done better"), from Prometheus or from accounting.
+
+Prometheus (slurm-job-exporter) gives cores in use, peak memory and GPU figures over the job's
+run. Without it, the step table still gives TotalCPU (sum of user + system over the steps) and
+MaxRSS (the maximum over the steps of ``tres_usage_in_max`` id 2), as seff does; GPU figures
+then are unknown. Every result says which source it came from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
+from jobstats.domain.metrics import MetricsSession, by_tag, finite, job_selector, rate_window, union
+from slurm.decoders import TRES_MEM, parse_tres, step_cpu_seconds
+from userportal.prometheus import step_for
+
+SOURCE_PROMETHEUS = "prometheus"
+SOURCE_ACCOUNTING = "accounting"
+
+
+@dataclass(frozen=True)
+class JobUsage:
+    source: str
+    cpu_seconds: float | None = None
+    cores_used: float | None = None  # mean cores busy over the run
+    mem_max_bytes: float | None = None
+    gpus_seen: int | None = None  # GPUs the exporter saw (idle jobs' GPUs are invisible, domain 4.2)
+    gpu_util: float | None = None  # mean utilisation per GPU, percent
+    gpu_mem_fraction: float | None = None  # peak memory of the fullest GPU, 0-1
+    gpu_power_w: float | None = None  # mean power per GPU
+    gpu_type: str | None = None
+    threads_running: float | None = None
+    programs: tuple[tuple[str, float], ...] = field(default=())  # (executable, mean cores)
+
+    @property
+    def label(self) -> str:
+        if self.source == SOURCE_PROMETHEUS:
+            return _("measured on the nodes (Prometheus)")
+        return _("from Slurm's accounting (the job's steps)")
+
+
+def _subquery(expr: str, span: int, step: int) -> str:
+    return f"({expr})[{span}s:{step}s]"
+
+
+def prometheus_usage(session: MetricsSession, job_id: int, start: float, end: float) -> JobUsage | None:
+    """Usage over [start, end] from slurm-job-exporter, in one query; None when it has no series of the job."""
+    span = max(int(end - start), 60)
+    step = step_for(start, start + span)
+    rw = rate_window(step)
+
+    def sel(metric: str, **labels: str) -> str:
+        return job_selector(metric, [job_id], **labels)
+
+    util = sel("slurm_job_utilization_gpu")
+    cores = sel("slurm_job_core_usage_total")
+    gpu_used, gpu_total = sel("slurm_job_memory_usage_gpu"), sel("slurm_job_memory_total_gpu")
+    threads = sel("slurm_job_threads_count", state="running")
+    programs_rate = f"sum by (exe) (rate({sel('slurm_job_process_usage_total')}[{rw}]))"
+    parts = {
+        "u_cores_used": "avg_over_time(" + _subquery(f"sum(rate({cores}[{rw}])) / 1e9", span, step) + ")",
+        "u_mem_max": "max_over_time(" + _subquery(f"sum({sel('slurm_job_memory_max')})", span, step) + ")",
+        "u_mem_usage": "max_over_time(" + _subquery(f"sum({sel('slurm_job_memory_usage')})", span, step) + ")",
+        "u_gpu_util": "avg_over_time(" + _subquery(f"avg({util})", span, step) + ")",
+        "u_gpus": "max_over_time(" + _subquery(f"count({util})", span, step) + ")",
+        "u_gpu_type": "max_over_time(" + _subquery(f"count by (gpu_type) ({util})", span, step) + ")",
+        "u_gpu_mem": "max_over_time(" + _subquery(f"max({gpu_used} / {gpu_total})", span, step) + ")",
+        "u_gpu_power": "avg_over_time(" + _subquery(f"avg({sel('slurm_job_power_gpu')})", span, step) + ") / 1000",
+        "u_threads": "avg_over_time(" + _subquery(f"sum({threads})", span, step) + ")",
+        "u_programs": "topk(10, avg_over_time(" + _subquery(programs_rate, span, step) + "))",
+    }
+
+    found = by_tag(session.query(union(parts), at=end))
+    if not found:
+        return None
+
+    def one(tag: str) -> float | None:
+        values = [finite(sample.value) for sample in found.get(tag, [])]
+        present = [v for v in values if v is not None]
+        return max(present) if present else None
+
+    mem = [v for v in (one("u_mem_max"), one("u_mem_usage")) if v is not None]
+    types = sorted(found.get("u_gpu_type", []), key=lambda s: -s.value)
+    gpus = one("u_gpus")
+    cores_used = one("u_cores_used")
+    programs = tuple(
+        sorted(
+            (
+                ((s.labels.get("exe", "") or "?").rsplit("/", 1)[-1], float(v))
+                for s in found.get("u_programs", [])
+                if (v := finite(s.value)) is not None and v > 0.01
+            ),
+            key=lambda item: -item[1],
+        )
+    )
+    return JobUsage(
+        source=SOURCE_PROMETHEUS,
+        cpu_seconds=cores_used * span if cores_used is not None else None,
+        cores_used=cores_used,
+        mem_max_bytes=max(mem) if mem else None,
+        gpus_seen=int(gpus) if gpus is not None else None,
+        gpu_util=one("u_gpu_util"),
+        gpu_mem_fraction=one("u_gpu_mem"),
+        gpu_power_w=one("u_gpu_power"),
+        gpu_type=types[0].labels.get("gpu_type") if types else None,
+        threads_running=one("u_threads"),
+        programs=programs,
+    )
+
+
+def accounting_usage(steps: Iterable[Any], elapsed: float) -> JobUsage | None:
+    """TotalCPU and MaxRSS over the job's steps (sacct's and seff's figures); None without steps."""
+    cpu = 0.0
+    max_rss: int | None = None
+    any_step = False
+    for step in steps:
+        any_step = True
+        cpu += step_cpu_seconds(step.user_sec, step.user_usec, step.sys_sec, step.sys_usec)
+        rss = parse_tres(step.tres_usage_in_max).get(TRES_MEM)
+        if rss is not None:
+            max_rss = rss if max_rss is None else max(max_rss, rss)
+    if not any_step:
+        return None
+    return JobUsage(
+        source=SOURCE_ACCOUNTING,
+        cpu_seconds=cpu,
+        cores_used=cpu / elapsed if elapsed > 0 else None,
+        mem_max_bytes=float(max_rss) if max_rss is not None else None,
+    )
+
+
+# --- The summary ------------------------------------------------------------------------------
+GOOD, FAIR, POOR, WARN = "good", "fair", "poor", "warning"
+
+
+@dataclass(frozen=True)
+class Measure:
+    kind: str  # cpu, memory, gpu, time
+    fraction: float  # used / requested
+    used: str
+    requested: str
+    verdict: str  # good, fair, poor, warning
+    sentence: str
+
+    @property
+    def percent(self) -> int:
+        return round(min(self.fraction, 9.99) * 100)
+
+    @property
+    def bar_percent(self) -> int:
+        return max(0, min(self.percent, 100))
+
+
+@dataclass(frozen=True)
+class Waste:
+    core_hours: float = 0.0
+    gpu_hours: float = 0.0
+    memory_gib_hours: float = 0.0
+    cost: float | None = None
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    source: str
+    source_label: str
+    running: bool
+    measures: tuple[Measure, ...]
+    waste: Waste
+    currency: str = ""
+
+    def get(self, kind: str) -> Measure | None:
+        return next((m for m in self.measures if m.kind == kind), None)
+
+
+def _gib(value_bytes: float) -> str:
+    return f"{value_bytes / 1024**3:.1f} GiB"
+
+
+def _duration(seconds: float) -> str:
+    from slurm.decoders import format_duration
+
+    return format_duration(seconds)
+
+
+def summarise(
+    usage: JobUsage,
+    *,
+    cores: int,
+    gpus: int,
+    memory_mb: int | None,
+    elapsed: float,
+    timelimit_minutes: int | None,
+    state: str,
+    running: bool,
+    hardware_core_hour: float | None,
+    hardware_gpu_hour: float | None,
+    currency: str,
+) -> Efficiency:
+    """CPU, memory, GPU and time efficiency with a plain-language verdict, and what the unused share cost."""
+    measures: list[Measure] = []
+    hours = elapsed / 3600
+    cpu_fraction = None
+    if usage.cpu_seconds is not None and cores and elapsed > 0:
+        cpu_fraction = usage.cpu_seconds / (cores * elapsed)
+        if cpu_fraction >= 0.75:
+            verdict, sentence = GOOD, _("The job kept its cores busy.")
+        elif cores == 1:
+            verdict, sentence = (
+                FAIR if cpu_fraction >= 0.5 else POOR,
+                _("The core was idle part of the time, perhaps waiting for files or the network."),
+            )
+        elif cpu_fraction >= 0.5:
+            verdict, sentence = (
+                FAIR,
+                _("A quarter to half of the cores' time went unused; fewer cores may run it as fast."),
+            )
+        elif cores > 1 and usage.cores_used is not None and usage.cores_used < 1.1:
+            verdict, sentence = (
+                POOR,
+                _(
+                    "The job used about one core of the %(cores)d it asked for: it looks serial. Ask for one core, or make it run in parallel."
+                )
+                % {"cores": cores},
+            )
+        else:
+            verdict, sentence = (
+                POOR,
+                _("Most of the cores you asked for sat idle. Ask for fewer, or check that your program uses them all."),
+            )
+        measures.append(
+            Measure(
+                "cpu",
+                cpu_fraction,
+                _("%(used)s of CPU time") % {"used": _duration(usage.cpu_seconds)},
+                ngettext("%(cores)d core × %(elapsed)s", "%(cores)d cores × %(elapsed)s", cores)
+                % {"cores": cores, "elapsed": _duration(elapsed)},
+                verdict,
+                sentence,
+            )
+        )
+    mem_fraction = None
+    if usage.mem_max_bytes is not None and memory_mb:
+        mem_fraction = usage.mem_max_bytes / (memory_mb * 1024 * 1024)
+        if state == "OUT_OF_MEMORY" or mem_fraction > 0.95:
+            verdict, sentence = WARN, _("The job used (nearly) all its memory: ask for more, or it may be killed.")
+        elif mem_fraction >= 0.5:
+            verdict, sentence = GOOD, _("The memory request fits what the job used.")
+        elif mem_fraction >= 0.1:
+            verdict, sentence = (
+                FAIR,
+                _("The job used less than half the memory it asked for; a smaller request leaves room for others."),
+            )
+        else:
+            verdict, sentence = POOR, _("The job used less than a tenth of its memory: ask for much less next time.")
+        measures.append(
+            Measure("memory", mem_fraction, _gib(usage.mem_max_bytes), _gib(memory_mb * 1024 * 1024), verdict, sentence)
+        )
+    gpu_fraction = None
+    if gpus and usage.gpu_util is not None:
+        seen = usage.gpus_seen or gpus
+        # GPUs the exporter never saw were idle (it skips jobs without processes on them).
+        gpu_fraction = usage.gpu_util / 100 * min(seen, gpus) / gpus
+        if gpu_fraction >= 0.5:
+            verdict, sentence = GOOD, _("The GPUs were kept busy.")
+        elif gpu_fraction >= 0.2:
+            verdict, sentence = (
+                FAIR,
+                _("The GPUs were busy less than half the time; check for data loading or CPU bottlenecks."),
+            )
+        else:
+            verdict, sentence = (
+                POOR,
+                _(
+                    "The GPUs were mostly idle. A GPU hour costs far more than a core hour: check that your code uses them."
+                ),
+            )
+        measures.append(
+            Measure(
+                "gpu",
+                gpu_fraction,
+                _("%(util).0f %% average utilisation per GPU") % {"util": usage.gpu_util},
+                ngettext("%(gpus)d GPU", "%(gpus)d GPUs", gpus) % {"gpus": gpus},
+                verdict,
+                sentence,
+            )
+        )
+    if timelimit_minutes and elapsed > 0:
+        time_fraction = elapsed / (timelimit_minutes * 60)
+        if state == "TIMEOUT":
+            verdict, sentence = (
+                WARN,
+                _("The job reached its time limit and was stopped. Ask for more time, or save checkpoints."),
+            )
+        elif running:
+            verdict, sentence = GOOD, _("The job is still running.")
+        elif time_fraction < 0.1 and timelimit_minutes > 60:
+            verdict, sentence = (
+                FAIR,
+                _("The job ended long before its limit; a closer limit lets the scheduler start it sooner."),
+            )
+        else:
+            verdict, sentence = GOOD, _("The time limit fits the run time.")
+        measures.append(
+            Measure(
+                "time",
+                time_fraction,
+                _duration(elapsed),
+                _duration(timelimit_minutes * 60),
+                verdict,
+                sentence,
+            )
+        )
+    core_hours = cores * hours * (1 - min(cpu_fraction, 1.0)) if cpu_fraction is not None else 0.0
+    gpu_hours = gpus * hours * (1 - min(gpu_fraction, 1.0)) if gpu_fraction is not None else 0.0
+    mem_gib_hours = (
+        max(memory_mb / 1024 - usage.mem_max_bytes / 1024**3, 0.0) * hours
+        if memory_mb and usage.mem_max_bytes is not None
+        else 0.0
+    )
+    # Less than a few minutes of a core is noise, not waste worth a sentence.
+    core_hours = core_hours if core_hours >= 0.05 else 0.0
+    gpu_hours = gpu_hours if gpu_hours >= 0.01 else 0.0
+    mem_gib_hours = mem_gib_hours if mem_gib_hours >= 0.5 else 0.0
+    cost: float | None = None
+    if gpus and gpu_hours and hardware_gpu_hour is not None:
+        cost = gpu_hours * hardware_gpu_hour  # TT charges GPU jobs by the GPU only
+    elif not gpus and core_hours and hardware_core_hour is not None:
+        cost = core_hours * hardware_core_hour
+    return Efficiency(
+        source=usage.source,
+        source_label=usage.label,
+        running=running,
+        measures=tuple(measures),
+        waste=Waste(core_hours if not gpus else 0.0, gpu_hours, mem_gib_hours, cost),
+        currency=currency,
+    )

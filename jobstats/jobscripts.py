@@ -1,0 +1,295 @@
+"""Job scripts: where a job's batch script comes from, and storing the ones the uploader sends.
+
+Two sources, in order (domain 1.16 and 6):
+
+1. ``<cluster>_job_script_table``, which slurmdbd fills when slurm.conf has
+   ``AccountingStoreFlags=job_script``: the job row's ``script_hash_inx`` points at it.
+2. :class:`jobstats.models.JobScript`, filled by the uploader in ``slurm_prolog/`` through
+   ``POST /api/jobscripts/`` on clusters without that flag (or for jobs submitted before it).
+
+A job is (cluster, id_job, time_submit). The uploader knows the id only, so :func:`store_script`
+looks time_submit up in the job table when the script arrives; when slurmdbd has no record yet,
+the row keeps a NULL time_submit and :func:`script_for` matches it by its arrival time.
+Array tasks have no script of their own in slurmctld's spool: they fall back to the master's.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+
+from jobstats.models import JobScript
+from slurm.decoders import NO_VAL
+from slurm.models import Job, cluster_models
+from userportal.errors import SlurmDatabaseUnavailable
+
+logger = logging.getLogger(__name__)
+
+# TrailblazingTurtle's uploader recognises a duplicate by this exact text (DRF's unique-validator
+# message for TT's model, whose primary key was id_job). Never translate or reword it.
+DUPLICATE_MESSAGE = "job script with this id job already exists."
+
+# Clocks of the slurmctld host, slurmdbd and the portal differ a little.
+CLOCK_SLACK = timedelta(minutes=2)
+# An upload with no time_submit matches a job if it arrived between its submission and this long
+# after its end: slurmctld keeps a finished job's spool for MinJobAge (300 s by default), and the
+# uploader retries its queue on the next run.
+MATCH_AFTER_END = timedelta(hours=1)
+# The uploader keeps failed uploads for 7 days. A job record that ended longer ago than this
+# before an upload arrived belongs to an earlier job with the same id (ids wrap and restart).
+MAX_UPLOAD_DELAY = timedelta(days=8)
+
+# The job-table columns script_for reads.
+JOB_COLUMNS = (
+    "job_db_inx", "id_job", "time_submit", "time_start", "time_end", "script_hash_inx",
+    "id_array_job", "id_array_task", "het_job_id", "het_job_offset",
+)  # fmt: skip
+
+VIEW_PERMISSION = "jobstats.view_jobscript"
+DELETE_PERMISSION = "jobstats.delete_jobscript"
+
+
+class DuplicateScript(Exception):
+    """The script of this job is already stored."""
+
+
+def clean_script(text: str) -> str:
+    """The script as stored: NUL characters removed, unpaired surrogates replaced.
+
+    PostgreSQL refuses NUL in text columns, and a lone surrogate (valid in JSON's \\u escapes,
+    invalid in UTF-8) would make every database driver fail to encode the row.
+    """
+    text = text.replace("\x00", "")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def script_bytes(text: str) -> int:
+    return len(text.encode("utf-8", "replace"))
+
+
+def _epoch(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def _moment(epoch: int) -> datetime:
+    return datetime.fromtimestamp(epoch, tz=UTC)
+
+
+# --- storing uploads ------------------------------------------------------------------------
+def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime) -> int | None:
+    """time_submit of the job record `id_job` that a script arriving at `received_at` belongs to.
+
+    The most recent record submitted before the script arrived, unless it ended long before:
+    then it is an older job with the same id and the new job's record is not in slurmdbd yet.
+    None when there is no such record, or when the Slurm database does not answer (an upload
+    must not fail because of it: the row is matched later by its arrival time).
+    """
+    at = _epoch(received_at)
+    slack = int(CLOCK_SLACK.total_seconds())
+    try:
+        row = (
+            cluster_models(cluster)
+            .job.objects.filter(id_job=id_job, time_submit__gt=0, time_submit__lte=at + slack)
+            .order_by("-time_submit")
+            .values("time_submit", "time_end")
+            .first()
+        )
+    except DatabaseError:
+        logger.warning(
+            "job %s/%s: Slurm database unavailable, time_submit left unknown", cluster, id_job, exc_info=True
+        )
+        return None
+    if row is None:
+        return None
+    if row["time_end"] and row["time_end"] < at - int(MAX_UPLOAD_DELAY.total_seconds()):
+        return None
+    return int(row["time_submit"])
+
+
+def store_script(
+    *,
+    cluster: str,
+    id_job: int,
+    submit_script: str,
+    time_submit: int | None = None,
+    uploaded_by: Any = None,
+    received_at: datetime | None = None,
+) -> JobScript:
+    """Store an uploaded script; raise DuplicateScript when this job's script is already stored.
+
+    Without `time_submit` it is looked up in the job table (resolve_time_submit). A known
+    submission is a duplicate when its (cluster, id_job, time_submit) row exists, which the
+    unique constraint also enforces under concurrency. An unresolved upload is a duplicate when
+    the same script arrived recently for the same id (an uploader restarted and resent it).
+    """
+    received_at = received_at or timezone.now()
+    script = clean_script(submit_script)
+    if time_submit is None:
+        time_submit = resolve_time_submit(cluster=cluster, id_job=id_job, received_at=received_at)
+    same_job = JobScript.objects.filter(cluster=cluster, id_job=id_job)
+    if time_submit is not None:
+        if same_job.filter(time_submit=time_submit).exists():
+            raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}")
+        # The same script sent before slurmdbd knew the job: that row is this job's, now dated.
+        earlier = same_job.filter(time_submit__isnull=True, received_at__gte=_moment(time_submit) - CLOCK_SLACK)
+        matches = _same_script(earlier, script)
+        if matches:
+            JobScript.objects.filter(pk=matches[0], time_submit__isnull=True).update(time_submit=time_submit)
+            raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}")
+    elif _same_script(same_job.filter(received_at__gte=received_at - MAX_UPLOAD_DELAY), script):
+        raise DuplicateScript(f"{cluster}/{id_job}")
+    try:
+        with transaction.atomic():
+            return JobScript.objects.create(
+                cluster=cluster,
+                id_job=id_job,
+                time_submit=time_submit,
+                received_at=received_at,
+                submit_script=script,
+                # by id: a session's user is a lazy object, which database routers cannot inspect
+                uploaded_by_id=getattr(uploaded_by, "pk", None),
+            )
+    except IntegrityError as exc:  # a concurrent upload of the same submission won the race
+        raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}") from exc
+
+
+def _same_script(scripts: QuerySet[JobScript], script: str) -> list[int]:
+    """Ids of the (at most 20 most recent) rows of `scripts` whose text is `script`.
+
+    Compared in Python, not SQL: MariaDB's default collation compares text case-insensitively.
+    """
+    recent = scripts.order_by("-received_at").values_list("pk", "submit_script")[:20]
+    return [pk for pk, text in recent if text == script]
+
+
+# --- who may read them ----------------------------------------------------------------------
+def can_read_jobscripts(user: Any) -> bool:
+    """Staff with the view permission: job scripts hold users' paths, and sometimes their secrets."""
+    return bool(user.is_authenticated and user.is_staff and user.has_perm(VIEW_PERMISSION))
+
+
+def can_delete_jobscripts(user: Any) -> bool:
+    return bool(user.is_authenticated and user.is_staff and user.has_perm(DELETE_PERMISSION))
+
+
+def jobscripts_visible_to(user: Any) -> QuerySet[JobScript]:
+    """The uploaded scripts `user` may read through the API: all of them, or none."""
+    scripts = JobScript.objects.select_related("uploaded_by")
+    return scripts.all() if can_read_jobscripts(user) else scripts.none()
+
+
+# --- the job page's question ----------------------------------------------------------------
+@dataclass(frozen=True)
+class _Record:
+    id_job: int
+    time_submit: int
+    time_end: int
+    script_hash_inx: int
+    parent: int  # the array master or het-job leader whose script this job runs; 0 if none
+
+
+def script_for(*, cluster: str, job: Any) -> str | None:
+    """The batch script of `job` (a job-table row of `cluster`), or None when none was kept.
+
+    `job` is a model instance from ``cluster_models(cluster).job`` (fields missing from a
+    ``.only()`` queryset are read in one query), or any object with the row's ``job_db_inx``.
+    Reads the Slurm database only; raises SlurmDatabaseUnavailable when it does not answer.
+    """
+    try:
+        record = _record(cluster, job)
+        if record is None:
+            return None
+        script = _slurm_script(cluster, record)
+    except DatabaseError as exc:
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
+    if script is None:
+        script = _uploaded_script(cluster, record.id_job, record)
+    if script is None and record.parent:
+        script = _parent_script(cluster, record)
+    return script
+
+
+def _record(cluster: str, job: Any) -> _Record | None:
+    model = cluster_models(cluster).job
+    row: Any = job
+    if not isinstance(job, model) or set(JOB_COLUMNS) & job.get_deferred_fields():
+        row = model.objects.filter(job_db_inx=job.job_db_inx).only(*JOB_COLUMNS).first()
+        if row is None:
+            return None
+    return _as_record(row)
+
+
+def _as_record(row: Job) -> _Record:
+    parent = 0
+    if row.id_array_job and row.id_array_task != NO_VAL and row.id_array_job != row.id_job:
+        parent = row.id_array_job
+    elif row.het_job_id and row.het_job_offset != NO_VAL and row.het_job_id != row.id_job:
+        parent = row.het_job_id
+    return _Record(
+        id_job=row.id_job,
+        time_submit=row.time_submit or 0,
+        time_end=row.time_end or 0,
+        script_hash_inx=row.script_hash_inx or 0,
+        parent=parent,
+    )
+
+
+def _slurm_script(cluster: str, record: _Record) -> str | None:
+    if not record.script_hash_inx:
+        return None
+    found = (
+        cluster_models(cluster)
+        .job_script.objects.filter(hash_inx=record.script_hash_inx)
+        .values_list("batch_script", flat=True)
+        .first()
+    )
+    if isinstance(found, bytes):  # a binary collation hands back bytes
+        found = found.decode("utf-8", "replace")
+    return found or None
+
+
+def _uploaded_script(cluster: str, id_job: int, record: _Record) -> str | None:
+    """The upload for `id_job` that belongs to `record`'s submission (or to its lifetime)."""
+    scripts = JobScript.objects.filter(cluster=cluster, id_job=id_job).order_by("-received_at", "-id")
+    if record.time_submit:
+        exact = scripts.filter(time_submit=record.time_submit).values_list("submit_script", flat=True).first()
+        if exact is not None:
+            return exact
+        start = _moment(record.time_submit) - CLOCK_SLACK
+        end = (_moment(record.time_end) if record.time_end else timezone.now()) + MATCH_AFTER_END
+        return (
+            scripts.filter(time_submit__isnull=True, received_at__range=(start, end))
+            .values_list("submit_script", flat=True)
+            .first()
+        )
+    return None
+
+
+def _parent_script(cluster: str, record: _Record) -> str | None:
+    """An array task's (or het-job component's) script: the master's, which slurmctld spooled."""
+    try:
+        parent = (
+            cluster_models(cluster)
+            .job.objects.filter(id_job=record.parent, time_submit__lte=record.time_submit or 2**62)
+            .order_by("-time_submit")
+            .only(*JOB_COLUMNS)
+            .first()
+        )
+        parent_record = _as_record(parent) if parent is not None else None
+        script = _slurm_script(cluster, parent_record) if parent_record else None
+    except DatabaseError as exc:
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
+    if script is not None:
+        return script
+    # The master's own record (or, if it is gone, the task's) dates the upload made under its id.
+    return _uploaded_script(cluster, record.parent, parent_record or record)

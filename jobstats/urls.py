@@ -1,0 +1,45 @@
+"""jobstats URLs: TrailblazingTurtle's paths (domain 8.1, 8.2), each with its access rule."""
+
+from django.urls import path, register_converter
+
+from jobstats import api, views
+from jobstats.urls_jobscripts import urlpatterns as jobscript_patterns
+from userportal.access import Rule, guard
+
+
+class JobIdsConverter:
+    """A job id or a list with ranges (``100-105,107``); the view validates and bounds it (400, not 404)."""
+
+    regex = "[0-9][0-9,-]*"
+
+    def to_python(self, value: str) -> str:
+        return value
+
+    def to_url(self, value: object) -> str:
+        return str(value)
+
+
+register_converter(JobIdsConverter, "jobids")
+
+app_name = "jobstats"
+
+urlpatterns = [
+    guard(Rule.LOGIN, path("secure/jobstats/", views.index, name="index")),
+    guard(Rule.OWNER, path("secure/jobstats/<str:username>/", views.user, name="user")),
+    guard(
+        Rule.OWNER, path("secure/jobstats/<str:username>/graph/<str:name>.json", views.user_graph, name="user_graph")
+    ),
+    guard(Rule.OWNER, path("secure/jobstats/<str:username>/<jobids:job_id>/", views.job, name="job")),
+    guard(
+        Rule.OWNER,
+        path("secure/jobstats/<str:username>/<jobids:job_id>/graph/<str:name>.json", views.job_graph, name="job_graph"),
+    ),
+    guard(
+        Rule.OWNER,
+        path("secure/jobstats/<str:username>/<jobids:job_id>/value/cost.json", views.job_cost, name="job_cost"),
+    ),
+    # Any signed-in user; the answers are scoped by slurm.visibility.jobs_visible_to.
+    guard(Rule.LOGIN, path("api/jobs/", api.JobList.as_view(), name="api-jobs")),
+    guard(Rule.LOGIN, path("api/jobs/<int:job_db_inx>/", api.JobDetail.as_view(), name="api-job")),
+    *jobscript_patterns,
+]

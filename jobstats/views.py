@@ -1,0 +1,237 @@
+"""jobstats pages and their JSON (graphs, cost). Thin: parse, call a service, render.
+
+Pages render when a data source is down, with a notice where its data would be; the JSON
+endpoints answer a JSON error instead (PrometheusUnavailable becomes a 503 in the middleware).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.translation import gettext as _
+
+from jobstats import services
+from jobstats.domain.figures import no_data
+from jobstats.domain.graphs import JOB_GRAPHS, USER_GRAPHS, build_job_graph, build_user_graph
+from jobstats.domain.jobids import JobIdError, format_job_ids, parse_job_ids
+from jobstats.domain.metrics import MetricsSession
+from slurm.decoders import STATE_FILTER_CHOICES
+from slurm.visibility import accounts_of
+from userportal.clusters import current_cluster
+from userportal.errors import DataSourceError, SlurmDatabaseUnavailable
+
+WINDOWS = (
+    (3600, "1 h"),
+    (6 * 3600, "6 h"),
+    (86400, "1 d"),
+    (2 * 86400, "2 d"),
+    (7 * 86400, "7 d"),
+    (30 * 86400, "30 d"),
+    (90 * 86400, "90 d"),
+)
+
+
+def json_error(status: int, message: str, **extra: Any) -> JsonResponse:
+    return JsonResponse({"detail": message, "status": status, **extra}, status=status)
+
+
+def index(request: HttpRequest) -> HttpResponse:
+    return redirect("jobstats:user", username=request.user.get_username())
+
+
+def user(request: HttpRequest, username: str) -> HttpResponse:
+    cluster = current_cluster(request)
+    session = MetricsSession()
+    context: dict[str, Any] = {
+        "owner": username,
+        "unavailable": None,
+        "use": None,
+        "windows": WINDOWS,
+        "states": STATE_FILTER_CHOICES,
+        "api_url": reverse("jobstats:api-jobs"),
+        "graphs": [
+            {"spec": spec, "url": reverse("jobstats:user_graph", kwargs={"username": username, "name": spec.name})}
+            for spec in USER_GRAPHS.values()
+            if spec.available()
+        ],
+    }
+    try:
+        context["use"] = services.current_use(username, cluster, session)
+        context["page"] = services.user_jobs_page(username, cluster, page=request.GET.get("page", 1))
+        viewer = request.user.get_username()
+        owned = accounts_of(username, cluster)
+        mine = set() if request.user.is_staff else set(owned if viewer == username else accounts_of(viewer, cluster))
+        context["accounts"] = [(account, request.user.is_staff or account in mine) for account in owned]
+    except DataSourceError as exc:
+        context["unavailable"] = exc.user_message
+    else:
+        context["table_config"] = _table_config(request, username, context["page"].paginator.count)
+    return render(request, "jobstats/user.html", context)
+
+
+def _table_config(request: HttpRequest, username: str, total: int) -> dict[str, Any]:
+    """What jobs_table.js needs (read from a json_script element: no inline script)."""
+    return {
+        "api": reverse("jobstats:api-jobs"),
+        "username": username,
+        "viewer": request.user.get_username(),
+        "staff": request.user.is_staff,
+        "jobsUrl": reverse("jobstats:index"),
+        "total": total,
+        "pageLength": services.PAGE_SIZE,
+        "language": {
+            "search": _("Search:"),
+            "lengthMenu": _("_MENU_ jobs per page"),
+            "info": _("Jobs _START_ to _END_ of _TOTAL_"),
+            "infoEmpty": _("No jobs"),
+            "infoFiltered": _("(of _MAX_)"),
+            "zeroRecords": _("No job matches."),
+            "emptyTable": _("No jobs yet."),
+            "processing": _("Loading…"),
+            "paginate": {"first": _("First"), "previous": _("Previous"), "next": _("Next"), "last": _("Last")},
+        },
+        "unlimited": _("unlimited"),
+        "error": _("The job list could not be loaded: %(reason)s"),
+    }
+
+
+def user_graph(request: HttpRequest, username: str, name: str) -> JsonResponse:
+    spec = USER_GRAPHS.get(name)
+    if spec is None:
+        return json_error(404, _("No graph of that name."), graphs=sorted(USER_GRAPHS))
+    try:
+        window = services.user_window(
+            delta=request.GET.get("delta"),
+            start=request.GET.get("start"),
+            end=request.GET.get("end"),
+            default_delta=spec.default_delta,
+        )
+    except services.WindowError as exc:
+        return json_error(400, str(exc))
+    return JsonResponse(build_user_graph(name, MetricsSession(), username, window))
+
+
+def _parse(job_id: str) -> list[int]:
+    return parse_job_ids(job_id)
+
+
+def _jobs(username: str, cluster: str, ids: list[int]) -> list[Any]:
+    """The newest record of each id (a single id: also an array master without a record of its own)."""
+    if len(ids) == 1:
+        records = services.find_records(username, cluster, ids[0])
+        if records:
+            return records[:1]
+        return services.array_tasks_of(username, cluster, ids[0])
+    return services.jobs_for_ids(username, cluster, ids)
+
+
+def job(request: HttpRequest, username: str, job_id: str) -> HttpResponse:
+    cluster = current_cluster(request)
+    try:
+        ids = _parse(job_id)
+    except JobIdError as exc:
+        return render(request, "400.html", {"message": str(exc)}, status=400)
+    context: dict[str, Any] = {"owner": username, "job_id": format_job_ids(ids), "unavailable": None}
+    try:
+        if len(ids) == 1:
+            records = services.find_records(username, cluster, ids[0])
+            if records:
+                detail = services.job_detail(username, cluster, records, MetricsSession())
+                context["detail"] = detail
+                context["graphs"] = _graph_links(username, str(ids[0]), detail.graphs, detail.highlights)
+                context["cost_labels"] = _cost_labels()
+                return render(request, "jobstats/job.html", context)
+            jobs = services.array_tasks_of(username, cluster, ids[0])
+        else:
+            jobs = services.jobs_for_ids(username, cluster, ids)
+    except SlurmDatabaseUnavailable as exc:
+        context["unavailable"] = exc.user_message
+        return render(request, "jobstats/job.html", context)
+    if not jobs:
+        raise Http404(_("No such job for this user."))
+    return render(request, "jobstats/jobs.html", {**context, **_multi_context(username, context["job_id"], jobs)})
+
+
+def _graph_links(
+    username: str, job_id: str, specs: list[Any], highlights: frozenset[str] = frozenset()
+) -> list[dict[str, Any]]:
+    return [
+        {
+            "spec": spec,
+            "url": reverse("jobstats:job_graph", kwargs={"username": username, "job_id": job_id, "name": spec.name}),
+            "highlight": spec.name in highlights,
+        }
+        for spec in specs
+    ]
+
+
+def _cost_labels() -> dict[str, str]:
+    """Labels of the cost.json figures, for cost.js (read from a json_script element)."""
+    return {
+        "title": _("Energy and cost (estimate)"),
+        "kwh": _("Energy: %(value)s kWh"),
+        "electric_car_range_km": _("an electric car drives %(value)s km on it"),
+        "co2_emissions_kg": _("CO₂: %(value)s kg"),
+        "electricity_cost_dollar": _("electricity %(value)s"),
+        "cooling_cost_dollar": _("cooling %(value)s"),
+        "hardware_cost_dollar": _("hardware %(value)s"),
+        "total_cost_dollar": _("total %(value)s"),
+        "cloud_cost_dollar": _("the same in a commercial cloud: about %(value)s"),
+        "measured": _("from the nodes' measured power"),
+        "gpu-measured": _("from the GPUs' measured power and a rated power per core"),
+        "rated": _("from rated power (no power measurements)"),
+    }
+
+
+def _multi_context(username: str, job_id: str, jobs: list[Any]) -> dict[str, Any]:
+    from jobstats.domain.graphs import job_graphs_for
+
+    catalog = services.tres_catalog()
+    rows = [services.job_row(record, catalog) for record in jobs]
+    scope = services.job_scope(jobs, catalog)
+    started = any(record.time_start for record in jobs)
+    specs = job_graphs_for(scope.gpus, len(scope.nodes)) if started else []
+    notice = services.metrics_notice(MetricsSession()) if specs else ""
+    return {
+        "rows": rows,
+        "graphs": [] if notice else _graph_links(username, job_id, specs),
+        "started": started,
+        "metrics_notice": notice,
+    }
+
+
+def job_graph(request: HttpRequest, username: str, job_id: str, name: str) -> JsonResponse:
+    if name not in JOB_GRAPHS:
+        return json_error(404, _("No graph of that name."), graphs=sorted(JOB_GRAPHS))
+    try:
+        ids = _parse(job_id)
+    except JobIdError as exc:
+        return json_error(400, str(exc))
+    cluster = current_cluster(request)
+    jobs = _jobs(username, cluster, ids)
+    if not jobs:
+        return json_error(404, _("No such job for this user."))
+    try:
+        window = services.job_window(jobs, start=request.GET.get("start"), end=request.GET.get("end"))
+    except services.WindowError as exc:
+        return json_error(400, str(exc))
+    if window is None:
+        return JsonResponse(no_data(str(JOB_GRAPHS[name].title), _("The job has not started yet.")))
+    scope = services.job_scope(jobs)
+    return JsonResponse(build_job_graph(name, MetricsSession(), scope, window))
+
+
+def job_cost(request: HttpRequest, username: str, job_id: str) -> JsonResponse:
+    try:
+        ids = _parse(job_id)
+    except JobIdError as exc:
+        return json_error(400, str(exc))
+    if len(ids) != 1:
+        return json_error(400, _("The cost is given for one job at a time."))
+    records = services.find_records(username, current_cluster(request), ids[0])
+    if not records:
+        return json_error(404, _("No such job for this user."))
+    return JsonResponse(services.cost_of(records[0], MetricsSession()))

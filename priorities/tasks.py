@@ -1,0 +1,33 @@
+"""Celery tasks: thin, idempotent, acknowledged late; the work is in priorities.services."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from priorities import services
+from priorities.models import PriorityRequest
+from userportal.errors import DataSourceError
+
+
+@shared_task(
+    name="priorities.activate", acks_late=True, autoretry_for=(DataSourceError,), retry_backoff=True, max_retries=5
+)
+def activate(*, priority_id: int) -> bool:
+    """At the start time: create the QOS and give it to the users (automatic mode)."""
+    priority = PriorityRequest.objects.filter(pk=priority_id).first()
+    return priority is not None and services.activate(priority)
+
+
+@shared_task(
+    name="priorities.expire", acks_late=True, autoretry_for=(DataSourceError,), retry_backoff=True, max_retries=5
+)
+def expire(*, priority_id: int) -> bool:
+    """At the end: remove the QOS from each user and delete it (automatic mode)."""
+    priority = PriorityRequest.objects.filter(pk=priority_id).first()
+    return priority is not None and services.expire(priority)
+
+
+@shared_task(name="priorities.reconcile", acks_late=True)
+def reconcile(*, dry_run: bool = False) -> list[str]:
+    """Beat task: start, expire and repair what differs between the database and Slurm."""
+    return [str(change) for change in services.reconcile(dry_run=dry_run)]

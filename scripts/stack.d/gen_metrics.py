@@ -1,0 +1,580 @@
+#!/usr/bin/env python3
+"""Write OpenMetrics text shaped like the exporters a Slurm site runs, for promtool backfill.
+
+    gen_metrics.py OUT --state STATE.json [--synthetic-hours 6] [--sacct] [--now EPOCH]
+
+* --synthetic-hours H: H hours of history up to --now for a few synthetic job ids (9000xx) so
+  graphs have shape, 30 s apart, the way slurm-job-exporter scrapes them.
+* --sacct: every finished job in `sacct` (run with the caller's SLURM_CONF, TZ=UTC) that is not
+  in STATE yet, over its real start..end window, one sample a second (jobs last seconds).
+* Both also write node_exporter series for the nodes and slurm-exporter series
+  (slurm_account_levelfs ...) from where the previous run stopped (STATE["covered_until"]) to now.
+
+Names, labels and units follow guilbaults/slurm-job-exporter, node_exporter and
+prometheus-slurm-exporter (see shared/reference/domain.md section 4): CPU time counters in
+nanoseconds per core, memory in bytes, GPU power in milliwatts, utilisation in percent.
+Standard library only. Prints one JSON summary line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import re
+import subprocess
+import sys
+import time
+from collections import OrderedDict
+from datetime import UTC, datetime
+from typing import Any
+
+CLUSTER = os.environ.get("PORTAL_STACK_CLUSTER", "testcluster")
+GPU_TYPES = {  # gres type -> (exporter gpu_type string, memory bytes, TDP W, idle W, first index in gres.conf)
+    "a100": ("NVIDIA A100-SXM4-40GB", 40 * 2**30, 400, 55, 0),
+    "v100": ("Tesla V100-SXM2-16GB", 16 * 2**30, 300, 55, 2),
+}
+NODES = {"gpu01": 8, "cpu01": 8}  # name -> CPUs, as in slurm.conf
+NODE_MEM = {"gpu01": 64000 * 2**20, "cpu01": 128000 * 2**20}
+ACCOUNTS = ("physics", "chem", "staff")
+
+# synthetic jobs: id, user, account, node, cores, cpu efficiency, mem GiB (limit), gpus (type, n)
+SYNTHETIC = [
+    ("900001", "alice", "physics", "cpu01", 4, 0.95, 8, None),
+    ("900002", "bob", "chem", "cpu01", 2, 0.30, 4, None),
+    ("900003", "alice", "physics", "gpu01", 4, 0.60, 32, ("a100", 2)),
+    ("900004", "bob", "chem", "gpu01", 2, 0.85, 16, ("v100", 2)),
+    ("900005", "carol", "chem", "cpu01", 1, 0.99, 60, None),
+]
+
+
+class Families:
+    """OpenMetrics families; each family's samples are written contiguously, series by series."""
+
+    def __init__(self) -> None:
+        self.fams: OrderedDict[str, tuple[str, str, OrderedDict[str, list[tuple[int, float]]]]] = OrderedDict()
+
+    def add(
+        self, family: str, mtype: str, help_: str, labels: dict[str, str], t: int, v: float, sample: str | None = None
+    ) -> None:
+        name = sample or (family + "_total" if mtype == "counter" else family)
+        fam = self.fams.setdefault(family, (mtype, help_, OrderedDict()))
+        lbl = ",".join(f'{k}="{_esc(str(val))}"' for k, val in labels.items())
+        fam[2].setdefault(f"{name}{{{lbl}}}", []).append((t, v))
+
+    def write(self, path: str) -> int:
+        n = 0
+        with open(path, "w") as f:
+            for family, (mtype, help_, series) in self.fams.items():
+                f.write(f"# HELP {family} {help_}\n# TYPE {family} {mtype}\n")
+                for key, samples in series.items():
+                    last = None
+                    for t, v in sorted(samples):
+                        if t == last:
+                            continue
+                        last = t
+                        f.write(f"{key} {_num(v)} {t}\n")
+                        n += 1
+            f.write("# EOF\n")
+        return n
+
+
+def _esc(s: str) -> str:
+    return s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _num(v: float) -> str:
+    if isinstance(v, int) or (isinstance(v, float) and v.is_integer() and abs(v) < 1e15):
+        return str(int(v))
+    return f"{v:.6g}"
+
+
+# ---------------------------------------------------------------------------- job series
+def job_series(
+    fx: Families,
+    *,
+    jobid: str,
+    user: str,
+    account: str,
+    node: str,
+    cores: int,
+    t0: int,
+    t1: int,
+    step: int,
+    cpu_seconds: float,
+    mem_limit: float,
+    mem_peak: float,
+    gpus: list[tuple[str, int]],
+    exe: str,
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    base = {
+        "cluster": CLUSTER,
+        "instance": f"{node}:9798",
+        "job": "slurm-job-exporter",
+        "user": user,
+        "account": account,
+        "slurmjobid": jobid,
+    }
+    ts = list(range(t0, t1 + 1, step))
+    if ts[-1] != t1:
+        ts.append(t1)
+    span = max(1, t1 - t0)
+    cores = max(1, cores)
+    for i, t in enumerate(ts):
+        frac = (t - t0) / span
+        wobble = 0.5 + 0.5 * math.sin(i / 7.0 + seed)
+        # CPU: the job's total CPU time spread over its cores (as the exporter does on cgroup v2)
+        for c in range(cores):
+            share = cpu_seconds / cores
+            fx.add(
+                "slurm_job_core_usage",
+                "counter",
+                "Cpu usage of cores allocated to a job",
+                {**base, "core": str(c)},
+                t,
+                round(share * frac * 1e9),
+            )
+        usage = mem_peak * min(1.0, 0.3 + 0.7 * frac) * (0.85 + 0.15 * wobble)
+        peak_so_far = mem_peak * min(1.0, 0.3 + 0.7 * frac)
+        mem = {
+            "slurm_job_memory_usage": ("Memory used by a job", usage),
+            "slurm_job_memory_max": ("Maximum memory used by a job", max(usage, peak_so_far)),
+            "slurm_job_memory_limit": ("Memory limit of a job", mem_limit),
+            "slurm_job_memory_cache": ("Memory cache used by a job", usage * 0.08),
+            "slurm_job_memory_rss": ("Memory RSS used by a job", usage * 0.9),
+            "slurm_job_memory_rss_huge": ("Memory RSS huge used by a job", usage * 0.05),
+            "slurm_job_memory_mapped_file": ("Memory mapped file used by a job", usage * 0.02),
+            "slurm_job_memory_active_file": ("Memory active file used by a job", usage * 0.03),
+            "slurm_job_memory_inactive_file": ("Memory inactive file used by a job", usage * 0.04),
+            "slurm_job_memory_unevictable": ("Memory unevictable used by a job", 0),
+        }
+        for name, (help_, v) in mem.items():
+            fx.add(name, "gauge", help_, base, t, round(v))
+        fx.add("slurm_job_process_count", "gauge", "Number of processes in a job", base, t, 1 + (cores > 1))
+        running = round(min(cores, cpu_seconds / span) if span else 0)
+        for state, v in (("running", running), ("sleeping", 2 + cores - running), ("disk-sleep", 0), ("zombie", 0)):
+            fx.add(
+                "slurm_job_threads_count", "gauge", "Number of threads in a job", {**base, "state": state}, t, max(0, v)
+            )
+        fx.add(
+            "slurm_job_process_usage",
+            "counter",
+            "Cpu usage of processes within a job",
+            {**base, "exe": exe},
+            t,
+            round(cpu_seconds * frac, 3),
+        )
+        for gtype, idx in gpus:
+            gname, gmem, tdp, idle, _ = GPU_TYPES[gtype]
+            g = {**base, "gpu": str(idx), "gpu_type": gname}
+            util = max(0.0, min(100.0, 70 + 25 * math.sin(i / 9.0 + idx) + rng.uniform(-5, 5)))
+            gpu = {
+                "slurm_job_memory_total_gpu": ("Memory available on a GPU", gmem),
+                "slurm_job_memory_usage_gpu": ("Memory used on a GPU", gmem * (0.2 + 0.5 * util / 100)),
+                "slurm_job_power_gpu": ("Power used by a GPU in mW", 1000 * (idle + (tdp - idle) * util / 100)),
+                "slurm_job_utilization_gpu": (
+                    "Percent of time over the past sample period during which one or more kernels was executing on the GPU.",
+                    util,
+                ),
+                "slurm_job_utilization_gpu_memory": (
+                    "Percent of time over the past sample period during which global (device) memory was being read or written.",
+                    util * 0.6,
+                ),
+                "slurm_job_sm_occupancy_gpu": ("Ratio of the number of warps resident on an SM", util * 0.4),
+                "slurm_job_tensor_gpu": ("Ratio of cycles the tensor (HMMA) pipe is active", util * 0.3),
+                "slurm_job_fp64_gpu": ("Ratio of cycles the fp64 pipe is active", util * 0.05),
+                "slurm_job_fp32_gpu": ("Ratio of cycles the fp32 pipe is active", util * 0.5),
+                "slurm_job_fp16_gpu": ("Ratio of cycles the fp16 pipe is active", util * 0.2),
+            }
+            for name, (help_, v) in gpu.items():
+                fx.add(name, "gauge", help_, g, t, round(v, 3) if isinstance(v, float) else v)
+            for direction, factor in (("TX", 1.0), ("RX", 2.5)):
+                fx.add(
+                    "slurm_job_pcie_gpu",
+                    "gauge",
+                    "PCIe throughput in bytes/s",
+                    {**g, "direction": direction},
+                    t,
+                    round(factor * 1e9 * util / 100),
+                )
+                fx.add(
+                    "slurm_job_nvlink_gpu",
+                    "gauge",
+                    "NVLink throughput in bytes/s",
+                    {**g, "direction": direction},
+                    t,
+                    round(factor * 5e9 * util / 100),
+                )
+
+
+# ---------------------------------------------------------------------------- node + slurm-exporter series
+def node_series(fx: Families, t0: int, t1: int, step: int, seed: int) -> None:
+    rng = random.Random(seed)
+    ts = list(range(t0, t1 + 1, step))
+    for node, ncpu in NODES.items():
+        nb = {"cluster": CLUSTER, "instance": f"{node}:9100", "job": "node-exporter"}
+        for c in range(ncpu):
+            for mode, frac in (("user", 0.55), ("system", 0.05), ("iowait", 0.01), ("idle", 0.39)):
+                for t in ts:
+                    fx.add(
+                        "node_cpu_seconds",
+                        "counter",
+                        "Seconds the CPUs spent in each mode.",
+                        {**nb, "cpu": str(c), "mode": mode},
+                        t,
+                        round((t - BASE_T) * frac, 2),
+                    )
+        total = NODE_MEM[node]
+        for t in ts:
+            used = total * (0.35 + 0.15 * math.sin((t - BASE_T) / 3600.0 + len(node)))
+            for name, v in (
+                ("MemTotal", total),
+                ("MemFree", total - used),
+                ("MemAvailable", (total - used) * 1.1),
+                ("Buffers", total * 0.01),
+                ("Cached", total * 0.1),
+                ("Slab", total * 0.02),
+                ("PageTables", total * 0.002),
+                ("SwapCached", 0),
+                ("HardwareCorrupted", 0),
+            ):
+                fx.add(f"node_memory_{name}_bytes", "gauge", f"Memory information field {name}_bytes.", nb, t, round(v))
+            fx.add("node_load1", "gauge", "1m load average.", nb, t, round(ncpu * 0.6 + rng.uniform(-0.5, 0.5), 2))
+        for t in ts:
+            el = t - BASE_T
+            for dev, rx, tx in (("eth0", 2e6, 1e6), ("ib0", 0, 0)):
+                fx.add(
+                    "node_network_receive_bytes",
+                    "counter",
+                    "Network device statistic receive_bytes.",
+                    {**nb, "device": dev},
+                    t,
+                    round(el * rx),
+                )
+                fx.add(
+                    "node_network_transmit_bytes",
+                    "counter",
+                    "Network device statistic transmit_bytes.",
+                    {**nb, "device": dev},
+                    t,
+                    round(el * tx),
+                )
+            ib = {**nb, "device": "mlx5_0", "port": "1"}
+            fx.add(
+                "node_infiniband_port_data_received_bytes",
+                "counter",
+                "Number of data octets received on all links",
+                ib,
+                t,
+                round(el * 5e7),
+            )
+            fx.add(
+                "node_infiniband_port_data_transmitted_bytes",
+                "counter",
+                "Number of data octets transmitted on all links",
+                ib,
+                t,
+                round(el * 4e7),
+            )
+            d = {**nb, "device": "nvme0n1"}
+            fx.add(
+                "node_disk_reads_completed",
+                "counter",
+                "The total number of reads completed successfully.",
+                d,
+                t,
+                round(el * 150),
+            )
+            fx.add(
+                "node_disk_writes_completed",
+                "counter",
+                "The total number of writes completed successfully.",
+                d,
+                t,
+                round(el * 90),
+            )
+            fx.add(
+                "node_disk_read_bytes",
+                "counter",
+                "The total number of bytes read successfully.",
+                d,
+                t,
+                round(el * 150 * 65536),
+            )
+            fx.add(
+                "node_disk_written_bytes",
+                "counter",
+                "The total number of bytes written successfully.",
+                d,
+                t,
+                round(el * 90 * 65536),
+            )
+            fs = {**nb, "device": "/dev/nvme0n1p1", "fstype": "xfs", "mountpoint": "/localscratch"}
+            size = 1.6e12
+            fx.add("node_filesystem_size_bytes", "gauge", "Filesystem size in bytes.", fs, t, round(size))
+            fx.add(
+                "node_filesystem_avail_bytes",
+                "gauge",
+                "Filesystem space available to non-root users in bytes.",
+                fs,
+                t,
+                round(size * (0.7 - 0.1 * math.sin(el / 5000.0))),
+            )
+            fx.add(
+                "node_filesystem_free_bytes",
+                "gauge",
+                "Filesystem free space in bytes.",
+                fs,
+                t,
+                round(size * (0.72 - 0.1 * math.sin(el / 5000.0))),
+            )
+    se = {"cluster": CLUSTER, "instance": "slurmctld:8080", "job": "slurm-exporter"}
+    for t in ts:
+        h = (t - BASE_T) / 3600.0
+        for k, acct in enumerate(ACCOUNTS):
+            levelfs = max(0.05, 1.0 + 0.6 * math.sin(h / 2.0 + k * 2.1))
+            fx.add(
+                "slurm_account_levelfs",
+                "gauge",
+                "LevelFS of an account (sshare)",
+                {**se, "account": acct},
+                t,
+                round(levelfs, 4),
+            )
+            fx.add(
+                "slurm_account_normusage",
+                "gauge",
+                "Normalised usage of an account (sshare)",
+                {**se, "account": acct},
+                t,
+                round(0.4 / levelfs * 0.4, 4),
+            )
+            fx.add(
+                "slurm_account_normshares",
+                "gauge",
+                "Normalised shares of an account (sshare)",
+                {**se, "account": acct},
+                t,
+                (0.4, 0.4, 0.2)[k],
+            )
+        for name, v in (
+            ("slurm_cpus_total", 16),
+            ("slurm_cpus_alloc", 6),
+            ("slurm_cpus_idle", 10),
+            ("slurm_gpus_total", 4),
+            ("slurm_gpus_alloc", 2),
+            ("slurm_gpus_idle", 2),
+        ):
+            fx.add(name, "gauge", name.replace("_", " "), se, t, v)
+
+
+# ---------------------------------------------------------------------------- sacct
+def parse_mem(s: str, default_unit: str = "M") -> float:
+    m = re.fullmatch(r"([\d.]+)([KMGTP]?)", s.strip())
+    if not m:
+        return 0.0
+    unit = m.group(2) or default_unit
+    return float(m.group(1)) * 1024 ** "BKMGTP".index(unit)
+
+
+def parse_cpu_time(s: str) -> float:
+    """sacct TotalCPU: [D-][HH:]MM:SS[.mmm]"""
+    s = s.strip()
+    if not s:
+        return 0.0
+    days = 0
+    if "-" in s:
+        d, s = s.split("-", 1)
+        days = int(d)
+    parts = [float(p) for p in s.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0.0)
+    h, m, sec = parts
+    return days * 86400 + h * 3600 + m * 60 + sec
+
+
+def parse_ts(s: str) -> int | None:
+    s = s.strip()
+    if not s or s in ("Unknown", "None") or not s[0].isdigit():
+        return None
+    return int(datetime.strptime(s, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=UTC).timestamp())
+
+
+def sacct_jobs() -> list[dict[str, Any]]:
+    fields = "JobIDRaw,JobID,JobName,User,Account,State,Start,End,AllocTRES,NodeList,TotalCPU,MaxRSS,AllocCPUS"
+    env = {**os.environ, "TZ": "UTC"}
+    out = subprocess.run(
+        ["sacct", "-a", "-P", "-n", "-S", "2000-01-01", "-E", "now", "--format", fields],
+        check=True,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    ).stdout
+    jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    for line in out.splitlines():
+        cols = line.split("|")
+        if len(cols) != 13:
+            continue
+        raw, jid, name, user, acct, state, start, end, tres, nodes, totalcpu, maxrss, ncpu = cols
+        if "." in raw:  # a step: keep the largest MaxRSS for its job
+            j = jobs.get(raw.split(".")[0])
+            if j is not None and maxrss:
+                j["maxrss"] = max(j["maxrss"], parse_mem(maxrss, "K"))
+            continue
+        jobs[raw] = {
+            "raw": raw,
+            "jobid": jid,
+            "name": name,
+            "user": user,
+            "account": acct,
+            "state": state.split(" ")[0],
+            "start": parse_ts(start),
+            "end": parse_ts(end),
+            "tres": tres,
+            "nodes": nodes,
+            "cpu": parse_cpu_time(totalcpu),
+            "maxrss": parse_mem(maxrss, "K") if maxrss else 0.0,
+            "ncpu": int(ncpu or 0),
+        }
+    return list(jobs.values())
+
+
+def tres_dict(tres: str) -> dict[str, str]:
+    out = {}
+    for item in tres.split(","):
+        if "=" in item:
+            k, v = item.split("=", 1)
+            out[k] = v
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("out")
+    ap.add_argument("--state", required=True)
+    ap.add_argument("--synthetic-hours", type=float, default=0)
+    ap.add_argument("--sacct", action="store_true")
+    ap.add_argument("--now", type=int, default=int(time.time()))
+    args = ap.parse_args()
+
+    state: dict[str, Any] = {"jobs": [], "covered_until": None, "base_t": None}
+    if os.path.exists(args.state):
+        with open(args.state) as f:
+            state.update(json.load(f))
+    now = args.now
+    global BASE_T
+    BASE_T = state["base_t"] or now - 7 * 86400  # counters start a week before the first run
+    state["base_t"] = BASE_T
+
+    fx = Families()
+    summary: dict[str, Any] = {"synthetic_jobs": 0, "jobs": [], "samples": 0}
+    first_t = None
+
+    if args.synthetic_hours > 0:
+        step = 30
+        end = now - now % step
+        start = end - int(args.synthetic_hours * 3600)
+        first_t = start
+        for k, (jid, user, acct, node, cores, eff, mem_gib, gpu) in enumerate(SYNTHETIC):
+            syn_gpus = [(gpu[0], GPU_TYPES[gpu[0]][4] + i) for i in range(gpu[1])] if gpu else []
+            span = end - start
+            job_series(
+                fx,
+                jobid=jid,
+                user=user,
+                account=acct,
+                node=node,
+                cores=cores,
+                t0=start,
+                t1=end,
+                step=step,
+                cpu_seconds=cores * eff * span,
+                mem_limit=mem_gib * 2**30,
+                mem_peak=mem_gib * 2**30 * 0.7,
+                gpus=syn_gpus,
+                exe="/opt/software/bin/simulate",
+                seed=k,
+            )
+        summary["synthetic_jobs"] = len(SYNTHETIC)
+
+    if args.sacct:
+        done = set(state["jobs"])
+        for j in sacct_jobs():
+            if j["raw"] in done or j["start"] is None or j["end"] is None or not j["user"]:
+                continue
+            if j["end"] > now:
+                continue
+            t0, t1 = j["start"], max(j["end"], j["start"] + 1)
+            first_t = t0 if first_t is None else min(first_t, t0)
+            tres = tres_dict(j["tres"])
+            gpus: list[tuple[str, int]] = []
+            for gtype, info in GPU_TYPES.items():
+                for i in range(int(tres.get(f"gres/gpu:{gtype}", 0) or 0)):
+                    gpus.append((gtype, info[4] + i))
+            node = (j["nodes"].split(",")[0] or "cpu01").split("[")[0]
+            mem_limit = parse_mem(tres.get("mem", "0"))
+            peak = j["maxrss"] or min(mem_limit, 8 * 2**20) or 8 * 2**20
+            if j["state"] == "OUT_OF_MEMORY":
+                peak = mem_limit
+            exe = "/usr/bin/python3.11" if "memory" in j["name"] else "/usr/bin/timeout"
+            job_series(
+                fx,
+                jobid=j["raw"],
+                user=j["user"],
+                account=j["account"],
+                node=node,
+                cores=j["ncpu"] or 1,
+                t0=t0,
+                t1=t1,
+                step=1,
+                cpu_seconds=j["cpu"],
+                mem_limit=mem_limit,
+                mem_peak=peak,
+                gpus=gpus,
+                exe=exe,
+                seed=int(j["raw"]),
+            )
+            state["jobs"].append(j["raw"])
+            summary["jobs"].append(j["raw"])
+            summary["first_t"] = min(summary.get("first_t") or t0, t0)
+
+    if not args.synthetic_hours and not summary["jobs"]:
+        # nothing new: leave the state alone (the node series continue at the next real backfill)
+        with open(args.out, "w") as f:
+            f.write("# EOF\n")
+        print(json.dumps({**summary, "covered_until": state["covered_until"]}))
+        return 0
+
+    # node and slurm-exporter series: from where the last run stopped (or the first job/synthetic start) to now
+    covered = state["covered_until"]
+    if covered is not None and first_t is not None:
+        first_t = min(first_t, covered + 15)
+    elif covered is not None:
+        first_t = covered + 15
+    if first_t is not None and first_t <= now:
+        step = 30 if args.synthetic_hours > 0 else 15
+        t0 = first_t - first_t % step
+        if covered is not None:
+            t0 = max(t0, covered + step)
+        t0 = min(t0, now)
+        node_series(fx, t0, now, step, seed=now)
+        state["covered_until"] = max(now - (now - t0) % step, covered or 0)
+
+    summary["samples"] = fx.write(args.out)
+    with open(args.state + ".tmp", "w") as f:
+        json.dump(state, f)
+    os.replace(args.state + ".tmp", args.state)
+    summary["covered_until"] = state["covered_until"]
+    print(json.dumps(summary))
+    return 0
+
+
+BASE_T = 0
+
+if __name__ == "__main__":
+    sys.exit(main())

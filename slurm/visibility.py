@@ -1,0 +1,150 @@
+"""The one answer to "which jobs may this user see", for every page, API, export and task.
+
+Access follows Slurm associations, not uids: a job's ``id_assoc`` names the user association
+it ran under, and ``assoc_table.user`` is the Slurm user name, which is the portal username.
+Deleted association rows are kept in the id lists because old jobs keep their old
+``id_assoc``; membership of an account (what a user may see *now*) uses live rows only.
+
+Every queryset here runs as one SQL statement: the association ids are a subquery in the
+same (slurm) database, never a Python loop, so listings cost the same for 1 or 10,000 jobs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Protocol
+
+from django.core.cache import cache
+from django.db.models import F, Q, QuerySet
+
+from slurm.models import Assoc, Job, SlurmQuerySet, cluster_models, default_cluster
+
+Scope = Literal["own", "accounts"]
+SCOPES: tuple[Scope, ...] = ("own", "accounts")
+
+
+class PortalUser(Protocol):
+    """What the checks need from a user: django.contrib.auth's User and AnonymousUser both fit."""
+
+    @property
+    def username(self) -> str: ...
+
+    @property
+    def is_staff(self) -> bool: ...
+
+    @property
+    def is_authenticated(self) -> bool: ...
+
+
+def _cluster(cluster: str | None) -> str:
+    return cluster if cluster is not None else default_cluster()
+
+
+def _user_assoc_ids(username: str, cluster: str | None) -> QuerySet[Assoc, int]:
+    assoc = cluster_models(_cluster(cluster)).assoc
+    # Deleted rows included: a job run under an association later removed is still the user's.
+    return assoc.objects.filter(user=username).exclude(user="").values_list("id_assoc", flat=True)
+
+
+def _live_accounts(username: str, cluster: str | None) -> QuerySet[Assoc, str]:
+    assoc = cluster_models(_cluster(cluster)).assoc
+    return assoc.objects.filter(user=username, deleted=0).exclude(user="").values_list("acct", flat=True)
+
+
+def _account_user_assoc_ids(accounts: QuerySet[Assoc, str] | list[str], cluster: str | None) -> QuerySet[Assoc, int]:
+    assoc = cluster_models(_cluster(cluster)).assoc
+    # User rows of the accounts, deleted ones included (a former member's jobs stay visible to the group).
+    return assoc.objects.filter(acct__in=accounts).exclude(user="").values_list("id_assoc", flat=True)
+
+
+def user_associations(username: str, cluster: str | None = None) -> list[int]:
+    """Ids of ``username``'s association rows on ``cluster``, deleted ones included."""
+    return sorted(_user_assoc_ids(username, cluster))
+
+
+def accounts_of(username: str, cluster: str | None = None) -> list[str]:
+    """Accounts ``username`` belongs to now (live user associations), sorted."""
+    return sorted(set(_live_accounts(username, cluster)))
+
+
+def account_assoc_ids(account: str, cluster: str | None = None) -> list[int]:
+    """Ids of every user association of ``account``, deleted ones included."""
+    return sorted(_account_user_assoc_ids([account], cluster))
+
+
+def is_account_member(username: str, account: str, cluster: str | None = None) -> bool:
+    """Whether ``username`` has a live association with ``account``."""
+    return _live_accounts(username, cluster).filter(acct=account).exists()
+
+
+def _jobs(cluster: str | None) -> SlurmQuerySet[Job]:
+    return cluster_models(_cluster(cluster)).job.objects.filter(deleted=0)
+
+
+def jobs_of_user(username: str, cluster: str | None = None) -> SlurmQuerySet[Job]:
+    """Jobs run under any of ``username``'s associations (no permission check: callers decide)."""
+    return _jobs(cluster).filter(id_assoc__in=_user_assoc_ids(username, cluster))
+
+
+UID_CACHE_SECONDS = 86400
+
+
+def uid_of(username: str, cluster: str | None = None) -> int | None:
+    """The uid ``username``'s jobs run as (``job_table.id_user``), or None while they have no job; cached.
+
+    Slurm files a job under the association of the submitting uid's user name, so every job of
+    ``jobs_of_user`` carries this uid. With it, per-user queries can also filter on ``id_user``
+    and MariaDB can use the job table's own (id_user, time_start, time_end) and (id_user,
+    time_end, time_eligible) indexes (sacct's) instead of reading all the user's rows through
+    ``id_assoc``. One indexed single-row query on a cache miss.
+    """
+    key = f"slurm:uid:{_cluster(cluster)}:{username}"
+    found = cache.get(key)
+    if found is not None:
+        return int(found)
+    uid = next(iter(jobs_of_user(username, cluster).order_by().values_list("id_user", flat=True)[:1]), None)
+    if uid is not None:
+        cache.set(key, int(uid), UID_CACHE_SECONDS)
+    return uid
+
+
+def jobs_of_user_by_uid(username: str, cluster: str | None = None) -> SlurmQuerySet[Job]:
+    """The rows of jobs_of_user(), for listings: found through the job table's (id_user, ...) indexes.
+
+    Both conditions are kept, so the rows are the same; ``id_assoc + 0`` stops MariaDB from
+    driving the query through the ``association`` index, which would read every row of the
+    user (50,000 for a heavy user) to sort them or to find the few running ones.
+    """
+    uid = uid_of(username, cluster)
+    if uid is None:
+        return jobs_of_user(username, cluster)
+    jobs: SlurmQuerySet[Job] = _jobs(cluster).filter(id_user=uid)
+    return jobs.alias(assoc_unindexed=F("id_assoc") + 0).filter(  # type: ignore[return-value]
+        assoc_unindexed__in=_user_assoc_ids(username, cluster)
+    )
+
+
+def jobs_of_account(account: str, cluster: str | None = None) -> SlurmQuerySet[Job]:
+    """Jobs run under any user association of ``account`` (no permission check: callers decide)."""
+    return _jobs(cluster).filter(id_assoc__in=_account_user_assoc_ids([account], cluster))
+
+
+def jobs_visible_to(user: PortalUser, cluster: str | None = None, *, scope: Scope = "own") -> SlurmQuerySet[Job]:
+    """The jobs ``user`` may see on ``cluster``.
+
+    Staff see every job. Others see the jobs of their own associations (``scope="own"``), or
+    with ``scope="accounts"`` the jobs of every user of the accounts they belong to now.
+    Anonymous users see nothing. One SQL statement, whatever the scope.
+    """
+    if scope not in SCOPES:
+        raise ValueError(f"Unknown scope {scope!r}; expected one of {SCOPES}.")
+    jobs = _jobs(cluster)
+    if not user.is_authenticated or not user.username:
+        return jobs.none()
+    if user.is_staff:
+        return jobs
+    own = Q(id_assoc__in=_user_assoc_ids(user.username, cluster))
+    if scope == "own":
+        return jobs.filter(own)
+    # Own jobs stay visible after leaving an account, so "accounts" is a superset of "own".
+    accounts = _account_user_assoc_ids(_live_accounts(user.username, cluster), cluster)
+    return jobs.filter(own | Q(id_assoc__in=accounts))

@@ -1,0 +1,38 @@
+"""The fast paths: raw item inserts store what bulk_create would, and the usage pages' job cache."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+
+from billing import services
+from billing.models import Receipt, ReceiptItem
+
+pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
+
+FIELDS = [f.name for f in ReceiptItem._meta.fields if f.name not in ("id", "receipt")]
+
+
+def test_insert_items_stores_what_bulk_create_stores(billing_jobs, owner_query):
+    jobs = services.usage(owner_query).jobs
+    fast = Receipt.objects.create(
+        username="owner", cluster="testcluster", currency="THB", total=0, period_start=owner_query.start,
+        period_end=owner_query.end,
+    )  # fmt: skip
+    assert services.insert_items(fast, jobs) == len(jobs) == 3
+    stored = sorted(fast.items.values_list(*FIELDS))
+    ReceiptItem.objects.filter(receipt=fast).delete()
+    ReceiptItem.objects.bulk_create(services._items(fast, jobs))
+    assert sorted(fast.items.values_list(*FIELDS)) == stored
+
+
+def test_usage_cache_skips_the_database_but_billed_marks_stay_fresh(billing_jobs, owner_query):
+    first = services.usage(owner_query, cached=True)
+    assert len(first.jobs) == 3
+    with CaptureQueriesContext(connections["slurm"]) as slurm_queries:
+        again = services.usage(owner_query, cached=True)
+    assert len(slurm_queries) == 0
+    assert (again.jobs["billed"] == 0).all()
+    receipt = services.create_receipt("owner", owner_query)  # never from the cache
+    assert (services.usage(owner_query, cached=True).jobs["billed"] == receipt.pk).all()

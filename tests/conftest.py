@@ -1,0 +1,120 @@
+"""Shared fixtures: the Slurm test tables and the same five personas everywhere.
+
+Personas (tests/test_access.py walks every route as each of them):
+  anonymous   not signed in
+  owner       a cluster user, member of the Slurm account def-owner, with jobs
+  member      another member of def-owner (a teammate of owner)
+  outsider    a cluster user in def-other only
+  staff       a staff member (Django is_staff), no Slurm account
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from factories import StaffFactory, UserFactory
+
+from slurm.testing import SlurmFixtures, create_slurm_tables
+
+OWNER_ACCOUNT = "def-owner"
+OTHER_ACCOUNT = "def-other"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The unmanaged Slurm tables exist in the test copy of the `slurm` database."""
+    with django_db_blocker.unblock():
+        create_slurm_tables(using="slurm")
+
+
+@dataclass
+class Personas:
+    owner: Any
+    member: Any
+    outsider: Any
+    staff: Any
+    owner_job: Any
+    slurm: SlurmFixtures
+
+
+@pytest.fixture
+def slurm(db) -> SlurmFixtures:
+    fixtures = SlurmFixtures("testcluster")
+    fixtures.tres()
+    return fixtures
+
+
+@pytest.fixture
+def personas(slurm, django_user_model) -> Personas:
+    slurm.account(OWNER_ACCOUNT)
+    slurm.account(OTHER_ACCOUNT)
+    slurm.user("owner", [OWNER_ACCOUNT])
+    slurm.user("member", [OWNER_ACCOUNT])
+    slurm.user("outsider", [OTHER_ACCOUNT])
+    job = slurm.job("owner", OWNER_ACCOUNT)
+    slurm.job("member", OWNER_ACCOUNT)
+    slurm.job("outsider", OTHER_ACCOUNT)
+    return Personas(
+        owner=UserFactory(username="owner"),
+        member=UserFactory(username="member"),
+        outsider=UserFactory(username="outsider"),
+        staff=StaffFactory(username="staffer"),
+        owner_job=job,
+        slurm=slurm,
+    )
+
+
+# --- Playwright for Python driving Debian's chromium (/usr/bin/chromium): no browser download.
+CHROMIUM = os.environ.get("PORTAL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
+        message = f"{CHROMIUM} not found: apt-get install chromium"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Each test starts with an empty cache (health checks, Prometheus outage memory, throttles)."""
+    from django.core.cache import caches
+
+    for cache in caches.all():
+        cache.clear()
+    return
+
+
+@pytest.fixture
+def prom(monkeypatch):
+    """The Prometheus client of accountstats and top, replaced by a stub answering tagged unions."""
+    from prom_stub import StubClient
+
+    client = StubClient()
+    monkeypatch.setattr("userportal.prometheus.get_client", lambda: client)
+    for module in ("accountstats.services", "top.services"):
+        monkeypatch.setattr(f"{module}.get_client", lambda: client)
+    return client

@@ -1,0 +1,78 @@
+"""Integration tests against the real stack (scripts/stack up).
+
+Run with the stack's environment: `set -a; . $PORTAL_STACK_DIR/portal.env; set +a;
+pytest -m integration` (scripts/test does this). Locally a missing stack skips these tests
+with the command to start it; with CI=true it fails them.
+
+The `slurm` alias points at the stack's real slurmdbd database through the SELECT-only
+account: no test database is created for it, and nothing is ever written there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if Path(str(item.fspath)).is_relative_to(Path(__file__).parent):
+            item.add_marker(pytest.mark.integration)
+
+
+def _stack_problem() -> str | None:
+    stack_dir = os.environ.get("PORTAL_STACK_DIR")
+    if not stack_dir:
+        return "the stack's environment is not loaded: scripts/stack up, then `set -a; . $PORTAL_STACK_DIR/portal.env`"
+    if not os.environ.get("SLURMDB_URL", "").startswith("mysql://"):
+        return "SLURMDB_URL does not point at the stack's MariaDB"
+    status = subprocess.run([str(ROOT / "scripts" / "stack"), "status"], capture_output=True, text=True, check=False)
+    if status.returncode != 0:
+        return "the stack is not fully up:\n" + status.stdout[-2000:]
+    return None
+
+
+def need_stack() -> None:
+    problem = _stack_problem()
+    if problem:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"stack test cannot run (CI=true): {problem}")
+        pytest.skip(problem)
+
+
+@pytest.fixture(scope="session")
+def stack_dir() -> Path:
+    need_stack()
+    return Path(os.environ["PORTAL_STACK_DIR"])
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(request, django_test_environment, django_db_blocker):
+    """Create the test database for the portal's own alias only; `slurm` stays the live stack DB."""
+    need_stack()
+    from django.test.utils import setup_databases, teardown_databases
+
+    with django_db_blocker.unblock():
+        old_config = setup_databases(verbosity=0, interactive=False, aliases={"default"})
+    yield
+    with django_db_blocker.unblock():
+        teardown_databases(old_config, verbosity=0)
+
+
+@pytest.fixture(scope="session")
+def slurm_cmd(stack_dir):
+    """run(argv, user=None): a Slurm client command as an argv list (never a shell), in UTC."""
+    return run
+
+
+def run(argv: list[str], *, user: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run a Slurm client command (argv list, never a shell), as `user` when given."""
+    if user:
+        argv = ["runuser", "-u", user, "--", "env", f"SLURM_CONF={os.environ['SLURM_CONF']}", *argv]
+    env = {**os.environ, "TZ": "UTC"}
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True, env=env)

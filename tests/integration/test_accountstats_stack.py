@@ -1,0 +1,82 @@
+"""accountstats against the stack: its accounts, jobs (cross-checked with sacct) and Prometheus rules."""
+
+from __future__ import annotations
+
+import pytest
+import requests
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.urls import reverse
+
+from userportal.prometheus import get_client
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "slurm"])]
+
+
+@pytest.fixture
+def alice(stack_dir):
+    return get_user_model().objects.create_user("alice")
+
+
+def test_index_lists_alices_accounts(client, alice):
+    client.force_login(alice)
+    accounts = [use.account for use in client.get(reverse("accountstats:index")).context["accounts"]]
+    assert accounts == ["physics"]
+
+
+def test_account_jobs_are_sacct_s_jobs_of_the_account(client, alice, slurm_cmd):
+    out = slurm_cmd(["sacct", "-a", "-X", "-n", "-P", "-A", "physics", "-S", "2020-01-01", "-o", "JobID,User"]).stdout
+    expected = {tuple(line.split("|")) for line in out.splitlines() if line}
+    client.force_login(alice)
+    response = client.get(reverse("accountstats:account", kwargs={"account": "physics"}) + "?page=1")
+    assert response.status_code == 200
+    page = response.context["page"]
+    rows = {(j.job_id, j.user) for j in page.object_list}
+    assert page.paginator.count == len(expected)
+    assert rows <= expected
+
+
+def test_per_user_table_matches_prometheus(client, alice):
+    client.force_login(alice)
+    response = client.get(reverse("accountstats:account", kwargs={"account": "physics"}) + f"?delta={90 * 86400}")
+    rows = {row.user: row for row in response.context["rows"]}
+    query = 'sum by (user) (sum_over_time(slurm_job:allocated_core:count_user_account{account="physics"}[7776000s]))'
+    answer = requests.get(f"{settings.PROMETHEUS_URL}/api/v1/query", params={"query": query}, timeout=10).json()
+    direct = {
+        r["metric"]["user"]: float(r["value"][1]) * settings.ACCOUNTSTATS_RULES_INTERVAL / 3600
+        for r in answer["data"]["result"]
+    }
+    assert set(rows) == set(direct)
+    for user, value in direct.items():
+        assert rows[user].get("cpu_allocated") == pytest.approx(value, rel=0.02)
+    assert rows["alice"].cpu_wasted == pytest.approx(
+        max(rows["alice"].get("cpu_allocated") - rows["alice"].get("cpu_used"), 0)
+    )
+
+
+def test_graph_has_data_for_physics(client, alice):
+    client.force_login(alice)
+    body = client.get(
+        reverse("accountstats:graph", kwargs={"account": "physics", "name": "cpu_allocated"}) + f"?delta={90 * 86400}"
+    ).json()
+    assert {trace["name"] for trace in body["data"]} >= {"alice"}
+    assert body["data"][0]["x"][0].endswith("Z")
+    assert len(body["data"][0]["x"]) <= 1000
+
+
+def test_carol_is_refused_physics(client, stack_dir):
+    carol = get_user_model().objects.create_user("carol")
+    client.force_login(carol)
+    assert client.get(reverse("accountstats:account", kwargs={"account": "physics"})).status_code == 403
+
+
+def test_page_renders_a_notice_with_prometheus_down(client, alice, settings):
+    settings.PROMETHEUS_URL = "http://127.0.0.1:9"
+    get_client.cache_clear()
+    try:
+        client.force_login(alice)
+        response = client.get(reverse("accountstats:account", kwargs={"account": "physics"}))
+        assert response.status_code == 200
+        assert response.context["metrics_notice"]
+    finally:
+        get_client.cache_clear()

@@ -1,0 +1,150 @@
+"""The job state machine, node choice, reconciliation and the code scanner."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import jobqueue_fake_executor as fake_executor
+import pytest
+from django.utils import timezone
+from jobqueue_helpers import ML_CODE
+
+from jobqueue import scanner, services
+from jobqueue.models import Job, JobStatus, Node
+
+pytestmark = pytest.mark.django_db
+
+
+def make_job(user, **kwargs):
+    sub = services.Submission(
+        code=ML_CODE, filename="s.py", competition_id="comp", project_id="p", expected_time=60, user_id=user.username
+    )
+    for key, value in kwargs.items():
+        setattr(sub, key, value)
+    return services.submit(user, sub)
+
+
+def test_a_second_job_on_a_busy_node_waits_then_starts(alice, bob, settings):
+    settings.JOBQUEUE_NODES = ["gpu-node-0=127.0.0.1:22"]
+    first, second = make_job(alice), make_job(bob)
+    second.refresh_from_db()
+    assert second.status == JobStatus.PENDING
+    assert not second.remote_id
+    assert services.advance(second.job_id) == settings.JOBQUEUE_POLL_SECONDS  # node busy: try later
+    fake_executor.finish(first.job_id)
+    services.advance(first.job_id)
+    second.refresh_from_db()
+    assert second.status == JobStatus.RUNNING  # the finished job handed the node over
+    assert Node.objects.get(name="gpu-node-0").current_job_id == second.pk
+
+
+def test_a_failed_exit_code_fails_the_job_with_a_reason(alice):
+    job = make_job(alice)
+    fake_executor.finish(job.job_id, exit_code=3)
+    services.advance(job.job_id)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.exit_code == 3
+    assert "status 3" in job.error
+
+
+def test_a_lost_job_fails_with_a_reason(alice):
+    job = make_job(alice)
+    fake_executor.REMOTE[job.job_id]["state"] = "lost"
+    services.advance(job.job_id)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+
+
+def test_an_unreachable_node_is_retried_then_the_job_continues(alice):
+    job = make_job(alice)
+    fake_executor.DOWN["value"] = True
+    assert services.advance(job.job_id) is not None
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+    assert job.unreachable_since is not None
+    fake_executor.DOWN["value"] = False
+    fake_executor.finish(job.job_id)
+    services.advance(job.job_id)
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+    assert job.output
+
+
+def test_a_node_unreachable_for_too_long_fails_the_job(alice, settings):
+    job = make_job(alice)
+    fake_executor.DOWN["value"] = True
+    Job.objects.filter(pk=job.pk).update(unreachable_since=timezone.now() - timedelta(hours=2))
+    assert services.advance(job.job_id) is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert "unreachable" in job.error
+
+
+def test_a_leased_job_is_not_advanced_twice(alice):
+    job = make_job(alice)
+    Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() + timedelta(minutes=1))
+    fake_executor.finish(job.job_id)
+    assert services.advance(job.job_id) is None
+    job.refresh_from_db()
+    assert job.status == JobStatus.RUNNING
+
+
+def test_reconcile_picks_up_jobs_whose_worker_died(alice):
+    job = make_job(alice)
+    fake_executor.finish(job.job_id)
+    # the worker died mid-step: its lease ran out and nobody followed the job since
+    Job.objects.filter(pk=job.pk).update(
+        lease_until=timezone.now() - timedelta(seconds=1), heartbeat=timezone.now() - timedelta(minutes=10)
+    )
+    assert services.reconcile() == [job.job_id]
+    job.refresh_from_db()
+    assert job.status == JobStatus.COMPLETED
+
+
+def test_start_is_not_repeated_for_a_started_job(alice):
+    job = make_job(alice)
+    services.advance(job.job_id)
+    assert [call for call in fake_executor.CALLS if call[0] == "start"] == [("start", job.job_id)]
+
+
+def test_cancel_of_a_waiting_job_never_starts_it(alice, bob, settings):
+    settings.JOBQUEUE_NODES = ["gpu-node-0=127.0.0.1:22"]
+    make_job(alice)
+    waiting = make_job(bob)
+    services.cancel(waiting)
+    waiting.refresh_from_db()
+    assert waiting.status == JobStatus.CANCELLED
+    assert ("start", waiting.job_id) not in fake_executor.CALLS
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "eval('1')",
+        "import os\nos.system('id')",
+        "from os import system\nsystem('id')",
+        "import os as o\no.fork()",
+        "import shutil\nshutil.rmtree('/')",
+        "import socket",
+        "from urllib import request",
+        "__import__('os')",
+    ],
+)
+def test_scanner_rejects_dangerous_code(code):
+    assert not scanner.static_scan(code).ok
+
+
+def test_scanner_accepts_ml_code_without_warnings():
+    result = scanner.static_scan("import torch\nimport os\nprint(os.getcwd(), torch.__version__)\n")
+    assert result.ok
+    assert not result.warnings
+
+
+def test_llm_scan_is_off_by_default_and_a_down_endpoint_only_warns(settings):
+    assert scanner.llm_scan("print(1)").warnings == []
+    settings.JOBQUEUE_SCAN_LLM_URL = "http://127.0.0.1:9/v1"
+    settings.JOBQUEUE_SCAN_LLM_TIMEOUT = 0.5
+    result = scanner.llm_scan("print(1)")
+    assert result.ok
+    assert result.warnings

@@ -1,0 +1,277 @@
+"""/api/jobs/: TT's DataTables contract, filters, scoping for each persona, 400s, the schema, query counts."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from slurm.decoders import JobState
+
+pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
+
+API = "/api/jobs/"
+TT_KEYS = {
+    "id_job", "job_name", "account", "time_submit", "time_eligible", "time_start", "time_end", "timelimit",
+    "get_state_display", "nodes", "username",
+}  # fmt: skip
+
+
+def get(client, **params):
+    response = client.get(API, params)
+    return response, json.loads(response.content)
+
+
+def datatables(client, **params):
+    return get(client, format="datatables", **params)
+
+
+def ids_of(body, key="data"):
+    return {row["id_job"] for row in body[key]}
+
+
+@pytest.fixture
+def owner_client(client, personas):
+    client.force_login(personas.owner)
+    return client
+
+
+def test_datatables_envelope_and_rows(owner_client, jobs):
+    response, body = datatables(owner_client, draw=7, start=0, length=100)
+    assert response.status_code == 200
+    assert set(body) == {"draw", "recordsTotal", "recordsFiltered", "data"}
+    assert body["draw"] == 7
+    assert body["recordsTotal"] == body["recordsFiltered"] == len(body["data"])
+    row = next(r for r in body["data"] if r["id_job"] == jobs.gpu.id_job)
+    assert TT_KEYS <= set(row)
+    assert row["username"] == "owner"
+    assert row["time_start"].endswith("Z")
+    assert row["timelimit"] == 240
+    assert row["nodes"] == ["node01"]
+    assert row["get_state_display"] == "Completed"
+    pending = next(r for r in body["data"] if r["id_job"] == jobs.pending.id_job)
+    assert pending["time_start"] is None
+    assert pending["time_end"] is None
+
+
+def test_default_order_is_most_recently_started_first(owner_client, jobs):
+    _response, body = datatables(owner_client)
+    starts = [row["time_start"] or "" for row in body["data"]]
+    assert starts == sorted(starts, reverse=True)
+
+
+def test_order_search_and_paging_parameters(owner_client, jobs):
+    params = {
+        "columns[0][data]": "id_job",
+        "columns[1][data]": "time_submit",
+        "order[0][column]": "1",
+        "order[0][dir]": "asc",
+    }
+    _response, body = datatables(owner_client, start=1, length=2, **params)
+    assert len(body["data"]) == 2
+    _response, everything = datatables(owner_client, length=1000, **params)
+    submits = [row["time_submit"] for row in everything["data"]]
+    assert submits == sorted(submits)
+    assert [r["id_job"] for r in body["data"]] == [r["id_job"] for r in everything["data"][1:3]]
+    _response, found = datatables(owner_client, **{"search[value]": "train"})
+    assert ids_of(found) == {jobs.gpu.id_job}
+    assert found["recordsTotal"] > found["recordsFiltered"] == 1
+    _response, by_id = datatables(owner_client, **{"search[value]": str(jobs.dep.id_job)})
+    assert jobs.dep.id_job in ids_of(by_id)
+
+
+@pytest.mark.parametrize("value", ["PENDING", "Pending", "pending"])
+def test_state_filter_takes_names_and_labels(owner_client, jobs, value):
+    _response, body = datatables(owner_client, state=value)
+    assert ids_of(body) == {jobs.pending.id_job}
+
+
+def test_state_filter_fixes_tt_labels(owner_client, jobs, personas):
+    oom = personas.slurm.job("owner", "def-owner", state=JobState.OUT_OF_MEMORY)
+    deadline = personas.slurm.job("owner", "def-owner", state=JobState.DEADLINE)
+    requeued = jobs.requeued[0]
+    for value, expected in (
+        ("Oom", oom),
+        ("OUT_OF_MEMORY", oom),
+        ("Out of memory", oom),
+        ("End", deadline),
+        ("DEADLINE", deadline),
+        ("REQUEUED", requeued),
+    ):
+        _response, body = get(owner_client, status=value) if value in ("Oom", "End") else get(owner_client, state=value)
+        assert ids_of(body, "results") == {expected.id_job}, value
+    _response, body = datatables(owner_client, state="RUNNING,PENDING")
+    assert ids_of(body) == {jobs.running.id_job, jobs.pending.id_job}
+
+
+def test_partition_and_date_filters(owner_client, jobs, personas):
+    _response, body = datatables(owner_client, partition="gpu")
+    assert ids_of(body) == {jobs.gpu.id_job}
+    now = personas.slurm.now
+    _response, body = datatables(owner_client, submitted_after=now - 7400, submitted_before=now - 7280)
+    assert ids_of(body) == {jobs.gpu.id_job}
+    _response, body = datatables(owner_client, ended_before="2000-01-01")
+    assert body["data"] == []
+
+
+def test_json_format_is_a_paginated_list(owner_client, jobs):
+    response, body = get(owner_client, format="json", limit=2)
+    assert response.status_code == 200
+    assert set(body) == {"count", "next", "previous", "results"}
+    assert len(body["results"]) == 2
+    assert "offset=2" in body["next"]
+    assert body["previous"] is None
+    _response, second = get(owner_client, limit=2, offset=2)
+    assert "offset" not in second["previous"]
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"format": "datatables", "length": "5000"}, "length"),
+        ({"format": "datatables", "length": "0"}, "length"),
+        ({"format": "datatables", "start": "-1"}, "start"),
+        ({"limit": "1001"}, "limit"),
+        ({"state": "NOPE"}, "state"),
+        ({"status": "End,Sleeping"}, "status"),
+        ({"format": "datatables", "order[0][column]": "3"}, "order[0][column]"),
+        ({"format": "datatables", "columns[0][data]": "username", "order[0][column]": "0"}, "order[0][column]"),
+        (
+            {"format": "datatables", "columns[0][data]": "id_job", "order[0][column]": "0", "order[0][dir]": "up"},
+            "order[0][dir]",
+        ),
+        ({"ordering": "password"}, "ordering"),
+        ({"submitted_after": "yesterday"}, "submitted_after"),
+        ({"username": "a|b"}, "username"),
+        ({"account": "def-owner;drop"}, "account"),
+        ({"partition": "cpu,g p u"}, "partition"),
+        ({"format": "xml"}, "format"),
+        ({"draw": "x"}, "draw"),
+    ],
+)
+def test_bad_parameters_get_a_400_with_field_errors(owner_client, jobs, params, field):
+    response = owner_client.get(API, params)
+    assert response.status_code == 400
+    assert field in json.loads(response.content)
+
+
+# --- Scoping --------------------------------------------------------------------------------
+def test_users_see_their_own_jobs_and_username_is_ignored(client, personas, jobs):
+    client.force_login(personas.member)
+    _response, own = datatables(client)
+    _response, asked = datatables(client, username="owner")
+    assert ids_of(own) == ids_of(asked) == {jobs.member.id_job}
+
+
+def test_staff_see_any_user_and_everyone(client, personas, jobs):
+    client.force_login(personas.staff)
+    _response, owner = datatables(client, username="owner", length=1000)
+    assert jobs.gpu.id_job in ids_of(owner)
+    assert jobs.member.id_job not in ids_of(owner)
+    _response, everyone = datatables(client, length=1000)
+    assert {jobs.gpu.id_job, jobs.member.id_job} <= ids_of(everyone)
+
+
+def test_members_see_every_users_jobs_of_their_account(client, personas, jobs):
+    client.force_login(personas.member)
+    _response, body = datatables(client, account="def-owner", length=1000)
+    assert {jobs.gpu.id_job, jobs.member.id_job} <= ids_of(body)
+    assert {row["username"] for row in body["data"]} == {"owner", "member"}
+    _response, mine = datatables(client, account="def-owner", username="member")
+    assert ids_of(mine) == {jobs.member.id_job}
+
+
+def test_outsiders_see_nothing_of_another_account(client, personas, jobs):
+    client.force_login(personas.outsider)
+    _response, body = datatables(client, account="def-owner")
+    assert body["data"] == []
+    assert body["recordsTotal"] == 0
+
+
+@pytest.mark.parametrize(("persona", "status"), [("owner", 200), ("member", 200), ("staff", 200), ("outsider", 404)])
+def test_job_detail_follows_the_same_scoping(client, personas, jobs, persona, status):
+    client.force_login(getattr(personas, persona))
+    response = client.get(reverse("jobstats:api-job", kwargs={"job_db_inx": jobs.gpu.job_db_inx}))
+    assert response.status_code == status
+    if status == 200:
+        assert json.loads(response.content)["id_job"] == jobs.gpu.id_job
+
+
+def test_anonymous_is_refused_in_json(jobs):
+    client = Client()
+    assert client.get(API).status_code in (401, 403)
+    assert client.get(reverse("jobstats:api-job", kwargs={"job_db_inx": jobs.gpu.job_db_inx})).status_code in (401, 403)
+
+
+def test_token_authentication_works(personas, jobs):
+    from userportal.tokens import issue_token
+
+    _token, key = issue_token(personas.owner)
+    response = Client().get(API, {"format": "datatables"}, HTTP_AUTHORIZATION=f"Token {key}")
+    assert response.status_code == 200
+    assert jobs.gpu.id_job in ids_of(json.loads(response.content))
+
+
+def test_the_slurm_database_down_is_a_json_503(owner_client, jobs):
+    import copy
+
+    from django.db import connections
+
+    original = connections["slurm"]
+    settings_dict = copy.deepcopy(original.settings_dict)
+    settings_dict["NAME"] = "/nonexistent-dir/slurm.sqlite3"
+    broken = original.__class__(settings_dict, alias="slurm")
+    connections["slurm"] = broken
+    try:
+        response = owner_client.get(API, {"format": "datatables"})
+    finally:
+        broken.close()
+        connections["slurm"] = original
+    assert response.status_code == 503
+    assert json.loads(response.content)["source"] == "slurmdb"
+
+
+# --- Schema and query counts ---------------------------------------------------------------
+def test_the_openapi_schema_documents_the_jobs_api_and_stays_valid(owner_client):
+    from drf_spectacular.generators import SchemaGenerator
+    from drf_spectacular.validation import validate_schema
+
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    validate_schema(schema)
+    assert "/api/jobs/" in schema["paths"]
+    assert "/api/jobs/{job_db_inx}/" in schema["paths"]
+    names = {p["name"] for p in schema["paths"]["/api/jobs/"]["get"]["parameters"]}
+    assert {
+        "format",
+        "draw",
+        "start",
+        "length",
+        "username",
+        "account",
+        "state",
+        "search[value]",
+        "order[0][column]",
+    } <= names
+    response = owner_client.get(reverse("schema"), HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize("count", [1, 30])
+def test_query_count_does_not_grow_with_the_jobs(client, personas, count, django_assert_max_num_queries):
+    for _ in range(count):
+        personas.slurm.job("owner", "def-owner")
+    client.force_login(personas.member)
+    params = {
+        "format": "datatables",
+        "account": "def-owner",
+        "state": "COMPLETED",
+        "search[value]": "job",
+        "length": 1000,
+    }
+    with django_assert_max_num_queries(3), django_assert_max_num_queries(3, using="slurm"):
+        response = client.get(API, params)
+    assert len(json.loads(response.content)["data"]) == count + 2
+    with django_assert_max_num_queries(3), django_assert_max_num_queries(1, using="slurm"):
+        client.get(reverse("jobstats:api-job", kwargs={"job_db_inx": personas.owner_job.job_db_inx}))

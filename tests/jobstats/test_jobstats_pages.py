@@ -1,0 +1,246 @@
+"""The user and job pages for each persona, with their data sources up or down."""
+
+from __future__ import annotations
+
+import copy
+import re
+
+import pytest
+from django.db import connections
+from django.test import Client
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
+
+
+def user_url(username="owner"):
+    return reverse("jobstats:user", kwargs={"username": username})
+
+
+def job_url(job_id, username="owner"):
+    return reverse("jobstats:job", kwargs={"username": username, "job_id": job_id})
+
+
+def page(client, url, status=200):
+    response = client.get(url)
+    assert response.status_code == status, response.content[:500]
+    return response.content.decode()
+
+
+@pytest.fixture
+def owner(client, personas):
+    client.force_login(personas.owner)
+    return client
+
+
+# --- Access ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(("persona", "status"), [("owner", 200), ("staff", 200), ("member", 403), ("outsider", 403)])
+def test_user_and_job_pages_follow_the_owner_rule(client, personas, jobs, persona, status):
+    client.force_login(getattr(personas, persona))
+    assert client.get(user_url()).status_code == status
+    assert client.get(job_url(jobs.gpu.id_job)).status_code == status
+    assert (
+        client.get(reverse("jobstats:job_cost", kwargs={"username": "owner", "job_id": jobs.gpu.id_job})).status_code
+        == status
+    )
+
+
+def test_anonymous_is_sent_to_sign_in(jobs):
+    response = Client().get(job_url(jobs.gpu.id_job))
+    assert response.status_code == 302
+    assert "/accounts/login/" in response["Location"]
+
+
+def test_index_redirects_to_the_users_page(owner):
+    response = owner.get(reverse("jobstats:index"))
+    assert response["Location"] == user_url()
+
+
+def test_another_users_job_id_is_not_found_under_ones_own_name(client, personas, jobs):
+    client.force_login(personas.member)
+    page(client, job_url(jobs.gpu.id_job, "member"), 404)
+
+
+@pytest.mark.parametrize("job_id", ["5-1", "1-999999", "0", ",".join(["1"] * 120)])
+def test_bad_id_lists_are_a_400(owner, jobs, job_id):
+    page(owner, job_url(job_id), 400)
+
+
+def test_an_unknown_job_is_a_404(owner, jobs):
+    page(owner, job_url("987654"), 404)
+
+
+# --- The user page --------------------------------------------------------------------------
+def test_user_page_with_prometheus_down_shows_a_notice_instead_of_graphs(owner, jobs):
+    html = page(owner, user_url())
+    assert "Prometheus is not answering" in html
+    assert "data-graph-url" not in html
+    assert 'id="jobs-table"' in html
+    assert html.count("<table") == 1
+    assert 'id="jobs-table-config"' in html
+    assert "<script>" not in html  # CSP: no inline script
+    assert "vendor/datatables/dataTables.min.js" in html
+    assert f"/secure/jobstats/owner/{jobs.gpu.id_job}/" in html
+
+
+def test_user_page_with_prometheus_shows_use_and_graphs(owner, jobs, prometheus):
+    html = page(owner, user_url())
+    assert "Prometheus is not answering" not in html
+    assert html.count("data-graph-url") == 4  # cpu, mem, gpu_utilization, gpu_power (no Lustre here)
+    assert 'data-graph-url="/secure/jobstats/owner/graph/cpu.json"' in html
+    assert "10.4" in html  # cores used over the last hour
+    assert "vendor/plotly/plotly.min.js" in html
+    assert re.search(r"<figcaption[^>]*>", html)
+
+
+def test_user_page_sums_the_running_allocation(owner, jobs):
+    html = page(owner, user_url())
+    assert "used of 2 allocated" in html  # the running job's 2 cores
+
+
+def test_staff_can_open_any_users_page(client, personas, jobs):
+    client.force_login(personas.staff)
+    html = page(client, user_url())
+    assert "Jobs of owner" in html
+
+
+# --- The job page ---------------------------------------------------------------------------
+def test_job_page_without_prometheus_uses_the_accounting_figures(owner, jobs):
+    html = page(owner, job_url(jobs.gpu.id_job))
+    assert "Prometheus is not answering" in html
+    assert "from Slurm&#x27;s accounting" in html
+    assert "03:36:40 of CPU time" in html  # TotalCPU: 3600 + 400 + 9000 s over the steps
+    assert "3072.0 MB" in html  # MaxRSS of step 0
+    assert "data-graph-url" not in html
+    # dependencies both ways
+    assert f'href="{job_url(jobs.dep.id_job)}"' in html
+    assert f'href="{job_url(jobs.dependent.id_job)}"' in html
+    assert "afterok" in html
+    # advice from the submit line, tokenised
+    assert "excluded nodes (node09)" in html
+    assert "may be requeued" in html
+    assert "may not be requeued" not in html
+    # summary facts
+    assert "Resources requested and allocated" in html
+    assert "1 × a100" in html
+    assert "normal" in html  # the QOS name
+    assert 'data-cost-url="/secure/jobstats/owner/' in html
+
+
+def test_job_page_with_prometheus_measures_and_offers_graphs(owner, jobs, prometheus):
+    html = page(owner, job_url(jobs.gpu.id_job))
+    assert "measured on the nodes" in html
+    for name in ("cpu", "mem", "thread", "gpu_utilization", "gpu_power", "ethernet_bdw", "disk_used"):
+        assert f'data-graph-name="{name}"' in html
+    assert 'data-graph-name="lustre_ost"' not in html  # not collected here
+    assert '<figure class="graph-figure' in html
+    assert "<figcaption" in html
+
+
+def test_a_job_with_nulls_renders(owner, personas):
+    job = personas.slurm.job(
+        "owner", "def-owner", submit_line=None, work_dir="", nodelist="None assigned", tres_req="", tres_alloc=""
+    )
+    html = page(owner, job_url(job.id_job))
+    assert "not recorded" in html
+
+
+def test_pending_job_explains_the_wait(owner, jobs):
+    html = page(owner, job_url(jobs.pending.id_job))
+    assert "Why is this job waiting?" in html
+    assert "QOS gpuprio allows gres/gpu:a100=8 for all its users together." in html
+    assert "QOS gpuprio allows 2 running jobs per user." in html
+    assert "Estimated start" in html
+    assert "unknown" in html
+
+
+def test_pending_job_uses_squeue_when_it_answers(owner, jobs, settings, tmp_path):
+    script = tmp_path / "squeue"
+    script.write_text('#!/bin/sh\necho "2030-01-02T03:04:05|QOSGrpGRES|4321"\n')
+    script.chmod(0o755)
+    settings.SLURM_SQUEUE = str(script)
+    html = page(owner, job_url(jobs.pending.id_job))
+    assert "QOSGrpGRES" in html
+    assert "2030-01-02 03:04" in html
+    assert "4321" in html
+    assert "shared by all its jobs" in html
+
+
+def test_running_job_shows_its_progress(owner, jobs):
+    html = page(owner, job_url(jobs.running.id_job))
+    assert "<progress" in html
+    assert "% of the time limit" in html
+
+
+def test_array_master_and_task_pages(owner, jobs):
+    html = page(owner, job_url(jobs.array_master))
+    for task in jobs.array_tasks:
+        assert task.display_id in html
+    task_html = page(owner, job_url(jobs.array_tasks[0].id_job))
+    assert f"Array {jobs.array_master}" in task_html
+    assert jobs.array_tasks[2].display_id in task_html
+
+
+def test_a_reused_job_id_shows_the_newest_record_and_lists_the_others(owner, jobs):
+    html = page(owner, job_url(jobs.requeued[0].id_job))
+    assert "1 other record" in html
+    assert "Requeued" in html
+
+
+def test_a_list_of_jobs_gets_a_multi_job_page(owner, jobs, prometheus):
+    html = page(owner, job_url(f"{jobs.dep.id_job}-{jobs.gpu.id_job}"))
+    assert "2 jobs" in html
+    assert f'href="{job_url(jobs.gpu.id_job)}"' in html
+    assert f"/secure/jobstats/owner/{jobs.dep.id_job}-{jobs.gpu.id_job}/graph/cpu.json" in html
+
+
+def test_the_multi_job_page_says_when_prometheus_is_down(owner, jobs):
+    html = page(owner, job_url(f"{jobs.dep.id_job},{jobs.gpu.id_job}"))
+    assert "Prometheus is not answering" in html
+    assert "data-graph-url" not in html
+
+
+@pytest.fixture
+def slurm_db_down():
+    original = connections["slurm"]
+    settings_dict = copy.deepcopy(original.settings_dict)
+    settings_dict["NAME"] = "/nonexistent-dir/slurm.sqlite3"
+    broken = original.__class__(settings_dict, alias="slurm")
+    connections["slurm"] = broken
+    yield
+    broken.close()
+    connections["slurm"] = original
+
+
+def test_pages_render_a_notice_when_the_slurm_database_is_down(owner, jobs, slurm_db_down):
+    assert "not answering" in page(owner, job_url(jobs.gpu.id_job))
+    assert "not answering" in page(owner, user_url())
+
+
+# --- Query counts ---------------------------------------------------------------------------
+@pytest.mark.parametrize("count", [1, 25])
+def test_job_page_query_count_does_not_grow(owner, personas, jobs, count, django_assert_max_num_queries):
+    s = personas.slurm
+    for index in range(count):
+        s.step(jobs.gpu, id_step=index + 1, step_name="srun")
+        s.job("owner", "def-owner", id_array_job=jobs.array_master, id_array_task=10 + index)
+        s.job(
+            "owner",
+            "def-owner",
+            time_submit=jobs.gpu.time_submit + 60 + index,
+            submit_line=f"sbatch -d afterok:{jobs.gpu.id_job} x.sh",
+        )
+    with django_assert_max_num_queries(6), django_assert_max_num_queries(9, using="slurm"):
+        html = page(owner, job_url(jobs.gpu.id_job))
+    assert html.count("afterok") >= 1
+    with django_assert_max_num_queries(6), django_assert_max_num_queries(9, using="slurm"):
+        page(owner, job_url(jobs.array_tasks[0].id_job))
+
+
+@pytest.mark.parametrize("count", [1, 25])
+def test_user_page_query_count_does_not_grow(owner, personas, count, django_assert_max_num_queries):
+    for _ in range(count):
+        personas.slurm.job("owner", "def-owner", state=1)
+        personas.slurm.job("owner", "def-owner")
+    with django_assert_max_num_queries(4), django_assert_max_num_queries(8, using="slurm"):
+        page(owner, user_url())

@@ -1,0 +1,114 @@
+"""The jobstats performance work (bench/jobstats): uid resolution, cached counts, the index-order
+listing and its deep-page path give the same answers as the plain queries, in bounded queries."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.core.cache import cache
+from django.urls import reverse
+
+from jobstats import services
+from slurm.decoders import JobState
+from slurm.router import allow_writes
+from slurm.visibility import jobs_of_user, uid_of
+
+pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
+
+API = "/api/jobs/"
+
+
+@pytest.fixture
+def many(personas):
+    """25 finished jobs of owner, some starting at the same second (ties), plus running and pending ones."""
+    slurm = personas.slurm
+    base = slurm.now - 100_000
+    for i in range(25):
+        start = base + (i // 3) * 600
+        slurm.job("owner", "def-owner", time_submit=start - 60, time_start=start, time_end=start + 100 + i)
+    slurm.job("owner", "def-owner", state=JobState.RUNNING)
+    slurm.job("owner", "def-owner", state=JobState.PENDING)
+    return personas
+
+
+def expected_ids(username: str, order: tuple[str, ...] = services.DEFAULT_ORDER) -> list[int]:
+    return list(jobs_of_user(username, "testcluster").order_by(*order).values_list("id_job", flat=True))
+
+
+def page(client, **params):
+    response = client.get(API, {"format": "datatables", "columns[0][data]": "time_start", **params})
+    assert response.status_code == 200
+    return json.loads(response.content)
+
+
+def test_uid_of_is_the_uid_of_the_users_jobs_and_cached(many, django_assert_num_queries):
+    uid = uid_of("owner", "testcluster")
+    assert uid == many.owner_job.id_user
+    with django_assert_num_queries(0, using="slurm"):
+        assert uid_of("owner", "testcluster") == uid
+    assert uid_of("nobody-at-all", "testcluster") is None
+
+
+def test_own_jobs_are_the_jobs_of_the_user(many):
+    assert sorted(services.own_jobs("owner", "testcluster").values_list("job_db_inx", flat=True)) == sorted(
+        jobs_of_user("owner", "testcluster").values_list("job_db_inx", flat=True)
+    )
+
+
+@pytest.mark.parametrize("direction", ["desc", "asc"])
+def test_every_page_matches_the_plain_query(client, many, direction):
+    client.force_login(many.owner)
+    order = services.DEFAULT_ORDER if direction == "desc" else services.ASCENDING_ORDER
+    wanted = expected_ids("owner", order)
+    seen = []
+    for start in range(0, len(wanted), 4):  # pages 3 and up take the index path (offset >= 2 * length)
+        body = page(client, start=start, length=4, **{"order[0][column]": 0, "order[0][dir]": direction})
+        assert body["recordsTotal"] == len(wanted)
+        seen += [row["id_job"] for row in body["data"]]
+    assert seen == wanted
+
+
+def test_deep_page_falls_back_when_a_row_of_the_uid_is_hidden(client, many):
+    hidden = many.slurm.job("owner", "def-owner")
+    with allow_writes():
+        type(hidden).objects.filter(job_db_inx=hidden.job_db_inx).update(deleted=1)
+    client.force_login(many.owner)
+    wanted = expected_ids("owner")
+    assert hidden.id_job not in wanted
+    body = page(client, start=8, length=4)
+    assert [row["id_job"] for row in body["data"]] == wanted[8:12]
+
+
+def test_counts_are_cached(client, many, django_assert_max_num_queries):
+    client.force_login(many.owner)
+    first = page(client, start=0, length=10, **{"search[value]": "job"})
+    with django_assert_max_num_queries(1, using="slurm"):  # only the page: both counts come from the cache
+        again = page(client, start=0, length=10, **{"search[value]": "job"})
+    assert again == first
+
+
+@pytest.mark.parametrize("count", [1, 40])
+def test_api_queries_stay_bounded(client, personas, count, django_assert_max_num_queries):
+    for _ in range(count):
+        personas.slurm.job("owner", "def-owner")
+    client.force_login(personas.owner)
+    # Cold: uid, the count, the page; a deep page adds the index-only count and keys.
+    with django_assert_max_num_queries(3, using="slurm"):
+        page(client, start=0, length=10)
+    with django_assert_max_num_queries(4, using="slurm"):
+        page(client, start=20, length=10)
+    with django_assert_max_num_queries(4, using="slurm"):
+        page(client, start=0, length=10, **{"search[value]": "job"})
+
+
+def test_user_page_queries_stay_bounded_warm(client, many, django_assert_max_num_queries):
+    client.force_login(many.owner)
+    url = reverse("jobstats:user", kwargs={"username": "owner"})
+    assert client.get(url).status_code == 200
+    with django_assert_max_num_queries(6, using="slurm"):
+        response = client.get(url)
+    assert response.status_code == 200
+    cache.clear()
+    with django_assert_max_num_queries(8, using="slurm"):
+        assert client.get(url).status_code == 200

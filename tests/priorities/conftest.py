@@ -1,0 +1,66 @@
+"""Fixtures for the priorities tests: the personas' cluster, a fake sacctmgr, and request factories."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from priorities import services
+from priorities.models import PriorityMember, PriorityRequest, Status
+
+
+class FakeSacctmgr:
+    """Records the operations instead of running sacctmgr."""
+
+    def __init__(self):
+        self.calls = []
+
+    def add_qos(self, spec):
+        self.calls.append(("add_qos", spec.name, spec.grp_tres, spec.max_wall, spec.priority))
+
+    def delete_qos(self, name):
+        self.calls.append(("delete_qos", name))
+
+    def add_user_qos(self, user, account, qos):
+        self.calls.append(("add_user_qos", user, account, qos))
+
+    def remove_user_qos(self, user, account, qos):
+        self.calls.append(("remove_user_qos", user, account, qos))
+
+
+@pytest.fixture
+def fake_sacctmgr(monkeypatch):
+    fake = FakeSacctmgr()
+    monkeypatch.setattr(services, "client", lambda: fake)
+    return fake
+
+
+@pytest.fixture
+def automatic(settings):
+    settings.PRIORITIES_APPLY_MODE = "automatic"
+
+
+@pytest.fixture
+def make_priority(personas):
+    def make(requester=None, *, status=Status.PENDING, start=None, days=3, members=(), **fields):
+        values = {
+            "requester": requester or personas.owner,
+            "cluster": personas.slurm.cluster,
+            "account": "def-owner",
+            "gpu_type": "a100",
+            "gpu_count": 1,
+            "start": start or timezone.now() + timedelta(days=1),
+            "duration_days": days,
+            "justification": "training a model",
+            "ticket": "1234",
+            "status": status,
+            **fields,
+        }
+        priority = PriorityRequest.objects.create(**values)
+        for name in members:
+            PriorityMember.objects.create(request=priority, username=name)
+        return priority
+
+    return make

@@ -1,0 +1,37 @@
+"""A stub Prometheus client for the accountstats and top tests: it answers by the tags of the portal's unions."""
+
+from __future__ import annotations
+
+import re
+
+from userportal.errors import PrometheusUnavailable
+from userportal.prometheus import Sample, Series
+
+TAG_RE = re.compile(r'"portal_series", "([a-z_]+)"')
+
+
+class StubClient:
+    """Answers a union of tagged expressions with ``samples[tag]`` (a list of label dicts and values)."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[tuple[dict[str, str], float]]] = {}
+        self.series: list[Series] = []
+        self.down = False
+        self.queries: list[str] = []
+
+    def query(self, expr, *, at=None):
+        self.queries.append(expr)
+        if self.down:
+            raise PrometheusUnavailable("stub: down")
+        tags = TAG_RE.findall(expr)
+        return [
+            Sample(labels={**labels, "portal_series": tag}, value=value)
+            for tag in tags
+            for labels, value in self.samples.get(tag, [])
+        ]
+
+    def query_range(self, expr, *, start, end, step=None):
+        self.queries.append(expr)
+        if self.down:
+            raise PrometheusUnavailable("stub: down")
+        return list(self.series)

@@ -1,0 +1,130 @@
+"""top: staff views of the largest users and of waste."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.urls import reverse
+
+from slurm.decoders import JobState, format_tres
+from top import services
+
+pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
+
+
+def test_users_are_refused_every_top_page(client, personas):
+    client.force_login(personas.owner)
+    for name in ("index", "compute", "gpucompute", "largemem", "idlegpu", "filesystem"):
+        assert client.get(reverse(f"top:{name}")).status_code == 403
+
+
+def test_compute_ranks_by_cores_allocated_with_efficiency_and_flags(client, personas, prom):
+    prom.samples = {
+        "cpu_alloc": [
+            ({"user": "owner", "account": "def-owner"}, 64.0),
+            ({"user": "member", "account": "def-owner"}, 8.0),
+        ],
+        "cpu_used": [
+            ({"user": "owner", "account": "def-owner"}, 16.0),
+            ({"user": "member", "account": "def-owner"}, 7.9),
+        ],
+        "mem_alloc": [({"user": "owner", "account": "def-owner"}, 1000 * 1024**3)],
+        "mem_used": [({"user": "owner", "account": "def-owner"}, 20 * 1024**3)],
+    }
+    client.force_login(personas.staff)
+    response = client.get(reverse("top:compute") + "?window=now")
+    assert response.status_code == 200
+    owner, member = response.context["rows"]
+    assert (owner.user, member.user) == ("owner", "member")
+    assert owner.cpu_ratio == pytest.approx(0.25)
+    assert owner.cpu_flag == "danger"
+    assert owner.cpu_waste == pytest.approx(48.0)
+    assert owner.mem_flag == "danger"  # 1000 GiB for 64 cores is over 4.4 GiB per core, and 2 % used
+    assert member.cpu_flag == ""
+    assert "sum_over_time" not in prom.queries[0]
+
+
+def test_a_window_reports_unit_hours(client, personas, prom, settings):
+    settings.TOP_RULES_INTERVAL = 30
+    prom.samples = {"cpu_alloc": [({"user": "owner", "account": "def-owner"}, 240.0)]}
+    client.force_login(personas.staff)
+    response = client.get(reverse("top:compute") + "?window=7d")
+    assert response.context["rows"][0].get("cpu_alloc") == pytest.approx(2.0)  # 240 samples × 30 s × 1 core
+    assert "sum_over_time" in prom.queries[0]
+    assert "[604800s]" in prom.queries[0]
+
+
+def test_gpu_page_flags_users_whose_gpus_do_nothing(client, personas, prom):
+    prom.samples = {
+        "gpu_alloc": [({"user": "owner", "account": "def-owner"}, 4.0)],
+        "gpu_used": [({"user": "owner", "account": "def-owner"}, 0.0)],
+        "gpu_nonidle": [],
+    }
+    client.force_login(personas.staff)
+    [row] = client.get(reverse("top:gpucompute") + "?window=now").context["rows"]
+    assert row.gpu_flag == "danger"
+    assert row.gpu_waste == pytest.approx(4.0)
+
+
+def test_pages_render_a_notice_when_prometheus_is_down(client, personas, prom):
+    prom.down = True
+    client.force_login(personas.staff)
+    for name in ("compute", "gpucompute", "idlegpu"):
+        response = client.get(reverse(f"top:{name}"))
+        assert response.status_code == 200
+        assert response.context["unavailable"]
+
+
+def _largemem_job(slurm, user, *, mem_mb=20480, state=JobState.COMPLETED, peak=None):
+    job = slurm.job(user, "def-owner", partition="largemem", state=state, mem_req=mem_mb)
+    if state != JobState.RUNNING:
+        slurm.step(job, tres_usage_in_max=format_tres({2: peak or 0}))
+    return job
+
+
+def test_largemem_shows_ended_jobs_with_their_peak_memory(client, personas):
+    _largemem_job(personas.slurm, "owner", peak=512 * 1024**2)
+    client.force_login(personas.staff)
+    response = client.get(reverse("top:largemem") + "?window=1d")
+    [job] = response.context["jobs"]
+    assert job.mem_alloc_gib == pytest.approx(20.0)
+    assert job.mem_used_gib == pytest.approx(0.5)
+    assert job.mem_flag == "danger"  # 2.5 % of 20 GiB on one core
+
+
+def test_largemem_asks_prometheus_for_running_jobs(client, personas, prom):
+    now = int(time.time())
+    job = personas.slurm.job("owner", "def-owner", partition="largemem", state=JobState.RUNNING,
+                             mem_req=40960, time_start=now - 7200)  # fmt: skip
+    prom.samples = {}
+    prom_answer = [({"slurmjobid": str(job.id_job)}, 30 * 1024**3)]
+    prom.query = lambda expr, at=None: [services.Sample(labels=labels, value=v) for labels, v in prom_answer]
+    client.force_login(personas.staff)
+    [row] = client.get(reverse("top:largemem") + "?window=now").context["jobs"]
+    assert row.running
+    assert row.mem_used_gib == pytest.approx(30.0)
+
+
+@pytest.mark.parametrize("jobs", [1, 3])
+def test_largemem_query_count_is_flat(client, personas, jobs, django_assert_max_num_queries):
+    for _ in range(jobs):
+        _largemem_job(personas.slurm, "member", peak=1024**3)
+    client.force_login(personas.staff)
+    with django_assert_max_num_queries(8), django_assert_max_num_queries(4, using="slurm"):
+        response = client.get(reverse("top:largemem") + "?window=1d")
+    assert len(response.context["jobs"]) == jobs
+
+
+def test_idle_gpus_at_zero_and_without_any_process(client, personas, prom):
+    now = int(time.time())
+    running = personas.slurm.job("member", "def-owner", gpus=2, state=JobState.RUNNING, time_start=now - 600)
+    prom.samples = {
+        "max": [({"slurmjobid": "77", "user": "owner", "account": "def-owner"}, 0.0),
+                ({"slurmjobid": "78", "user": "owner", "account": "def-owner"}, 55.0)],
+        "gpus": [({"slurmjobid": "77", "user": "owner", "account": "def-owner"}, 2.0)],
+        "present": [({"slurmjobid": "78"}, 1.0)],
+    }  # fmt: skip
+    client.force_login(personas.staff)
+    jobs = client.get(reverse("top:idlegpu") + "?window=1d").context["jobs"]
+    assert [(j.job_id, j.reason, j.gpus) for j in jobs] == [("77", "zero", 2), (str(running.id_job), "no-process", 2)]

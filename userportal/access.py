@@ -1,0 +1,161 @@
+"""Who may see which URL: one rule per URL pattern, enforced in one place.
+
+Every pattern in the URL conf is wrapped with `guard(rule, path(...))` (or a whole include with
+`guard_include`). AccessRuleMiddleware enforces the rule of the matched pattern for pages;
+TableAccessPermission enforces the same rule for DRF views (userportal.permissions) (after token authentication).
+A pattern without a rule is refused (fail closed) and fails tests/test_access.py, which walks
+every route as anonymous, owner, another user, a member of the owner's account and staff.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+from django.urls import URLPattern, URLResolver, get_resolver
+
+logger = logging.getLogger(__name__)
+
+SERVICE_GROUP = "service-accounts"
+
+
+class Rule(enum.Enum):
+    """Access rules. The value is the documentation shown in the route table."""
+
+    PUBLIC = "anyone, signed in or not"
+    LOGIN = "any signed-in user"
+    OWNER = "the user named in the URL, or staff"
+    ACCOUNT_MEMBER = "members of the Slurm account named in the URL, or staff"
+    STAFF = "staff only"
+    SERVICE = "service accounts (uploader tokens) and staff"
+    ADMIN = "Django admin's own checks (staff with model permissions)"
+
+
+@dataclass(frozen=True)
+class Route:
+    route: str
+    name: str | None
+    rule: Rule
+    pattern: URLPattern
+
+
+def guard(rule: Rule, pattern: URLPattern) -> URLPattern:
+    """Declare the access rule of one URL pattern."""
+    if not isinstance(rule, Rule):
+        raise TypeError(f"guard() needs a Rule, got {rule!r}")
+    pattern.access_rule = rule  # type: ignore[attr-defined]
+    return pattern
+
+
+def guard_include(rule: Rule, resolver: URLResolver) -> URLResolver:
+    """Declare one rule for every pattern of an included URL conf that has none of its own."""
+    resolver.access_rule = rule  # type: ignore[attr-defined]
+    return resolver
+
+
+def iter_routes(
+    patterns: list[Any] | None = None, prefix: str = "", inherited: Rule | None = None
+) -> Iterator[tuple[str, URLPattern, Rule | None]]:
+    """Every (route string, pattern, rule) of the URL conf, depth first."""
+    if patterns is None:
+        patterns = list(get_resolver().url_patterns)
+    for entry in patterns:
+        route = prefix + str(entry.pattern)
+        if isinstance(entry, URLResolver):
+            yield from iter_routes(list(entry.url_patterns), route, getattr(entry, "access_rule", inherited))
+        else:
+            yield route, entry, getattr(entry, "access_rule", inherited)
+
+
+@functools.cache
+def route_table() -> dict[str, Rule | None]:
+    table: dict[str, Rule | None] = {}
+    for route, _pattern, rule in iter_routes():
+        # The first pattern wins when two share a route string, as in Django's resolver.
+        table.setdefault(_normalise(route), rule)
+    return table
+
+
+def rule_for(request: HttpRequest) -> Rule | None:
+    match = getattr(request, "resolver_match", None)
+    if match is None:
+        return None
+    return route_table().get(_normalise(match.route))
+
+
+def _normalise(route: str) -> str:
+    # ResolverMatch.route drops the "^" anchors of regex patterns when it joins them.
+    return route.replace("^", "")
+
+
+def is_service_account(user: Any) -> bool:
+    return bool(user.is_authenticated and user.groups.filter(name=SERVICE_GROUP).exists())
+
+
+def allowed(rule: Rule, request: HttpRequest, kwargs: dict[str, Any]) -> bool:
+    """Whether `request.user` passes `rule` for a URL with these captured `kwargs`."""
+    user = request.user
+    if rule is Rule.PUBLIC:
+        return True
+    if not user.is_authenticated:
+        return False
+    if rule is Rule.ADMIN:
+        return bool(user.is_staff)  # and then Django admin's own model permissions
+    if rule is Rule.LOGIN:
+        return True
+    if user.is_staff:
+        return True
+    if rule is Rule.OWNER:
+        return kwargs.get("username") == user.get_username()
+    if rule is Rule.ACCOUNT_MEMBER:
+        account = kwargs.get("account")
+        if not account:
+            return False
+        from slurm.visibility import is_account_member  # the source app; imported lazily (app loading)
+        from userportal.clusters import current_cluster
+
+        return is_account_member(user.get_username(), str(account), current_cluster(request))
+    if rule is Rule.SERVICE:
+        return is_service_account(user)
+    return False  # STAFF, and any rule added later without a branch here
+
+
+def is_api_view(view_func: Any) -> bool:
+    from rest_framework.views import APIView  # lazily: DRF's settings import our permission class
+
+    cls = getattr(view_func, "cls", None)
+    return isinstance(cls, type) and issubclass(cls, APIView)
+
+
+class AccessRuleMiddleware:
+    """Enforces the matched pattern's rule before any page view runs."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = self.get_response(request)
+        return response
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: tuple[Any, ...], view_kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        rule = rule_for(request)
+        if rule is None:
+            logger.error("no access rule for route %r: refused", getattr(request.resolver_match, "route", None))
+            raise PermissionDenied("This address has no access rule.")
+        if is_api_view(view_func):
+            return None  # DRF authenticates tokens first; TableAccessPermission applies the rule
+        if allowed(rule, request, view_kwargs):
+            return None
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        raise PermissionDenied

@@ -1,0 +1,148 @@
+"""The portal's tamper-evident audit log, shared by every module.
+
+    from userportal.audit import audit
+    audit("billing.rate_change", request=request, target="tier:mu", extra={"cpu": "0.05"})
+
+Entries are appended to a chain: hash = HMAC-SHA-256(AUDIT_HMAC_KEY, previous hash + the entry's
+canonical JSON). Without the key (it lives in the environment, not the database), someone who can
+write the database cannot rebuild a valid chain after editing it. The chain's head row is locked
+while appending, so concurrent writers never fork it, and each new head is also written to the
+log (a copy outside the database). verify_chain() (and `manage.py audit_verify`) recomputes every
+hash and reports each edited, deleted, reordered or truncated entry.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest
+
+from userportal.models import AuditEntry, AuditHead
+
+logger = logging.getLogger(__name__)
+
+GENESIS = "0" * 64
+
+
+def _canonical(fields: dict[str, Any]) -> str:
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, cls=DjangoJSONEncoder)
+
+
+def entry_hash(entry: AuditEntry) -> str:
+    content = {
+        "seq": entry.seq,
+        "timestamp": entry.timestamp.astimezone(UTC).isoformat(timespec="microseconds"),
+        "actor": entry.actor,
+        "ip": entry.ip or "",
+        "user_agent": entry.user_agent,
+        "method": entry.method,
+        "path": entry.path,
+        "action": entry.action,
+        "target": entry.target,
+        "status": entry.status,
+        "extra": entry.extra,
+    }
+    key = str(settings.AUDIT_HMAC_KEY).encode()
+    return hmac.new(key, (entry.prev_hash + _canonical(content)).encode(), hashlib.sha256).hexdigest()
+
+
+def _client_ip(request: HttpRequest) -> str | None:
+    ip = request.META.get("REMOTE_ADDR") or None
+    return ip if ip and len(ip) <= 45 else None
+
+
+def audit(
+    action: str,
+    *,
+    request: HttpRequest | None = None,
+    actor: str | None = None,
+    target: str = "",
+    status: str = "ok",
+    extra: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry. `actor` defaults to the request's user; request details are recorded."""
+    if actor is None and request is not None:
+        user = getattr(request, "user", None)
+        actor = user.get_username() if user is not None and user.is_authenticated else ""
+    # What is hashed is exactly what the database gives back: extra goes through JSON once.
+    clean_extra = json.loads(_canonical(extra or {}))
+    now = datetime.now(tz=UTC)
+    _ensure_head()
+    with transaction.atomic():
+        head = AuditHead.objects.select_for_update().get(pk=1)
+        entry = AuditEntry(
+            seq=head.seq + 1,
+            timestamp=now,
+            actor=(actor or "")[:150],
+            ip=_client_ip(request) if request is not None else None,
+            user_agent=(request.headers.get("User-Agent", "") if request is not None else "")[:300],
+            method=(request.method or "")[:10] if request is not None else "",
+            path=request.path[:500] if request is not None else "",
+            action=action[:64],
+            target=str(target)[:200],
+            status=str(status)[:32],
+            extra=clean_extra,
+            prev_hash=head.hash,
+        )
+        entry.hash = entry_hash(entry)
+        entry.save()
+        head.seq, head.hash = entry.seq, entry.hash
+        head.save(update_fields=["seq", "hash"])
+    logger.info("audit head seq=%d hash=%s action=%s", entry.seq, entry.hash, entry.action)
+    return entry
+
+
+def _ensure_head() -> None:
+    # Created by migration 0003. If someone removed it, it is rebuilt from the last entry (so the
+    # chain goes on; verify_chain() reports the loss), outside the lock: locking a row that does
+    # not exist takes gap locks on MariaDB, where two writers would deadlock.
+    if not AuditHead.objects.filter(pk=1).exists():
+        last = AuditEntry.objects.order_by("-seq").first()
+        logger.error("the audit chain's head row was missing: rebuilt from entry %s", last.seq if last else 0)
+        try:
+            with transaction.atomic():
+                AuditHead.objects.create(pk=1, seq=last.seq if last else 0, hash=last.hash if last else GENESIS)
+        except IntegrityError:
+            pass  # another writer created it first
+
+
+@dataclass(frozen=True)
+class Problem:
+    seq: int | None
+    message: str
+
+
+def verify_chain(*, batch_size: int = 5000) -> Iterator[Problem]:
+    """Every problem in the chain, in order: edited, deleted, reordered or inserted entries."""
+    expected_seq = 1
+    prev_hash = GENESIS
+    last_seq, last_hash = 0, GENESIS
+    queryset = AuditEntry.objects.order_by("seq")
+    for entry in queryset.iterator(chunk_size=batch_size):
+        if entry.seq != expected_seq:
+            yield Problem(entry.seq, f"entries {expected_seq} to {entry.seq - 1} are missing (deleted)")
+        if entry.prev_hash != prev_hash:
+            yield Problem(entry.seq, "its previous-hash does not match the entry before it (deleted or reordered)")
+        if entry_hash(entry) != entry.hash:
+            yield Problem(entry.seq, "its content does not match its hash (edited)")
+        expected_seq = entry.seq + 1
+        prev_hash = entry.hash
+        last_seq, last_hash = entry.seq, entry.hash
+    head = AuditHead.objects.filter(pk=1).first()
+    if head is None:
+        if last_seq:
+            yield Problem(None, "the chain's head row is missing (deleted)")
+    elif (head.seq, head.hash) != (last_seq, last_hash):
+        yield Problem(
+            head.seq, f"the chain ends at entry {last_seq} but its head records entry {head.seq} (tail deleted)"
+        )

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+
+from userportal.errors import as_data_source_error
+
+logger = logging.getLogger(__name__)
+
+
+class ContentSecurityPolicyMiddleware:
+    """Sends PORTAL_CSP. Our pages carry no inline script, so script-src 'self' holds."""
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response: HttpResponse = self.get_response(request)
+        if settings.PORTAL_CSP and "Content-Security-Policy" not in response:
+            response["Content-Security-Policy"] = settings.PORTAL_CSP
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        """A data source that fails outside a view's own handling still gets a page, not a 500."""
+        error = as_data_source_error(exception)
+        if error is None:
+            return None
+        logger.warning("data source %s unavailable for %s: %s", error.source, request.path, exception)
+        if wants_json(request):
+            return JsonResponse(
+                {"detail": str(error.user_message), "source": error.source, "code": "data_source_unavailable"},
+                status=error.status_code,
+            )
+        return render(request, "unavailable.html", {"error": error}, status=error.status_code)
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return (
+        request.path.endswith(".json")
+        or request.path.startswith("/api/")
+        or "application/json" in request.headers.get("Accept", "")
+    )

@@ -1,0 +1,111 @@
+"""The portal's own models: API tokens (stored hashed; see userportal.tokens)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class ApiToken(models.Model):
+    """An API key of one user, stored as its SHA-256 only.
+
+    The key itself is shown once, when it is issued (``manage.py drf_create_token`` or
+    ``create_service_account``), and never stored: a leaked database gives no usable key. Keys
+    are 264 random bits, so a plain SHA-256 (no salt, no slow hash) is enough and keeps the
+    lookup one indexed equality. ``prefix`` (the key's first characters) tells tokens apart in
+    the admin and in logs without revealing them.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens", verbose_name=_("user")
+    )
+    name = models.CharField(_("name"), max_length=100, blank=True, help_text=_("What the token is for."))
+    prefix = models.CharField(_("prefix"), max_length=12, db_index=True, editable=False)
+    key_hash = models.CharField(_("key hash"), max_length=64, unique=True, editable=False)
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    last_used = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
+    expires = models.DateTimeField(_("expires"), null=True, blank=True)
+    revoked = models.BooleanField(_("revoked"), default=False)
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.user})"
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires is not None and self.expires <= (now or timezone.now())
+
+    def is_usable(self, now: datetime | None = None) -> bool:
+        return not self.revoked and not self.is_expired(now)
+
+
+class AuditQuerySet(models.QuerySet["AuditEntry"]):
+    """The audit log is append-only: bulk changes are refused."""
+
+    def update(self, **kwargs: object) -> int:
+        raise PermissionError("audit entries cannot be changed")
+
+    def delete(self) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit entries cannot be deleted")
+
+
+class AuditEntry(models.Model):
+    """One entry of the portal's tamper-evident audit log (see userportal.audit).
+
+    Each entry carries the SHA-256 of its own content and of the previous entry's hash, so an
+    edited, deleted or reordered entry breaks the chain; ``manage.py audit_verify`` finds it.
+    """
+
+    seq = models.PositiveBigIntegerField(_("sequence"), unique=True, editable=False)
+    timestamp = models.DateTimeField(_("time (UTC)"), db_index=True, editable=False)
+    actor = models.CharField(_("actor"), max_length=150, blank=True, db_index=True, editable=False)
+    ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True, editable=False)
+    user_agent = models.CharField(_("user agent"), max_length=300, blank=True, editable=False)
+    method = models.CharField(_("method"), max_length=10, blank=True, editable=False)
+    path = models.CharField(_("path"), max_length=500, blank=True, editable=False)
+    action = models.CharField(_("action"), max_length=64, db_index=True, editable=False)
+    target = models.CharField(_("target"), max_length=200, blank=True, db_index=True, editable=False)
+    status = models.CharField(_("status"), max_length=32, blank=True, editable=False)
+    extra = models.JSONField(_("extra data"), default=dict, blank=True, editable=False)
+    prev_hash = models.CharField(_("previous hash"), max_length=64, editable=False)
+    hash = models.CharField(_("hash"), max_length=64, unique=True, editable=False)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("audit entry")
+        verbose_name_plural = _("audit entries")
+        ordering = ["-seq"]
+        indexes = [models.Index(fields=["action", "timestamp"]), models.Index(fields=["actor", "timestamp"])]
+
+    def __str__(self) -> str:
+        return f"#{self.seq} {self.timestamp:%Y-%m-%d %H:%M:%S} {self.actor} {self.action} {self.target}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        if not self._state.adding:
+            raise PermissionError("audit entries cannot be changed")
+        super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    def delete(self, *args: object, **kwargs: object) -> tuple[int, dict[str, int]]:
+        raise PermissionError("audit entries cannot be deleted")
+
+
+class AuditHead(models.Model):
+    """The chain's head (a single row): locked while an entry is appended, so two writers never
+    fork the chain, and compared with the last entry so a deleted tail is noticed."""
+
+    seq = models.PositiveBigIntegerField(default=0)
+    hash = models.CharField(max_length=64, default="0" * 64)
+
+    class Meta:
+        verbose_name = _("audit chain head")
+
+    def __str__(self) -> str:
+        return f"audit head at entry {self.seq}"

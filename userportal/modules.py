@@ -1,0 +1,62 @@
+"""The portal's feature modules, for the navigation bar and the home page."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+
+@dataclass(frozen=True)
+class Module:
+    name: str
+    title: str | Promise
+    description: str | Promise
+    url_name: str
+    icon: str
+    staff_only: bool = False
+
+
+MODULES = [
+    Module(
+        "jobstats",
+        _("Jobs"),
+        _("Your running and past jobs, their efficiency and their graphs."),
+        "jobstats:index",
+        "bi-cpu",
+    ),
+    Module(
+        "accountstats", _("Accounts"), _("Use of the Slurm accounts you belong to."), "accountstats:index", "bi-people"
+    ),
+    Module(
+        "quotas",
+        _("Storage"),
+        _("Your storage quotas and who uses your group's space."),
+        "quotas:index",
+        "bi-hdd-stack",
+    ),
+    Module(
+        "priorities",
+        _("GPU priority"),
+        _("Request temporary priority on GPUs."),
+        "priorities:index",
+        "bi-lightning-charge",
+    ),
+    Module("billing", _("Billing"), _("Costs of your jobs, receipts and payments."), "billing:index", "bi-receipt"),
+    Module("jobqueue", _("GPU job queue"), _("Submit Python jobs to the GPU nodes."), "jobqueue:index", "bi-list-task"),
+    Module(
+        "top",
+        _("Top users"),
+        _("Who uses the most, and who wastes the most."),
+        "top:index",
+        "bi-bar-chart",
+        staff_only=True,
+    ),
+]
+
+
+def enabled_modules() -> list[Module]:
+    enabled = set(settings.PORTAL_MODULES)
+    return [module for module in MODULES if module.name in enabled]

@@ -1,0 +1,117 @@
+"""The one Prometheus client: timeouts, retries, one error type, built lazily.
+
+Wraps prometheus-api-client's PrometheusConnect. Every failure (connection refused, timeout,
+non-200 answer, malformed JSON) becomes PrometheusUnavailable, which pages turn into a notice
+and the API into a JSON 503. The client is built on first use from settings, so tests can
+change PROMETHEUS_URL and call get_client.cache_clear().
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import requests
+from django.conf import settings
+from prometheus_api_client import PrometheusApiClientException, PrometheusConnect
+from urllib3.util.retry import Retry
+
+from userportal.errors import PrometheusBadResponse, PrometheusUnavailable
+
+MAX_POINTS = 1000  # every series we return stays at or under this many points
+
+
+@dataclass(frozen=True)
+class Sample:
+    labels: dict[str, str]
+    value: float
+
+
+@dataclass(frozen=True)
+class Series:
+    labels: dict[str, str]
+    timestamps: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+
+
+def step_for(start: float, end: float, *, minimum: int = 30, max_points: int = MAX_POINTS) -> int:
+    """The query step (seconds) that keeps a range at or under `max_points` points."""
+    span = max(end - start, 1.0)
+    return max(minimum, math.ceil(span / (max_points - 1)))
+
+
+class PrometheusClient:
+    def __init__(self, base_url: str, *, timeout: float = 5.0, bearer_token: str = "") -> None:
+        headers = {"Authorization": f"Bearer {bearer_token}"} if bearer_token else None
+        # Retry idempotent GETs once on connection trouble; a dead server still fails within ~2x timeout.
+        retry = Retry(total=1, backoff_factor=0.2, status_forcelist=(502, 503, 504), allowed_methods=("GET",))
+        self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
+        self.headers = headers or {}
+        self._prom = PrometheusConnect(url=self.base_url, headers=headers, retry=retry, timeout=timeout)
+
+    def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
+        params = {"time": at.timestamp()} if at else None
+        result = self._call(self._prom.custom_query, query=promql, params=params)
+        samples = []
+        for item in result:
+            try:
+                samples.append(Sample(labels=dict(item.get("metric", {})), value=float(item["value"][1])))
+            except (KeyError, IndexError, TypeError, ValueError) as exc:
+                raise PrometheusBadResponse(f"unexpected instant-vector item: {item!r}") from exc
+        return samples
+
+    def query_range(self, promql: str, *, start: datetime, end: datetime, step: int | None = None) -> list[Series]:
+        if end <= start:
+            raise ValueError("end must be after start")
+        step = step or step_for(start.timestamp(), end.timestamp())
+        result = self._call(
+            self._prom.custom_query_range, query=promql, start_time=start, end_time=end, step=f"{int(step)}s"
+        )
+        series = []
+        for item in result:
+            try:
+                pairs = item["values"]
+                series.append(
+                    Series(
+                        labels=dict(item.get("metric", {})),
+                        timestamps=[float(t) for t, _ in pairs],
+                        values=[float(v) for _, v in pairs],
+                    )
+                )
+            except (KeyError, TypeError, ValueError) as exc:
+                raise PrometheusBadResponse(f"unexpected range-vector item: {item!r}") from exc
+        return series
+
+    def ready(self) -> bool:
+        """True when Prometheus answers its readiness probe."""
+        try:
+            response = requests.get(f"{self.base_url}/-/ready", headers=self.headers, timeout=self.timeout)
+        except requests.RequestException:
+            return False
+        return response.status_code == 200
+
+    def _call(self, method: Any, **kwargs: Any) -> list[dict[str, Any]]:
+        try:
+            result = method(**kwargs)
+        except requests.JSONDecodeError as exc:  # a body that is not JSON (before RequestException: it is both)
+            raise PrometheusBadResponse(f"{self.base_url}: {exc}") from exc
+        except requests.RequestException as exc:  # refused, timed out, retries exhausted
+            raise PrometheusUnavailable(f"{self.base_url}: {exc}") from exc
+        except PrometheusApiClientException as exc:  # a non-200 answer, e.g. a bad query or a 503
+            raise PrometheusBadResponse(f"{self.base_url}: {exc}") from exc
+        except (ValueError, KeyError) as exc:  # JSON without the expected envelope
+            raise PrometheusBadResponse(f"{self.base_url}: {exc}") from exc
+        if not isinstance(result, list):
+            raise PrometheusBadResponse(f"{self.base_url}: expected a list of results, got {type(result).__name__}")
+        return result
+
+
+@functools.cache
+def get_client() -> PrometheusClient:
+    return PrometheusClient(
+        settings.PROMETHEUS_URL, timeout=settings.PROMETHEUS_TIMEOUT, bearer_token=settings.PROMETHEUS_BEARER_TOKEN
+    )

@@ -1,0 +1,34 @@
+"""Settings for the test suite: the real settings with test-friendly environment defaults.
+
+Only defaults are set here; a variable already in the environment (DATABASE_URL to run the suite
+on PostgreSQL or MariaDB, for example) wins.
+"""
+
+import os
+
+os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
+os.environ.setdefault("PORTAL_HTTPS", "false")
+os.environ.setdefault("PORTAL_MANIFEST_STATIC", "false")
+# Every module that has pages (a urls.py) is mounted in tests, so the access walk covers it.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ.setdefault(
+    "PORTAL_MODULES",
+    ",".join(
+        m
+        for m in ("jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top")
+        if os.path.exists(os.path.join(_ROOT, m, "urls.py"))
+    ),
+)
+os.environ.setdefault("EMAIL_URL", "memorymail://")
+os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
+os.environ.setdefault("PROMETHEUS_URL", "http://127.0.0.1:9")  # nothing listens: unit tests see "unavailable"
+os.environ.setdefault("PROMETHEUS_TIMEOUT", "0.5")
+
+from userportal.settings import *  # noqa: E402, F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
+
+# WhiteNoise warns when STATIC_ROOT does not exist; tests serve static files through the finders.
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+AXES_VERBOSE = False

@@ -1,0 +1,148 @@
+"""API tokens stored hashed, and the DRF authentication class that accepts them.
+
+A key is 44 random URL-safe characters from :mod:`secrets`. The portal keeps its SHA-256 and its
+first characters (``prefix``, to tell tokens apart), never the key: it is printed once when issued.
+Requests send it as ``Authorization: Token <key>`` (the header of TrailblazingTurtle's job-script
+uploader and of DRF's TokenAuthentication) or ``Authorization: Bearer <key>``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import exceptions
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+
+from userportal.models import ApiToken
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+KEY_BYTES = 33  # 44 characters of token_urlsafe: 264 random bits
+PREFIX_LENGTH = 8
+KEYWORDS = (b"token", b"bearer")
+# last_used is a hint for operators ("is this token still used?"), not an audit log: writing it on
+# every request of a busy uploader would turn each upload into two writes.
+LAST_USED_RESOLUTION = timedelta(minutes=1)
+MAX_KEY_LENGTH = 256  # longer headers are refused before hashing
+
+
+def hash_key(key: str) -> str:
+    """The SHA-256 (hex) under which a key is stored."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def new_key() -> str:
+    """A fresh random key that never starts with "-", so no command line mistakes it for an option."""
+    while True:
+        key = secrets.token_urlsafe(KEY_BYTES)
+        if not key.startswith("-"):
+            return key
+
+
+def issue_token(user: User, *, name: str = "", expires: datetime | None = None) -> tuple[ApiToken, str]:
+    """Create a token for `user`; return it with its key, which exists nowhere else afterwards."""
+    key = new_key()
+    token = ApiToken.objects.create(
+        user=user, name=name, prefix=key[:PREFIX_LENGTH], key_hash=hash_key(key), expires=expires
+    )
+    return token, key
+
+
+def revoke_tokens(user: User, *, keep: ApiToken | None = None) -> int:
+    """Revoke every live token of `user` (but `keep`); return how many were revoked."""
+    tokens = ApiToken.objects.filter(user=user, revoked=False)
+    if keep is not None:
+        tokens = tokens.exclude(pk=keep.pk)
+    return tokens.update(revoked=True)
+
+
+def find_token(key: str) -> ApiToken | None:
+    """The token whose key is `key`, revoked and expired ones included; None if there is none.
+
+    The lookup is by hash: the database compares digests, never the key, so its timing says
+    nothing about the key. The digest is compared again in constant time for good measure.
+    """
+    digest = hash_key(key)
+    token = ApiToken.objects.select_related("user").filter(key_hash=digest).first()
+    if token is None or not hmac.compare_digest(token.key_hash, digest):
+        return None
+    return token
+
+
+def touch(token: ApiToken, now: datetime | None = None) -> None:
+    """Record a use of `token`, at most once per LAST_USED_RESOLUTION."""
+    now = now or timezone.now()
+    if token.last_used is not None and now - token.last_used < LAST_USED_RESOLUTION:
+        return
+    # The condition in the UPDATE keeps concurrent requests from writing the row more than once.
+    stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_RESOLUTION)
+    ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now)
+    token.last_used = now
+
+
+class ApiTokenAuthentication(BaseAuthentication):
+    """``Authorization: Token <key>`` or ``Bearer <key>`` against hashed ApiToken rows.
+
+    A request without such a header is left to the next authentication class (sessions). A bad,
+    revoked or expired key, or the key of an inactive user, is a 401 with WWW-Authenticate.
+    """
+
+    www_authenticate_realm = "api"
+
+    def authenticate(self, request: Any) -> tuple[Any, ApiToken] | None:
+        parts = get_authorization_header(request).split()
+        if not parts or parts[0].lower() not in KEYWORDS:
+            return None
+        if len(parts) == 1:
+            raise exceptions.AuthenticationFailed(_("Invalid token header. No credentials provided."))
+        if len(parts) > 2:
+            raise exceptions.AuthenticationFailed(_("Invalid token header. Token string should not contain spaces."))
+        try:
+            key = parts[1].decode("ascii")
+        except UnicodeError:
+            raise exceptions.AuthenticationFailed(
+                _("Invalid token header. Token string should not contain invalid characters.")
+            ) from None
+        return self.authenticate_credentials(key)
+
+    def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
+        token = find_token(key) if 0 < len(key) <= MAX_KEY_LENGTH else None
+        if token is None:
+            raise exceptions.AuthenticationFailed(_("Invalid token."))
+        now = timezone.now()
+        if token.revoked:
+            raise exceptions.AuthenticationFailed(_("This token has been revoked."))
+        if token.is_expired(now):
+            raise exceptions.AuthenticationFailed(_("This token has expired."))
+        if not token.user.is_active:
+            raise exceptions.AuthenticationFailed(_("User inactive or deleted."))
+        touch(token, now)
+        return token.user, token
+
+    def authenticate_header(self, request: Any) -> str:
+        # Returning a challenge makes DRF answer 401 (not 403) to unauthenticated API requests.
+        return f'Token realm="{self.www_authenticate_realm}", Bearer realm="{self.www_authenticate_realm}"'
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """How the OpenAPI schema (drf-spectacular) describes ApiTokenAuthentication."""
+
+    target_class = "userportal.tokens.ApiTokenAuthentication"
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema: Any) -> dict[str, str]:
+        return {
+            "type": "apiKey",
+            "in": "header",
+            "name": "Authorization",
+            "description": "`Token <key>` or `Bearer <key>`; keys come from `manage.py create_service_account`.",
+        }
