@@ -981,6 +981,19 @@ def array_tasks_of(username: str, cluster: str, master: int) -> list[Any]:
         raise _slurm_db(exc) from exc
 
 
+def array_task(username: str, cluster: str, array_id: int, task_id: int) -> Any | None:
+    """The newest record of task ``task_id`` of array ``array_id`` that belongs to the user, or None."""
+    try:
+        return (
+            own_jobs(username, cluster)
+            .filter(id_array_job=array_id, id_array_task=task_id)
+            .order_by("-time_submit", "-job_db_inx")
+            .first()
+        )
+    except DatabaseError as exc:
+        raise _slurm_db(exc) from exc
+
+
 def job_scope(jobs: Sequence[Any], catalog: TresCatalog | None = None) -> JobScope:
     catalog = catalog or tres_catalog()
     nodes: list[str] = []

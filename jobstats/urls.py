@@ -8,9 +8,12 @@ from userportal.access import Rule, guard
 
 
 class JobIdsConverter:
-    """A job id or a list with ranges (``100-105,107``); the view validates and bounds it (400, not 404)."""
+    """A job id, a list with ranges (``100-105,107``) or an array task (``25_2``).
 
-    regex = "[0-9][0-9,-]*"
+    The view validates and bounds it (400, not 404); an array task redirects to the task's own job id.
+    """
+
+    regex = "[0-9][0-9,_-]*"
 
     def to_python(self, value: str) -> str:
         return value

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from jobstats import services
 from jobstats.domain.figures import no_data
 from jobstats.domain.graphs import JOB_GRAPHS, USER_GRAPHS, build_job_graph, build_user_graph
-from jobstats.domain.jobids import JobIdError, format_job_ids, parse_job_ids
+from jobstats.domain.jobids import JobIdError, format_job_ids, parse_array_task, parse_job_ids
 from jobstats.domain.metrics import MetricsSession
 from slurm.decoders import STATE_FILTER_CHOICES
 from slurm.visibility import accounts_of
@@ -130,6 +130,9 @@ def _jobs(username: str, cluster: str, ids: list[int]) -> list[Any]:
 
 def job(request: HttpRequest, username: str, job_id: str) -> HttpResponse:
     cluster = current_cluster(request)
+    array_task = parse_array_task(job_id)
+    if array_task is not None:
+        return _array_task_redirect(request, username, cluster, *array_task)
     try:
         ids = _parse(job_id)
     except JobIdError as exc:
@@ -153,6 +156,22 @@ def job(request: HttpRequest, username: str, job_id: str) -> HttpResponse:
     if not jobs:
         raise Http404(_("No such job for this user."))
     return render(request, "jobstats/jobs.html", {**context, **_multi_context(username, context["job_id"], jobs)})
+
+
+def _array_task_redirect(
+    request: HttpRequest, username: str, cluster: str, array_id: int, task_id: int
+) -> HttpResponse:
+    """``<array>_<task>`` (as squeue and sacct print it) names the task's own job id: go there."""
+    try:
+        task = services.array_task(username, cluster, array_id, task_id)
+    except SlurmDatabaseUnavailable as exc:
+        context = {"owner": username, "job_id": f"{array_id}_{task_id}", "unavailable": exc.user_message}
+        return render(request, "jobstats/job.html", context)
+    if task is None:
+        raise Http404(_("No such job for this user."))
+    url = reverse("jobstats:job", kwargs={"username": username, "job_id": str(task.id_job)})
+    query = request.META.get("QUERY_STRING", "")
+    return redirect(f"{url}?{query}" if query else url)
 
 
 def _graph_links(

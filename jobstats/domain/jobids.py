@@ -9,6 +9,7 @@ MAX_TEXT = 200  # characters of the URL segment
 MAX_IDS = 100  # ids one page (or one graph) may name
 
 _ITEM = re.compile(r"(\d{1,10})(?:-(\d{1,10}))?")
+_ARRAY_TASK = re.compile(r"(\d{1,10})_(\d{1,10})")
 
 
 class JobIdError(ValueError):
@@ -41,6 +42,17 @@ def parse_job_ids(text: str, *, max_ids: int = MAX_IDS) -> list[int]:
             raise JobIdError(f"At most {max_ids} job ids at a time.")
         ids.update(range(low, high + 1))
     return sorted(ids)
+
+
+def parse_array_task(text: str) -> tuple[int, int] | None:
+    """``"25_2"`` (an array task as squeue and sacct name it) to ``(25, 2)``; None for anything else."""
+    match = _ARRAY_TASK.fullmatch((text or "").strip())
+    if not match:
+        return None
+    array_id, task_id = int(match.group(1)), int(match.group(2))
+    if not 1 <= array_id <= MAX_ID or task_id > MAX_ID:
+        return None
+    return array_id, task_id
 
 
 def format_job_ids(ids: list[int]) -> str:

@@ -181,6 +181,23 @@ def test_array_master_and_task_pages(owner, jobs):
     assert jobs.array_tasks[2].display_id in task_html
 
 
+def test_an_array_task_url_redirects_to_the_tasks_own_job_id(owner, personas, jobs):
+    task = jobs.array_tasks[1]
+    task_url = job_url(f"{jobs.array_master}_{task.id_array_task}")
+    response = owner.get(task_url + "?start=1")
+    assert response.status_code == 302
+    assert response.headers["Location"] == job_url(task.id_job) + "?start=1"
+    assert owner.get(job_url(f"{jobs.array_master}_999")).status_code == 404
+    assert owner.get(job_url("25_2_3")).status_code == 400
+    staff, outsider = Client(), Client()
+    staff.force_login(personas.staff)
+    outsider.force_login(personas.outsider)
+    assert staff.get(task_url).status_code == 302
+    assert outsider.get(task_url).status_code == 403
+    # the outsider's own page does not find the owner's task either
+    assert outsider.get(job_url(f"{jobs.array_master}_{task.id_array_task}", "outsider")).status_code == 404
+
+
 def test_a_reused_job_id_shows_the_newest_record_and_lists_the_others(owner, jobs):
     html = page(owner, job_url(jobs.requeued[0].id_job))
     assert "1 other record" in html
