@@ -25,6 +25,7 @@ import os
 import signal
 import socket
 import ssl
+import stat
 import sys
 import tempfile
 import time
@@ -111,6 +112,12 @@ class Config(object):
         found = []
         if not self.found:
             found.append("cannot read the configuration file %s" % self.path)
+        elif self.token and world_readable(self.path):
+            found.append(
+                "the file holds the API token and every user can read it: refusing to use it; "
+                "run chown root:slurm and chmod 640 on it, then revoke the token and issue a new one "
+                "(manage.py drf_create_token <account> -r)"
+            )
         if not self.host.startswith(("http://", "https://")):
             found.append("[api] host must be an http:// or https:// URL, e.g. https://portal.example.org")
         if not self.token:
@@ -122,6 +129,14 @@ class Config(object):
     @property
     def url(self):
         return self.host + "/api/jobscripts/"
+
+
+def world_readable(path):
+    """True when "other" may read the file (its token would be every user's)."""
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
 
 
 def setup_logging(verbose, to_stderr):

@@ -9,6 +9,7 @@ instead of running with a silently wrong value.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 
 import environ
@@ -76,3 +77,55 @@ def str_list(name: str, *, default: Iterable[str] = ()) -> list[str]:
     if raw is None:
         return list(default)
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+# An LDAP attribute description: a name (RFC 4512 keystring) or a numeric OID.
+_LDAP_ATTRIBUTE = re.compile(r"[A-Za-z][A-Za-z0-9-]*|\d+(?:\.\d+)+")
+
+
+def strict_ldap_attribute(name: str, *, default: str, allow_empty: bool = False) -> str:
+    """An LDAP attribute name such as ``cn`` or ``hpcQuotaBytes``; empty only when ``allow_empty``."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip()
+    if value == "" and allow_empty:
+        return ""
+    if not _LDAP_ATTRIBUTE.fullmatch(value):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an LDAP attribute name such as cn.")
+    return value
+
+
+def strict_ldap_filter(name: str, *, default: str, placeholder: str) -> str:
+    """An LDAP filter with one ``%(placeholder)s``, e.g. ``(&(objectClass=posixGroup)(cn=%(group)s))``.
+
+    The value put in its place is escaped by the caller (ldap.filter.escape_filter_chars); here
+    the template itself must be a parenthesised filter that Python's %-formatting accepts.
+    """
+    raw = os.environ.get(name)
+    value = default if raw is None or raw.strip() == "" else raw.strip()
+    marker = f"%({placeholder})s"
+    problem = None
+    if marker not in value:
+        problem = f"it must contain {marker}"
+    else:
+        try:
+            filled = value % {placeholder: "x"}
+        except (KeyError, ValueError, TypeError):
+            problem = f"its only %-placeholder must be {marker} (write a literal % as %%)"
+        else:
+            if not _one_parenthesised(filled):
+                problem = "it must be one filter in balanced parentheses"
+    if problem:
+        raise ImproperlyConfigured(f"{name}={value!r} is not an LDAP filter template: {problem}.")
+    return value
+
+
+def _one_parenthesised(text: str) -> bool:
+    """``(...)`` whose first parenthesis closes at the very end (escaped parentheses are \\28 and \\29)."""
+    depth = 0
+    for index, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth <= 0 and (index < len(text) - 1 or depth < 0 or char != ")"):
+            return False
+    return bool(text) and depth == 0

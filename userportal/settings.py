@@ -13,7 +13,16 @@ from pathlib import Path
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
-from userportal.conf import env, str_list, strict_bool, strict_choice, strict_float, strict_int
+from userportal.conf import (
+    env,
+    str_list,
+    strict_bool,
+    strict_choice,
+    strict_float,
+    strict_int,
+    strict_ldap_attribute,
+    strict_ldap_filter,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -251,6 +260,8 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- REST API --------------------------------------------------------------------------------
+# Days an API token (the uploader's, a script's) lasts unless its command says otherwise; 0: no expiry.
+API_TOKEN_DAYS = strict_int("API_TOKEN_DAYS", default=365, minimum=0)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "userportal.tokens.ApiTokenAuthentication",  # hashed keys; Token or Bearer
@@ -539,10 +550,32 @@ if DATABASES["robinhood"]["ENGINE"].endswith("sqlite3"):
     DATABASES["robinhood"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
 DATABASES["robinhood"].setdefault("CONN_MAX_AGE", strict_int("PORTAL_CONN_MAX_AGE", default=0, minimum=0))
 DATABASE_ROUTERS = [*DATABASE_ROUTERS, "quotas.router.RobinhoodRouter"]
-QUOTAS_SOURCE = strict_choice("QUOTAS_SOURCE", default="model", choices=("model", "file"))
+QUOTAS_SOURCE = strict_choice("QUOTAS_SOURCE", default="model", choices=("model", "file", "ldap"))
 QUOTAS_FILE = env.str("QUOTAS_FILE", default="")  # JSON or YAML, for QUOTAS_SOURCE=file
 if QUOTAS_SOURCE == "file" and not QUOTAS_FILE:
     raise ImproperlyConfigured("QUOTAS_SOURCE=file needs QUOTAS_FILE.")
+# QUOTAS_SOURCE=ldap: attributes of the groups' entries, in the directory of AUTH_LDAP_SERVER_URI
+# (bound as AUTH_LDAP_BIND_DN, AUTH_LDAP_START_TLS and AUTH_LDAP_TIMEOUT apply too).
+QUOTAS_LDAP_GROUP_SEARCH_BASE = env.str("QUOTAS_LDAP_GROUP_SEARCH_BASE", default="") or env.str(
+    "AUTH_LDAP_GROUP_SEARCH_BASE", default=""
+)
+QUOTAS_LDAP_GROUP_FILTER = strict_ldap_filter(
+    "QUOTAS_LDAP_GROUP_FILTER", default="(&(objectClass=posixGroup)(cn=%(group)s))", placeholder="group"
+)
+QUOTAS_LDAP_GROUP_NAME_ATTR = strict_ldap_attribute("QUOTAS_LDAP_GROUP_NAME_ATTR", default="cn")
+# empty: that limit always comes from QUOTAS_DEFAULT_*
+QUOTAS_LDAP_BYTES_ATTR = strict_ldap_attribute("QUOTAS_LDAP_BYTES_ATTR", default="hpcQuotaBytes", allow_empty=True)
+QUOTAS_LDAP_INODES_ATTR = strict_ldap_attribute("QUOTAS_LDAP_INODES_ATTR", default="hpcQuotaInodes", allow_empty=True)
+QUOTAS_LDAP_NEARLINE_BYTES_ATTR = strict_ldap_attribute(
+    "QUOTAS_LDAP_NEARLINE_BYTES_ATTR", default="hpcQuotaNearlineBytes", allow_empty=True
+)
+QUOTAS_LDAP_CACHE_SECONDS = strict_int("QUOTAS_LDAP_CACHE_SECONDS", default=300, minimum=0)
+QUOTAS_LDAP_TIMEOUT = strict_float("AUTH_LDAP_TIMEOUT", default=5.0, minimum=0.1)
+if QUOTAS_SOURCE == "ldap" and not (LDAP_ENABLED and QUOTAS_LDAP_GROUP_SEARCH_BASE):
+    raise ImproperlyConfigured(
+        "QUOTAS_SOURCE=ldap needs AUTH_LDAP_SERVER_URI and QUOTAS_LDAP_GROUP_SEARCH_BASE "
+        "(or AUTH_LDAP_GROUP_SEARCH_BASE)."
+    )
 QUOTAS_DEFAULT_BYTES = strict_int("QUOTAS_DEFAULT_BYTES", default=1024**4, minimum=0)  # TT: 1 TB (x 1024^4)
 QUOTAS_DEFAULT_INODES = strict_int("QUOTAS_DEFAULT_INODES", default=500_000, minimum=0)
 QUOTAS_DEFAULT_NEARLINE_BYTES = strict_int("QUOTAS_DEFAULT_NEARLINE_BYTES", default=0, minimum=0)  # 0: none

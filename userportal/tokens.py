@@ -11,9 +11,10 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -38,6 +39,40 @@ MAX_KEY_LENGTH = 256  # longer headers are refused before hashing
 def hash_key(key: str) -> str:
     """The SHA-256 (hex) under which a key is stored."""
     return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def add_expiry_arguments(parser: Any) -> None:
+    """--expires-days N and --no-expiry, for the commands that issue tokens."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--expires-days",
+        type=int,
+        default=None,
+        help="Expire the token after this many days (default: the API_TOKEN_DAYS setting).",
+    )
+    group.add_argument("--no-expiry", action="store_true", help="A token that never expires (revoke it by hand).")
+
+
+def token_expiry(options: dict[str, Any]) -> datetime | None:
+    """When a token issued with these command options expires (None: never); CommandError on bad values."""
+    from django.core.management.base import CommandError
+
+    if options.get("no_expiry"):
+        return None
+    days = options.get("expires_days")
+    if days is None:
+        days = settings.API_TOKEN_DAYS
+        return timezone.now() + timedelta(days=days) if days else None
+    if days < 1:
+        raise CommandError("--expires-days must be at least 1 (use --no-expiry for a token that never expires).")
+    return timezone.now() + timedelta(days=days)
+
+
+def expiry_text(expires: datetime | None) -> str:
+    """ "expires on 2027-11-22 10:00 UTC" or "never expires", for the commands' messages."""
+    if expires is None:
+        return "never expires"
+    return f"expires on {expires.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
 
 
 def new_key() -> str:

@@ -99,3 +99,49 @@ def test_create_service_account_refuses_to_convert_a_person(personas):
 def test_create_service_account_dry_run_changes_nothing(db, django_user_model):
     run("create_service_account", "prolog", "--dry-run")
     assert not django_user_model.objects.filter(username="prolog").exists()
+
+
+def _days_left(token: ApiToken) -> float:
+    from django.utils import timezone
+
+    return (token.expires - timezone.now()).total_seconds() / 86400
+
+
+@pytest.mark.parametrize("command", [("drf_create_token", "staffer"), ("create_service_account", "prolog")])
+def test_tokens_expire_after_api_token_days_by_default(personas, settings, command):
+    settings.API_TOKEN_DAYS = 90
+    _out, err = run(*command)
+    token = ApiToken.objects.get(user__username=command[1])
+    assert 89.9 < _days_left(token) <= 90
+    assert "expires on" in err
+
+
+@pytest.mark.parametrize("command", [("drf_create_token", "staffer"), ("create_service_account", "prolog")])
+def test_expiry_options_override_the_default(personas, settings, command):
+    settings.API_TOKEN_DAYS = 90
+    run(*command, "--expires-days", "7")
+    assert 6.9 < _days_left(ApiToken.objects.get(user__username=command[1])) <= 7
+    _out, err = run(*command, "--no-expiry", "--reset")
+    assert ApiToken.objects.get(user__username=command[1], revoked=False).expires is None
+    assert "never expires" in err
+    with pytest.raises(CommandError, match="at least 1"):
+        run(*command, "--expires-days", "0")
+    with pytest.raises(CommandError, match="not allowed with"):
+        run(*command, "--expires-days", "3", "--no-expiry")
+
+
+def test_api_token_days_zero_means_no_expiry(personas, settings):
+    settings.API_TOKEN_DAYS = 0
+    run("drf_create_token", "staffer")
+    assert ApiToken.objects.get(user=personas.staff).expires is None
+
+
+def test_an_expired_service_token_is_refused(personas):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    key = run("create_service_account", "prolog", "--expires-days", "1")[0].strip()
+    assert upload_with(key).status_code == 201
+    ApiToken.objects.filter(user__username="prolog").update(expires=timezone.now() - timedelta(seconds=1))
+    assert upload_with(key).status_code == 401

@@ -227,6 +227,34 @@ def test_prolog_exits_0_with_a_broken_configuration(tmp_path):
     assert "cannot read the configuration file" in result.stderr
 
 
+def test_prolog_refuses_a_world_readable_configuration(site, portal):
+    ini = site.ini
+    ini.chmod(0o644)
+    site.submit(28)
+    result = subprocess.run(
+        [PYTHON, str(UPLOADER), "--config", str(ini), "--stderr"],
+        env=site.env(28),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 0  # the job is never held up
+    assert "every user can read it" in result.stderr
+    assert portal.received == []
+    ini.chmod(0o640)
+    result = subprocess.run(
+        [PYTHON, str(UPLOADER), "--config", str(ini), "--stderr"],
+        env=site.env(28),
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [upload["id_job"] for upload in portal.received] == [28]
+
+
 def test_prolog_exits_0_when_the_queue_cannot_be_written(tmp_path, dead_url):
     site = Site(root=tmp_path, host=dead_url)
     site.queue.write_text("a file where the queue directory should be")
@@ -310,7 +338,7 @@ def test_uploader_uses_only_the_standard_library(tmp_path):
     source = UPLOADER.read_text()
     imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= {
-        "argparse", "configparser", "errno", "fcntl", "json", "logging", "os", "signal", "socket", "ssl",
+        "argparse", "configparser", "errno", "fcntl", "json", "logging", "os", "signal", "socket", "ssl", "stat",
         "sys", "tempfile", "time", "urllib",
     }  # fmt: skip
     assert "from __future__" not in source  # annotations need 3.7

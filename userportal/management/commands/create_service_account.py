@@ -16,7 +16,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from userportal.access import SERVICE_GROUP, is_service_account
-from userportal.tokens import issue_token, revoke_tokens
+from userportal.tokens import add_expiry_arguments, expiry_text, issue_token, revoke_tokens, token_expiry
 
 
 class Command(BaseCommand):
@@ -29,6 +29,7 @@ class Command(BaseCommand):
         parser.add_argument("name", help="Username of the service account, e.g. slurm-prolog-narval.")
         parser.add_argument("-r", "--reset", action="store_true", help="Revoke the account's previous tokens.")
         parser.add_argument("--token-name", default="", help="What the token is for (shown in the admin).")
+        add_expiry_arguments(parser)
         parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -39,6 +40,7 @@ class Command(BaseCommand):
         user = User.objects.filter(username=name).first()
         if user is not None and not is_service_account(user):
             raise CommandError(f"User {name} exists and is not a service account; choose another name.")
+        expires = token_expiry(options)
         if options["dry_run"]:
             what = "issue a new token for the existing" if user else "create the"
             self.stderr.write(f"dry run: would {what} service account {name}")
@@ -55,8 +57,11 @@ class Command(BaseCommand):
             group, _ = Group.objects.get_or_create(name=SERVICE_GROUP)
             user.groups.add(group)
             revoked = revoke_tokens(user) if options["reset"] else 0
-            _token, key = issue_token(user, name=options["token_name"] or "service account")
+            _token, key = issue_token(user, name=options["token_name"] or "service account", expires=expires)
         verb = "Created service account" if created else "Service account exists:"
         extra = f"; revoked {revoked} previous token(s)" if revoked else ""
-        self.stderr.write(f"{verb} {name}{extra}. Its new API token is on standard output (shown this once).")
+        self.stderr.write(
+            f"{verb} {name}{extra}. Its new API token is on standard output (shown this once);"
+            f" it {expiry_text(expires)}."
+        )
         self.stdout.write(key)

@@ -7,15 +7,13 @@ the user's previous tokens first (the uploader's old key stops working).
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
-from django.utils import timezone
 
-from userportal.tokens import issue_token, revoke_tokens
+from userportal.tokens import add_expiry_arguments, expiry_text, issue_token, revoke_tokens, token_expiry
 
 
 class Command(BaseCommand):
@@ -30,7 +28,7 @@ class Command(BaseCommand):
             "-r", "--reset", action="store_true", help="Revoke the user's previous tokens before issuing the new one."
         )
         parser.add_argument("--name", default="", help="What the token is for (shown in the admin).")
-        parser.add_argument("--expires-days", type=int, default=None, help="Expire the token after this many days.")
+        add_expiry_arguments(parser)
         parser.add_argument("--dry-run", action="store_true", help="Say what would be done; change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,18 +36,16 @@ class Command(BaseCommand):
         user = get_user_model().objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"Cannot create the Token: user {username} does not exist")
-        expires_days = options["expires_days"]
-        if expires_days is not None and expires_days < 1:
-            raise CommandError("--expires-days must be at least 1.")
+        expires = token_expiry(options)
         if options["dry_run"]:
             reset = " after revoking the previous tokens" if options["reset"] else ""
             self.stderr.write(f"dry run: would issue a new token for user {username}{reset}")
             return
-        expires = timezone.now() + timedelta(days=expires_days) if expires_days else None
         with transaction.atomic():
             revoked = revoke_tokens(user) if options["reset"] else 0
             _token, key = issue_token(user, name=options["name"], expires=expires)
         if revoked:
             self.stderr.write(f"Revoked {revoked} previous token(s) of user {username}")
         # DRF's wording, which scripts written for TrailblazingTurtle parse.
+        self.stderr.write(f"The token {expiry_text(expires)}.")
         self.stdout.write(f"Generated token {key} for user {username}")
