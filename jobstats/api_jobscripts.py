@@ -72,18 +72,26 @@ class JobScriptUploadSerializer(serializers.Serializer):
     )
     received_at = serializers.DateTimeField(read_only=True)
 
+    def _bound_cluster(self) -> str:
+        """The cluster the request's API token is bound to ("" for session logins and unbound tokens)."""
+        request = self.context.get("request")
+        return getattr(getattr(request, "auth", None), "cluster", "") or ""
+
     def validate_cluster(self, value: str) -> str:
+        bound = self._bound_cluster()
         if not value:
-            return default_cluster()
+            return bound or default_cluster()
         if value not in settings.SLURM_CLUSTERS:
             raise ValidationError(_("Unknown cluster %(name)s.") % {"name": value})
+        if bound and value != bound:
+            raise ValidationError(_("This token uploads job scripts for cluster %(name)s only.") % {"name": bound})
         return value
 
     def create(self, validated_data: dict[str, Any]) -> JobScript:
         request = self.context.get("request")
         try:
             return jobscripts.store_script(
-                cluster=validated_data.get("cluster") or default_cluster(),
+                cluster=validated_data.get("cluster") or self._bound_cluster() or default_cluster(),
                 id_job=validated_data["id_job"],
                 submit_script=validated_data["submit_script"],
                 time_submit=validated_data.get("time_submit"),

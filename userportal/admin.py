@@ -20,8 +20,8 @@ from userportal.models import ApiToken, AuditEntry
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "user", "name", "created", "last_used", "expires", "revoked")
-    list_filter = ("revoked", "created", "last_used")
+    list_display = ("prefix", "user", "name", "cluster", "created", "last_used", "expires", "revoked")
+    list_filter = ("revoked", "cluster", "created", "last_used")
     search_fields = ("prefix", "user__username", "name")
     list_select_related = ("user",)
     ordering = ("-created",)

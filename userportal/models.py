@@ -30,6 +30,12 @@ class ApiToken(models.Model):
     last_used = models.DateTimeField(_("last used"), null=True, blank=True, editable=False)
     expires = models.DateTimeField(_("expires"), null=True, blank=True)
     revoked = models.BooleanField(_("revoked"), default=False)
+    cluster = models.CharField(
+        _("cluster"),
+        max_length=64,
+        blank=True,
+        help_text=_("The only cluster this token uploads job scripts for; empty: any cluster."),
+    )
 
     class Meta:
         verbose_name = _("API token")

@@ -83,11 +83,13 @@ def new_key() -> str:
             return key
 
 
-def issue_token(user: User, *, name: str = "", expires: datetime | None = None) -> tuple[ApiToken, str]:
-    """Create a token for `user`; return it with its key, which exists nowhere else afterwards."""
+def issue_token(
+    user: User, *, name: str = "", expires: datetime | None = None, cluster: str = ""
+) -> tuple[ApiToken, str]:
+    """Create a token for `user` (bound to `cluster` if given); return it with its key, shown this once."""
     key = new_key()
     token = ApiToken.objects.create(
-        user=user, name=name, prefix=key[:PREFIX_LENGTH], key_hash=hash_key(key), expires=expires
+        user=user, name=name, prefix=key[:PREFIX_LENGTH], key_hash=hash_key(key), expires=expires, cluster=cluster
     )
     return token, key
 

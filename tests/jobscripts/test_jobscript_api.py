@@ -254,3 +254,27 @@ def test_openapi_schema_documents_the_endpoint(personas, client):
     assert {"get", "delete"} <= set(paths["/api/jobscripts/{id_job}/"])
     assert "tokenAuth" in schema["components"]["securitySchemes"]
     assert DUPLICATE_MESSAGE in json.dumps(paths["/api/jobscripts/"]["post"]["responses"]["400"])
+
+
+# --- tokens bound to one cluster -------------------------------------------------------------
+@override_settings(SLURM_CLUSTERS=["testcluster", "othercluster"])
+def test_a_token_bound_to_a_cluster_uploads_for_that_cluster_only(service_account, slurm):
+    from userportal.models import ApiToken
+
+    ApiToken.objects.filter(user=service_account.user).update(cluster="othercluster")
+    client = service_account.client()
+    response = post(client, id_job=41, submit_script=SCRIPT)  # TT's uploader sends no cluster
+    assert response.status_code == 201, response.content
+    assert response.json()["cluster"] == "othercluster"
+    assert JobScript.objects.get(id_job=41).cluster == "othercluster"
+    refused = post(client, id_job=42, submit_script=SCRIPT, cluster="testcluster")
+    assert refused.status_code == 400
+    assert "othercluster only" in refused.json()["cluster"][0]
+    assert not JobScript.objects.filter(id_job=42).exists()
+
+
+@override_settings(SLURM_CLUSTERS=["testcluster", "othercluster"])
+def test_an_unbound_token_uploads_for_any_cluster(service_account, slurm):
+    client = service_account.client()
+    assert post(client, id_job=43, submit_script=SCRIPT).json()["cluster"] == "testcluster"
+    assert post(client, id_job=44, submit_script=SCRIPT, cluster="othercluster").status_code == 201

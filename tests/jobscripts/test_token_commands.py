@@ -145,3 +145,22 @@ def test_an_expired_service_token_is_refused(personas):
     assert upload_with(key).status_code == 201
     ApiToken.objects.filter(user__username="prolog").update(expires=timezone.now() - timedelta(seconds=1))
     assert upload_with(key).status_code == 401
+
+
+def test_a_single_cluster_sites_service_token_is_bound_to_its_cluster(slurm):
+    _out, err = run("create_service_account", "prolog")
+    assert ApiToken.objects.get(user__username="prolog").cluster == "testcluster"
+    assert "uploads for cluster testcluster" in err
+
+
+def test_with_several_clusters_the_service_account_names_its_cluster(slurm, settings, django_user_model):
+    settings.SLURM_CLUSTERS = ["testcluster", "othercluster"]
+    with pytest.raises(CommandError, match="--cluster NAME"):
+        run("create_service_account", "prolog")
+    assert not django_user_model.objects.filter(username="prolog").exists()
+    with pytest.raises(CommandError, match="Unknown cluster 'nope'"):
+        run("create_service_account", "prolog", "--cluster", "nope")
+    run("create_service_account", "prolog", "--cluster", "othercluster")
+    assert ApiToken.objects.get(user__username="prolog").cluster == "othercluster"
+    run("create_service_account", "prolog", "--any-cluster", "--reset")
+    assert ApiToken.objects.get(user__username="prolog", revoked=False).cluster == ""
