@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from quotas import ldap_source
 from quotas.models import BLOCK_BYTES, AcctStat, Quota, QuotaAlert, UsageSnapshot
 from slurm.models import cluster_models
 from slurm.visibility import accounts_of
@@ -187,11 +188,14 @@ def _limits(values: dict[str, Any], base: Limits) -> Limits:
 
 
 def limits_for(groups: Iterable[str]) -> dict[str, Limits]:
-    """Each group's limits from QUOTAS_SOURCE (model: one query; file: read per call, small)."""
+    """Each group's limits from QUOTAS_SOURCE (model: one query; file: read per call, small; ldap:
+    one search, cached). LDAP down raises LdapQuotasUnavailable."""
     names = sorted(set(groups))
     if settings.QUOTAS_SOURCE == "file":
         table = load_quota_file(settings.QUOTAS_FILE)
         return {name: table.get(name, table["*"]) for name in names}
+    if settings.QUOTAS_SOURCE == "ldap":
+        return ldap_limits(names)
     rows = {q.group: q for q in Quota.objects.filter(group__in=names)}
     base = default_limits()
     return {
@@ -200,6 +204,33 @@ def limits_for(groups: Iterable[str]) -> dict[str, Limits]:
         else base
         for name in names
     }
+
+
+def ldap_limits(groups: Iterable[str]) -> dict[str, Limits]:
+    """Limits from the groups' LDAP attributes; a missing or unreadable attribute takes the default."""
+    names = sorted(set(groups))
+    raw = ldap_source.quotas_for(names)
+    base = default_limits()
+    return {name: _ldap_limits(name, raw.get(name, {}), base) for name in names}
+
+
+def _ldap_limits(group: str, values: dict[str, str], base: Limits) -> Limits:
+    def read(field: str, default: int) -> int:
+        if field not in values:
+            return default
+        try:
+            return parse_size(values[field])
+        except ValueError:
+            logger.warning(
+                "LDAP quota %s of group %s is not a size: %r; using the default", field, group, values[field]
+            )
+            return default
+
+    return Limits(
+        bytes=read("bytes", base.bytes),
+        inodes=read("inodes", base.inodes),
+        nearline_bytes=read("nearline_bytes", base.nearline_bytes),
+    )
 
 
 # --- Robinhood reads ----------------------------------------------------------------------------
@@ -388,6 +419,7 @@ class CheckResult:
     raised: list[str] = field(default_factory=list)
     cleared: list[str] = field(default_factory=list)
     mailed: int = 0
+    skipped: str = ""  # why alerts were not evaluated this run ("" when they were)
 
 
 def check_quotas(*, today: date | None = None, cluster: str | None = None, dry_run: bool = False) -> CheckResult:
@@ -395,13 +427,19 @@ def check_quotas(*, today: date | None = None, cluster: str | None = None, dry_r
 
     Safe to run twice: snapshots are upserted by (group, day) and an alert is mailed only when its
     level goes up, so a repeated run (Celery's acks_late redelivery) mails nobody again.
+    With the LDAP quota source down, the use is still recorded but alerts wait for the next run.
     """
     today = today or timezone.now().date()
     totals = group_totals()
     result = CheckResult(groups=len(totals))
-    limits = limits_for(totals)
     if not dry_run:
         record_snapshots(totals, day=today)
+    try:
+        limits = limits_for(totals)
+    except ldap_source.LdapQuotasUnavailable as exc:
+        logger.warning("quota check: alerts skipped this run, the quotas are unavailable: %s", exc)
+        result.skipped = f"{exc.source}: {exc}"
+        return result
     points = history(totals, today=today)
     existing = {a.group: a for a in QuotaAlert.objects.filter(group__in=list(totals))}
     for group, kinds in sorted(totals.items()):

@@ -19,4 +19,10 @@ from userportal.errors import DataSourceError
 )
 def check_quotas() -> dict[str, Any]:
     result = services.check_quotas()
-    return {"groups": result.groups, "raised": result.raised, "cleared": result.cleared, "mailed": result.mailed}
+    return {
+        "groups": result.groups,
+        "raised": result.raised,
+        "cleared": result.cleared,
+        "mailed": result.mailed,
+        "skipped": result.skipped,
+    }

@@ -1,4 +1,4 @@
-"""quotas pages. Thin: parse, call a service, render; Robinhood down gives a notice, not a 500."""
+"""quotas pages. Thin: parse, call a service, render; Robinhood or LDAP down gives a notice, not a 500."""
 
 from __future__ import annotations
 

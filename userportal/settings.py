@@ -554,8 +554,16 @@ QUOTAS_SOURCE = strict_choice("QUOTAS_SOURCE", default="model", choices=("model"
 QUOTAS_FILE = env.str("QUOTAS_FILE", default="")  # JSON or YAML, for QUOTAS_SOURCE=file
 if QUOTAS_SOURCE == "file" and not QUOTAS_FILE:
     raise ImproperlyConfigured("QUOTAS_SOURCE=file needs QUOTAS_FILE.")
-# QUOTAS_SOURCE=ldap: attributes of the groups' entries, in the directory of AUTH_LDAP_SERVER_URI
-# (bound as AUTH_LDAP_BIND_DN, AUTH_LDAP_START_TLS and AUTH_LDAP_TIMEOUT apply too).
+# QUOTAS_SOURCE=ldap: attributes of the groups' entries. The directory, bind DN and password default
+# to the LDAP login's (AUTH_LDAP_*), but may be set apart so LDAP quotas need no LDAP login.
+QUOTAS_LDAP_SERVER_URI = env.str("QUOTAS_LDAP_SERVER_URI", default="") or AUTH_LDAP_SERVER_URI
+QUOTAS_LDAP_BIND_DN = env.str("QUOTAS_LDAP_BIND_DN", default="") or env.str("AUTH_LDAP_BIND_DN", default="")
+QUOTAS_LDAP_BIND_PASSWORD = env.str("QUOTAS_LDAP_BIND_PASSWORD", default="") or env.str(
+    "AUTH_LDAP_BIND_PASSWORD", default=""
+)
+QUOTAS_LDAP_START_TLS = strict_bool(
+    "QUOTAS_LDAP_START_TLS", default=strict_bool("AUTH_LDAP_START_TLS", default=False)
+)
 QUOTAS_LDAP_GROUP_SEARCH_BASE = env.str("QUOTAS_LDAP_GROUP_SEARCH_BASE", default="") or env.str(
     "AUTH_LDAP_GROUP_SEARCH_BASE", default=""
 )
@@ -571,10 +579,10 @@ QUOTAS_LDAP_NEARLINE_BYTES_ATTR = strict_ldap_attribute(
 )
 QUOTAS_LDAP_CACHE_SECONDS = strict_int("QUOTAS_LDAP_CACHE_SECONDS", default=300, minimum=0)
 QUOTAS_LDAP_TIMEOUT = strict_float("AUTH_LDAP_TIMEOUT", default=5.0, minimum=0.1)
-if QUOTAS_SOURCE == "ldap" and not (LDAP_ENABLED and QUOTAS_LDAP_GROUP_SEARCH_BASE):
+if QUOTAS_SOURCE == "ldap" and not (QUOTAS_LDAP_SERVER_URI and QUOTAS_LDAP_GROUP_SEARCH_BASE):
     raise ImproperlyConfigured(
-        "QUOTAS_SOURCE=ldap needs AUTH_LDAP_SERVER_URI and QUOTAS_LDAP_GROUP_SEARCH_BASE "
-        "(or AUTH_LDAP_GROUP_SEARCH_BASE)."
+        "QUOTAS_SOURCE=ldap needs QUOTAS_LDAP_SERVER_URI (or AUTH_LDAP_SERVER_URI) and "
+        "QUOTAS_LDAP_GROUP_SEARCH_BASE (or AUTH_LDAP_GROUP_SEARCH_BASE)."
     )
 QUOTAS_DEFAULT_BYTES = strict_int("QUOTAS_DEFAULT_BYTES", default=1024**4, minimum=0)  # TT: 1 TB (x 1024^4)
 QUOTAS_DEFAULT_INODES = strict_int("QUOTAS_DEFAULT_INODES", default=500_000, minimum=0)
