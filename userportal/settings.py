@@ -561,9 +561,7 @@ QUOTAS_LDAP_BIND_DN = env.str("QUOTAS_LDAP_BIND_DN", default="") or env.str("AUT
 QUOTAS_LDAP_BIND_PASSWORD = env.str("QUOTAS_LDAP_BIND_PASSWORD", default="") or env.str(
     "AUTH_LDAP_BIND_PASSWORD", default=""
 )
-QUOTAS_LDAP_START_TLS = strict_bool(
-    "QUOTAS_LDAP_START_TLS", default=strict_bool("AUTH_LDAP_START_TLS", default=False)
-)
+QUOTAS_LDAP_START_TLS = strict_bool("QUOTAS_LDAP_START_TLS", default=strict_bool("AUTH_LDAP_START_TLS", default=False))
 QUOTAS_LDAP_GROUP_SEARCH_BASE = env.str("QUOTAS_LDAP_GROUP_SEARCH_BASE", default="") or env.str(
     "AUTH_LDAP_GROUP_SEARCH_BASE", default=""
 )
