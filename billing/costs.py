@@ -67,25 +67,30 @@ def to_money(minor: int | np.integer) -> Decimal:
 
 
 def price(frame: pd.DataFrame, prices: PriceList) -> pd.DataFrame:
-    """``frame`` with quantities, per-resource costs and totals (minor units, int64)."""
-    out = frame.copy()
-    out["tier"] = out["account"].map(dict(prices.account_tiers)).astype(object).fillna(prices.default_tier).astype(str)
+    """``frame`` with quantities, per-resource costs and totals (minor units, int64).
+
+    Built for a million rows: lookups by account and GPU model are made once per distinct value
+    and spread over the rows by code, and ``frame`` is not copied (copy-on-write).
+    """
+    out = frame.copy(deep=False)
+    tier_codes, tiers = _tier_codes(out["account"], prices)
+    out["tier"] = pd.Series(tiers, dtype=object).astype(str).array.take(tier_codes)
     hours = out["elapsed"].to_numpy(dtype="float64") / 3600.0
-    out["cpu_hours"] = out["alloc_cpus"].to_numpy(dtype="float64") * hours
-    out["gpu_hours"] = out["alloc_gpus"].to_numpy(dtype="float64") * hours
-    out["mem_gb_hours"] = out["alloc_mem_mb"].to_numpy(dtype="float64") / 1024.0 * hours
-    factors = {k: float(v) for k, v in prices.gpu_factors.items()}
-    gpu_factor = out["gpu_type"].map(factors).fillna(1.0).to_numpy(dtype="float64")
-    quantities = {"cpu": out["cpu_hours"], "gpu": out["gpu_hours"] * gpu_factor, "mem": out["mem_gb_hours"]}
+    cpu_hours = out["alloc_cpus"].to_numpy(dtype="float64") * hours
+    gpu_hours = out["alloc_gpus"].to_numpy(dtype="float64") * hours
+    mem_gb_hours = out["alloc_mem_mb"].to_numpy(dtype="float64") / 1024.0 * hours
+    out["cpu_hours"], out["gpu_hours"], out["mem_gb_hours"] = cpu_hours, gpu_hours, mem_gb_hours
+    quantities = {"cpu": cpu_hours, "gpu": gpu_hours * _gpu_factors(out, prices), "mem": mem_gb_hours}
+    end = _epoch_us(out["end"])
     total = np.zeros(len(out), dtype="int64")
     for resource in RESOURCES:
-        rate = _rate_at_end(out, prices, resource)
-        minor = np.floor(quantities[resource].to_numpy(dtype="float64") * rate * MINOR + 0.5).astype("int64")
+        rate = _rate_at_end(end, tier_codes, tiers, prices, resource)
+        minor = np.floor(quantities[resource] * rate * MINOR + 0.5).astype("int64")
         out[f"{resource}_minor"] = minor
         total += minor
     out["cost_minor"] = total
     used = out["total_cpu"].to_numpy(dtype="float64")
-    allocated = out["cpu_hours"].to_numpy(dtype="float64") * 3600.0
+    allocated = cpu_hours * 3600.0
     with np.errstate(divide="ignore", invalid="ignore"):
         efficiency = np.where(allocated > 0, np.clip(used / allocated, 0.0, 1.0), 1.0)
     out["cpu_efficiency"] = efficiency
@@ -93,27 +98,62 @@ def price(frame: pd.DataFrame, prices: PriceList) -> pd.DataFrame:
     return out
 
 
-def _rate_at_end(frame: pd.DataFrame, prices: PriceList, resource: str) -> np.ndarray:
+def _codes(values: pd.Series) -> tuple[np.ndarray, list[object]]:
+    """Codes into the distinct values; a missing value gets the code after them (its own, "None")."""
+    codes, distinct = pd.factorize(np.asarray(values.array, dtype=object))
+    distinct = list(distinct)
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(distinct), codes)
+        distinct.append(None)
+    return codes, distinct
+
+
+def _tier_codes(accounts: pd.Series, prices: PriceList) -> tuple[np.ndarray, list[str]]:
+    """Each row's tier as a code into the distinct tiers: one lookup per distinct account."""
+    account_codes, distinct = _codes(accounts)
+    tier_of = dict(prices.account_tiers)
+    tier_codes, tiers = pd.factorize(
+        np.array([tier_of.get(str(a), prices.default_tier) for a in distinct] or [""], dtype=object)
+    )
+    return tier_codes[account_codes].astype("intp"), [str(t) for t in tiers]
+
+
+def _gpu_factors(frame: pd.DataFrame, prices: PriceList) -> np.ndarray:
+    """Each row's GPU factor (1 for unknown models); looked up for the rows with GPUs only."""
+    result = np.ones(len(frame))
+    with_gpus = frame["alloc_gpus"].to_numpy() > 0  # elsewhere the factor multiplies zero GPU-hours
+    if with_gpus.any():
+        factors = {k: float(v) for k, v in prices.gpu_factors.items()}
+        codes, models = _codes(frame["gpu_type"][with_gpus])
+        result[with_gpus] = np.array([factors.get(str(m), 1.0) for m in models], dtype="float64")[codes]
+    return result
+
+
+def _rate_at_end(
+    end: np.ndarray, tier_codes: np.ndarray, tiers: list[str], prices: PriceList, resource: str
+) -> np.ndarray:
     """Each row's rate for ``resource``: the tier's latest row valid at the job's end (0 before any).
 
-    Per tier, one binary search of the jobs' end times in the tier's sorted ``valid_from`` dates
-    (a handful of tiers and rate rows against a million jobs: no sort of the jobs).
+    Per tier, one binary search of the jobs' end times (epoch microseconds) in the tier's sorted
+    ``valid_from`` dates (a handful of tiers and rate rows against a million jobs: no sort of the jobs).
     """
-    result = np.zeros(len(frame))
+    result = np.zeros(len(end))
     rows = [r for r in prices.rates if r.resource == resource]
-    if not rows or frame.empty:
+    if not rows or not len(end):
         return result
-    end = _epoch_us(frame["end"])
-    tier_codes, tiers = pd.factorize(frame["tier"])
     for code, tier in enumerate(tiers):
         history = sorted((r for r in rows if r.tier == tier), key=lambda r: r.valid_from)
         if not history:
             continue
         since = _epoch_us(pd.Series(pd.to_datetime([r.valid_from for r in history], utc=True)))
         rates = np.array([float(r.price) for r in history])
-        mask = tier_codes == code
-        found = np.searchsorted(since, end[mask], side="right") - 1
-        result[mask] = np.where(found >= 0, rates[np.maximum(found, 0)], 0.0)
+        mask = None if len(tiers) == 1 else tier_codes == code  # one tier (the usual page): every row
+        found = np.searchsorted(since, end if mask is None else end[mask], side="right") - 1
+        rate = np.where(found >= 0, rates[np.maximum(found, 0)], 0.0)
+        if mask is None:
+            result = rate
+        else:
+            result[mask] = rate
     return result
 
 

@@ -155,7 +155,8 @@ class ReceiptItem(models.Model):
             # The job key: a job record can be on one receipt only, even with concurrent requests.
             models.UniqueConstraint(fields=["cluster", "job_id", "submit"], name="billing_item_job_key")
         ]
-        indexes = [models.Index(fields=["cluster", "user"], name="billing_item_user")]
+        # mark_billed's one query: a user's billed jobs ending in a window.
+        indexes = [models.Index(fields=["cluster", "user", "end"], name="billing_item_user_end")]
 
     def __str__(self) -> str:
         return f"{self.cluster}:{self.job_id}@{self.submit:%Y-%m-%dT%H:%M:%S}"

@@ -3,8 +3,9 @@
 Every backend answers a :class:`JobQuery` with the same pandas DataFrame (:data:`COLUMNS`), so
 billing and efficiency code never knows where the rows came from:
 
-* ``database``: the Slurm accounting database through the read-only models (two queries:
-  jobs, and their steps' CPU time summed per job, as sacct's TotalCPU is);
+* ``database``: the Slurm accounting database through the read-only models (jobs, and their
+  steps' CPU time summed per job, as sacct's TotalCPU is), read *packed* on MariaDB: GROUP_CONCAT
+  returns a chunk of jobs as a few strings parsed by numpy and pandas, no Python object per row;
 * ``slurmrestd``: ``/slurmdb/<version>/jobs`` with the JWT headers (domain 3);
 * ``sacct``: ``sacct --parsable2`` as an argv list, with ``TZ=UTC`` and a timeout (domain 2.1);
 * ``csv``: a file with sacct's column names (``User,JobID,Elapsed,TotalCPU,ReqTRES,End,State``
@@ -23,9 +24,12 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import queue
 import re
 import subprocess
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,9 +40,9 @@ import numpy as np
 import pandas as pd
 import requests
 from django.conf import settings
-from django.db import DatabaseError, connections
-from django.db.models import BigIntegerField, Case, F, Max, Min, Sum, TextField, Value, When
-from django.db.models.functions import Cast, Coalesce, Concat
+from django.db import DatabaseError, NotSupportedError, connections
+from django.db.models import Aggregate, BigIntegerField, Case, Count, F, Func, Max, Min, Sum, TextField, Value, When
+from django.db.models.functions import Cast, Coalesce
 
 from slurm.decoders import TresCatalog, decode_state, parse_tres
 from slurm.models import Tres, cluster_models
@@ -184,7 +188,12 @@ def tres_arrays(
     codes: np.ndarray, uniques: np.ndarray, parse: Callable[[str], TresSummary], prefix: str
 ) -> dict[str, Any]:
     """The TRES columns of ``prefix`` from factorized texts: one parse per distinct text."""
-    parsed = [parse(str(text)) for text in uniques]
+    if len(uniques):  # ``uniques`` may repeat a text (the database source's are combinations of four)
+        repeated, distinct = pd.factorize(np.asarray(uniques, dtype=object))
+        codes = repeated[codes]
+    else:
+        distinct = uniques
+    parsed = [parse(str(text)) for text in distinct]
     return {
         f"{prefix}_tres": np.array([p.text for p in parsed], dtype=object)[codes],
         f"{prefix}_cpus": np.array([p.cpus for p in parsed], dtype="int64")[codes],
@@ -244,15 +253,126 @@ def _sacct_tres(text: str) -> TresSummary:
 
 
 # --- database --------------------------------------------------------------------------------
-#: Rows read from the database per fetchmany(): bounds the Python objects alive at once.
+#: Rows read per fetchmany() on the row path (other vendors, and the packed path's fallback).
 DB_CHUNK_ROWS = 100_000
-# The job query's columns: ints, the run time computed in SQL, and the four texts of a job in one
-# string (one Python string and one hash per row instead of four; they have few distinct values).
-JOB_FIELDS = ("job_db_inx", "id_job", "time_submit", "id_assoc", "state", "time_end", "run_seconds", "texts")
-TEXT_FIELDS = ("account", "partition", "tres_req", "tres_alloc")
+#: Job ids (``job_db_inx``) per packed query of a whole-cluster window: at most that many rows,
+#: about 6 MB of text at ~140 bytes a row. MariaDB cuts a GROUP_CONCAT at max_allowed_packet
+#: (16 MB by default, as slurmdbd's documentation asks); a chunk that was cut is read again in halves.
+PACKED_CHUNK_IDS = 40_000
+#: Connections reading the chunks of a whole-cluster window at once: MariaDB runs a query on one
+#: core, and converting each row is most of a million-job fetch's time.
+PACKED_CONNECTIONS = 2
+#: Vendors whose GROUP_CONCAT packs rows into one string (slurmdbd's MariaDB/MySQL; SQLite for the
+#: demo and the tests). Others (PostgreSQL in the tests) read rows.
+PACKED_VENDORS = ("mysql", "sqlite")
+#: A job's integer columns, in this order (``run_seconds`` is computed in SQL), and its texts in
+#: two strings per row: each pair has few distinct values (hundreds or thousands, not one per
+#: job, as the four together nearly have), each parsed once.
+INT_FIELDS = ("job_db_inx", "id_job", "time_submit", "id_assoc", "state", "time_end", "run_seconds")
+TEXT_GROUPS = (("account", "partition"), ("tres_req", "tres_alloc"))
+VALUE_SEPARATOR = ","
 TEXT_SEPARATOR = "\t"
+ROW_SEPARATOR = "\n"
+_SEPARATORS = frozenset((VALUE_SEPARATOR, TEXT_SEPARATOR, ROW_SEPARATOR))
+#: MariaDB's warning "Row N was cut by GROUP_CONCAT()".
+ER_CUT_VALUE_GROUP_CONCAT = 1260
 #: Selected jobs per job id in their id range from which steps are read by id range, not by a join.
 STEP_RANGE_DENSITY = 0.25
+
+
+def _separator(separator: str) -> str:
+    if separator not in _SEPARATORS:  # it is written into the SQL text: constants only
+        raise ValueError(f"unsupported separator {separator!r}")
+    return separator
+
+
+class Joined(Func):
+    """Values joined by a constant separator in one string: ``CONCAT_WS`` (``||`` on SQLite).
+
+    No argument may be NULL (CONCAT_WS skips NULLs, ``||`` makes the whole NULL): coalesce texts.
+    """
+
+    output_field = TextField()
+
+    def __init__(self, *expressions: Any, separator: str) -> None:
+        super().__init__(*expressions, output_field=TextField())
+        self.separator = _separator(separator)
+
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
+        template = f"CONCAT_WS('{self.separator}', %(expressions)s)"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        joiner = f" || '{self.separator}' || "
+        return super().as_sql(compiler, connection, template="(%(expressions)s)", arg_joiner=joiner, **extra_context)
+
+
+class GroupConcat(Aggregate):
+    """The rows' values in one string, in the order the rows are read (MariaDB/MySQL and SQLite).
+
+    Several GroupConcat of one query see the same rows in the same order. MariaDB cuts the
+    result at ``group_concat_max_len`` (at most max_allowed_packet) with warning 1260.
+    """
+
+    function = "GROUP_CONCAT"
+    output_field = TextField()
+
+    def __init__(self, expression: Any, separator: str) -> None:
+        super().__init__(expression, output_field=TextField())
+        self.separator = _separator(separator)
+
+    def as_sql(
+        self,
+        compiler: Any,
+        connection: Any,
+        function: str | None = None,
+        template: str | None = None,
+        arg_joiner: str | None = None,
+        **extra_context: Any,
+    ) -> Any:
+        raise NotSupportedError(f"GROUP_CONCAT is not available on {connection.vendor}")
+
+    def as_mysql(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        template = f"%(function)s(%(distinct)s%(expressions)s SEPARATOR '{self.separator}')"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+    def as_sqlite(self, compiler: Any, connection: Any, **extra_context: Any) -> Any:
+        template = f"%(function)s(%(distinct)s%(expressions)s, '{self.separator}')"
+        return super().as_sql(compiler, connection, template=template, **extra_context)
+
+
+def _run_seconds() -> Any:
+    big = BigIntegerField()
+    return Case(
+        When(time_start__gt=0, then=Cast("time_end", big) - Cast("time_start", big) - Cast("time_suspended", big)),
+        default=Value(0),
+        output_field=big,
+    )
+
+
+def _int_values() -> list[Any]:
+    return [*(F(name) for name in INT_FIELDS[:-1]), _run_seconds()]
+
+
+def _texts(model: Any, group: Sequence[str]) -> Joined:
+    """A group's texts joined; NULL only where the schema allows it (``account``) reads as ""."""
+    values = [
+        Coalesce(name, Value(""), output_field=TextField()) if model._meta.get_field(name).null else F(name)
+        for name in group
+    ]
+    return Joined(*values, separator=TEXT_SEPARATOR)
+
+
+def _step_values() -> list[Any]:
+    return [F("job_db_inx"), F("user_sec") + F("sys_sec"), F("user_usec") + F("sys_usec")]
 
 
 def _records(rows: Sequence[tuple[Any, ...]], columns: list[str]) -> pd.DataFrame:
@@ -269,40 +389,183 @@ def _records(rows: Sequence[tuple[Any, ...]], columns: list[str]) -> pd.DataFram
     return pd.DataFrame(data, copy=False)
 
 
+#: The row path's text columns (each on its own: values may hold any character).
+ROW_TEXTS = tuple(f"text_{name}" for group in TEXT_GROUPS for name in group)
+
+
 def _job_values(jobs: Any) -> Any:
-    big = BigIntegerField()
-    run_seconds = Case(
-        When(
-            time_start__gt=0,
-            then=Cast("time_end", big) - Cast("time_start", big) - Cast("time_suspended", big),
-        ),
-        default=Value(0),
-        output_field=big,
-    )
-    parts: list[Any] = []
-    for name in TEXT_FIELDS:
-        parts += [Coalesce(name, Value(""), output_field=TextField()), Value(TEXT_SEPARATOR)]
-    texts = Concat(*parts[:-1], output_field=TextField())
-    return jobs.annotate(run_seconds=run_seconds, texts=texts).values_list(*JOB_FIELDS)
+    texts = {
+        f"text_{name}": Coalesce(name, Value(""), output_field=TextField()) for group in TEXT_GROUPS for name in group
+    }
+    return jobs.annotate(run_seconds=_run_seconds(), **texts).values_list(*INT_FIELDS, *ROW_TEXTS)
+
+
+@dataclass
+class _JobColumns:
+    """The selected jobs as arrays: their integers, and a code per row into their distinct texts."""
+
+    ints: np.ndarray  # (rows, len(INT_FIELDS)) int64
+    codes: list[np.ndarray]  # per text group: (rows,) index into its texts
+    texts: list[np.ndarray]  # per text group: its distinct values, (distinct, len(group)) strings
+
+    def __len__(self) -> int:
+        return len(self.ints)
+
+    @classmethod
+    def empty(cls) -> _JobColumns:
+        return cls(
+            np.zeros((0, len(INT_FIELDS)), dtype="int64"),
+            [np.zeros(0, dtype="intp") for _ in TEXT_GROUPS],
+            [np.zeros((0, len(group)), dtype=object) for group in TEXT_GROUPS],
+        )
+
+
+class _TextIndex:
+    """One code per distinct text of a group across the chunks of a fetch, given as the chunks arrive."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self._codes: dict[tuple[str, ...], int] = {}
+
+    def recode(self, codes: np.ndarray, texts: np.ndarray) -> np.ndarray:
+        """A chunk's codes in this index (a chunk has at most thousands of distinct texts)."""
+        index = self._codes
+        keys = (tuple(values) for values in texts.tolist())
+        local = np.fromiter((index.setdefault(key, len(index)) for key in keys), dtype="intp", count=len(texts))
+        return local[codes]
+
+    def texts(self) -> np.ndarray:
+        return _table(list(self._codes), self.width)  # in code order (dicts keep insertion order)
+
+
+def _table(rows: Sequence[Sequence[str]], width: int) -> np.ndarray:
+    """Rows of ``width`` strings as a (rows, width) object array."""
+    table = np.empty((len(rows), width), dtype=object)
+    for i, values in enumerate(rows):
+        table[i] = values
+    return table
+
+
+#: Steps as arrays (job_db_inx, seconds, microseconds): one row per step or per job, summed per job in _build.
+StepArrays = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+
+def _no_steps() -> StepArrays:
+    return np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64"), np.zeros(0, dtype="int64")
+
+
+def _concat_steps(parts: Sequence[StepArrays]) -> StepArrays:
+    if not parts:
+        return _no_steps()
+    inx, sec, usec = zip(*parts, strict=True)
+    return np.concatenate(inx), np.concatenate(sec), np.concatenate(usec)
+
+
+@dataclass
+class _Packed:
+    """What one packed read returned, still text; parsed in the calling thread."""
+
+    rows: int
+    ints: str | None
+    texts: list[str | None]  # per text group
+    cut: bool
+    step_rows: int = 0
+    steps: str | None = None
+
+
+def _text(value: Any) -> str | None:
+    return value.decode() if isinstance(value, bytes | bytearray) else value
+
+
+def _parse_ints(text: str | None, rows: int, width: int) -> np.ndarray | None:
+    """``rows`` × ``width`` integers written with VALUE_SEPARATOR; None unless exactly that many."""
+    if rows == 0:
+        return np.zeros((0, width), dtype="int64")
+    if not text:
+        return None
+    values = np.fromstring(text, dtype="int64", sep=VALUE_SEPARATOR)  # C parsing; stops at a bad value
+    if values.size != rows * width:
+        return None
+    return values.reshape(rows, width)
+
+
+def _parse_texts(text: str | None, rows: int, width: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """Codes and distinct texts of ``rows`` texts of ``width`` joined values; None if one holds a separator."""
+    if rows == 0:
+        return np.zeros(0, dtype="intp"), _table([], width)
+    if text is None:
+        return None
+    lines = text.split(ROW_SEPARATOR)
+    if len(lines) != rows:
+        return None
+    codes, uniques = pd.factorize(np.array(lines, dtype=object))
+    values = [str(line).split(TEXT_SEPARATOR) for line in uniques]
+    if any(len(v) != width for v in values):  # a value holding a tab
+        return None
+    return codes, _table(values, width)
+
+
+def _parse_packed(packed: _Packed) -> tuple[_JobColumns, StepArrays] | None:
+    if packed.cut:
+        return None
+    ints = _parse_ints(packed.ints, packed.rows, len(INT_FIELDS))
+    steps = _parse_ints(packed.steps, packed.step_rows, 3)
+    if ints is None or steps is None:
+        return None
+    codes, texts = [], []
+    for text, group in zip(packed.texts, TEXT_GROUPS, strict=True):
+        parsed = _parse_texts(text, packed.rows, len(group))
+        if parsed is None:
+            return None
+        codes.append(parsed[0])
+        texts.append(parsed[1])
+    return _JobColumns(ints, codes, texts), (steps[:, 0], steps[:, 1], steps[:, 2])
+
+
+def _id_ranges(low: int, high: int, size: int) -> list[tuple[int, int]]:
+    return [(start, min(start + size - 1, high)) for start in range(low, high + 1, size)]
+
+
+def _strings(values: np.ndarray, codes: np.ndarray) -> Any:
+    """``values[codes]`` as the frame's string column: the few values converted once, then one take."""
+    return pd.Series(values, dtype=object).astype(str).array.take(codes)
+
+
+def _cpu_seconds(job_inx: np.ndarray, steps: StepArrays) -> np.ndarray:
+    """Per job, its steps' seconds plus microseconds / 1e6 (sums of integers: exact, whatever the order)."""
+    step_inx, sec, usec = steps
+    if not len(step_inx) or not len(job_inx):
+        return np.zeros(len(job_inx))
+    by_inx = np.argsort(job_inx, kind="stable")
+    ordered = job_inx[by_inx]
+    at = np.minimum(np.searchsorted(ordered, step_inx), len(ordered) - 1)
+    hit = ordered[at] == step_inx  # steps of unselected jobs inside an id range are dropped
+    rows = by_inx[at[hit]]
+    seconds = np.bincount(rows, weights=sec[hit].astype("float64"), minlength=len(job_inx))
+    micros = np.bincount(rows, weights=usec[hit].astype("float64"), minlength=len(job_inx))
+    return seconds + micros / 1e6
 
 
 class DatabaseSource:
-    """The Slurm accounting database through the read-only models: one query for jobs, one for steps.
+    """The Slurm accounting database through the read-only models.
 
-    Built for a million rows (bench/billing/): the job query selects only the columns the frame
-    needs and is streamed with a server-side cursor on MariaDB/MySQL (``SSCursor``: the server
-    scans while this process converts, and no second copy of the result is buffered) into
-    column arrays chunk by chunk; the window is a ``time_end`` range, which the job table's
-    ``rollup2 (time_end, time_eligible)`` index serves when the window is selective (a window
-    holding half the table is read by a scan, which the optimiser prefers). The steps' CPU time
-    is summed per job in SQL over a join with the *selected* jobs only, and users come from one
-    query on the associations of those jobs.
+    Built for a million rows (bench/billing/). The window is a ``time_end`` range. A whole
+    cluster's window is first bounded by job id (an index-only range of ``rollup2``), then read in
+    chunks of PACKED_CHUNK_IDS ids, each a primary-key range: one query per chunk returns the
+    chunk's jobs *packed* (GROUP_CONCAT: their integers in one string, their texts in two more)
+    and one its steps, so no Python object is made per row or per value. On MariaDB the chunks
+    are read by PACKED_CONNECTIONS connections at once (outside a transaction: a test's
+    uncommitted rows are not visible to other connections). A user's or an account's jobs are
+    packed by one query, and their steps summed in SQL. A packed read that MariaDB cut (longer
+    than max_allowed_packet) is read again in halves; one that cannot be parsed (a text holding
+    a tab or a newline) is read row by row, as are all reads on other vendors.
     """
 
     name = "database"
 
-    def __init__(self, using: str = SLURM_DB_ALIAS) -> None:
+    def __init__(self, using: str = SLURM_DB_ALIAS, *, workers: int | None = None) -> None:
         self.using = using
+        self.workers = workers  # connections for a whole-cluster window; None: PACKED_CONNECTIONS
 
     def fetch(self, query: JobQuery) -> pd.DataFrame:
         try:
@@ -320,65 +583,294 @@ class DatabaseSource:
             jobs = jobs_of_account(query.account, query.cluster)
         else:
             jobs = models.job.objects.filter(deleted=0)
-        jobs = (
-            jobs.using(self.using)
-            .filter(time_end__gte=int(query.start.timestamp()), time_end__lte=int(query.end.timestamp()))
-            .order_by()
-        )
-        selected = jobs
-        if not (query.user or query.account):
+        start, end = int(query.start.timestamp()), int(query.end.timestamp())
+        jobs = jobs.using(self.using).filter(time_end__gte=start, time_end__lte=end).order_by()
+        steps = models.step.objects.using(self.using).order_by()
+        packed = connections[self.using].vendor in PACKED_VENDORS
+        if query.user or query.account:
+            selection = self._packed_selection(jobs) if packed else None
+            columns = selection if selection is not None else self._row_columns(jobs)
+            step_arrays = self._row_steps(jobs, steps, columns) if len(columns) else _no_steps()
+        else:
             # The whole cluster: bound the primary key by the window first (an index-only range of
             # rollup2), so the server reads the window's part of the table, not all of it.
-            window = models.job.objects.using(self.using).filter(
-                time_end__gte=int(query.start.timestamp()), time_end__lte=int(query.end.timestamp())
-            )  # only indexed columns (no ``deleted``): rollup2 answers alone; a superset bounds as well
-            bounds = window.order_by().aggregate(low=Min("job_db_inx"), high=Max("job_db_inx"))
-            if bounds["low"] is None:
+            found = self._id_bounds(models.job, start, end)
+            if found is None:
                 return empty_frame()
-            selected = jobs.filter(job_db_inx__gte=bounds["low"], job_db_inx__lte=bounds["high"])
-        jobs_frame = self._frame(_job_values(selected), list(JOB_FIELDS))
-        if jobs_frame.empty:
+            low, high = found
+            if packed:
+                columns, step_arrays = self._read_ranges(jobs, steps, _id_ranges(low, high, PACKED_CHUNK_IDS))
+            else:
+                columns = self._row_columns(jobs.filter(job_db_inx__gte=low, job_db_inx__lte=high))
+                step_arrays = self._row_steps(jobs, steps, columns) if len(columns) else _no_steps()
+        if not len(columns):
             return empty_frame()
-        steps_frame = self._frame_sql(*self._steps_sql(jobs, jobs_frame, models), ["job_db_inx", "sec", "usec"])
-        assoc_ids = [int(a) for a in pd.unique(jobs_frame["id_assoc"])]
+        assoc_ids = [int(a) for a in pd.unique(columns.ints[:, INT_FIELDS.index("id_assoc")])]
         users = dict(
             models.assoc.objects.using(self.using).filter(id_assoc__in=assoc_ids).values_list("id_assoc", "user")
         )
         catalog = Tres.catalog(using=self.using)
-        return self._build(jobs_frame, steps_frame, users, catalog, query.cluster)
+        return self._build(columns, step_arrays, users, catalog, query.cluster)
 
-    def _steps_sql(self, jobs: Any, jobs_frame: pd.DataFrame, models: Any) -> tuple[str, tuple[Any, ...]]:
-        """CPU seconds per selected job, summed in SQL over the selected jobs' steps only.
+    def _id_bounds(self, job: Any, start: int, end: int) -> tuple[int, int] | None:
+        """The lowest and highest job id ending in [start, end]: an index-only range of rollup2.
+
+        Only indexed columns (no ``deleted``): rollup2 answers alone, and a superset bounds as
+        well. With several connections, each half of the window is bounded by its own.
+        """
+
+        def bounds(first: int, last: int) -> dict[str, Any]:
+            window = job.objects.using(self.using).filter(time_end__gte=first, time_end__lte=last)
+            return window.order_by().aggregate(low=Min("job_db_inx"), high=Max("job_db_inx"))
+
+        if self._workers(2) > 1 and end > start:
+            middle = (start + end) // 2
+            found = self._in_threads([lambda: bounds(start, middle), lambda: bounds(middle + 1, end)])
+        else:
+            found = [bounds(start, end)]
+        lows = [int(f["low"]) for f in found if f["low"] is not None]
+        highs = [int(f["high"]) for f in found if f["high"] is not None]
+        return (min(lows), max(highs)) if lows else None
+
+    def _in_threads(self, calls: Sequence[Callable[[], Any]]) -> list[Any]:
+        """Each call on a thread and a connection of its own; their results, or the first error."""
+        results: list[Any] = [None] * len(calls)
+        errors: list[BaseException] = []
+
+        def run(i: int, call: Callable[[], Any]) -> None:
+            try:
+                results[i] = call()
+            except BaseException as exc:  # handed to the calling thread, which raises it
+                errors.append(exc)
+            finally:
+                connections[self.using].close()  # this thread's own connection
+
+        threads = [threading.Thread(target=run, args=(i, call), daemon=True) for i, call in enumerate(calls)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        if errors:
+            raise errors[0]
+        return results
+
+    # -- packed reads (GROUP_CONCAT) --
+    def _prepare(self, connection: Any) -> int | None:
+        """Let a GROUP_CONCAT be as long as a packet may be (MariaDB's default: 1 KB); return that length.
+
+        None: no limit (SQLite's string limit is an error, not a cut).
+        """
+        if connection.vendor != "mysql":
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute("SET SESSION group_concat_max_len = @@global.max_allowed_packet")
+            cursor.execute("SELECT @@session.group_concat_max_len")
+            return int(cursor.fetchone()[0])
+
+    @staticmethod
+    def _was_cut(connection: Any, limit: int | None, values: Sequence[str | None]) -> bool:
+        """Whether MariaDB cut one of ``values``: its warning 1260, or a value as long as the limit.
+
+        The cut can fall inside the last value, which then still parses: the length is checked
+        too (a value a few bytes short of the limit counts: the cut keeps whole characters).
+        """
+        if limit is None:
+            return False
+        for value in values:
+            if value is not None and len(value) * 4 >= limit - 4 and len(value.encode()) >= limit - 4:
+                return True
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW WARNINGS")
+            return any(int(row[1]) == ER_CUT_VALUE_GROUP_CONCAT for row in cursor.fetchall())
+
+    def _read_packed(self, jobs: Any, steps: Any | None, bounds: tuple[int, int] | None, limit: int | None) -> _Packed:
+        """One chunk's jobs (and steps, for an id range) packed, on the calling thread's connection.
+
+        ``limit``: what :meth:`_prepare` returned for that connection.
+        """
+        connection = connections[self.using]
+        if bounds is not None:
+            jobs = jobs.filter(job_db_inx__gte=bounds[0], job_db_inx__lte=bounds[1])
+        texts = {
+            f"texts_{i}": GroupConcat(_texts(jobs.model, group), ROW_SEPARATOR) for i, group in enumerate(TEXT_GROUPS)
+        }
+        found = jobs.aggregate(
+            rows=Count("*"),
+            ints=GroupConcat(Joined(*_int_values(), separator=VALUE_SEPARATOR), VALUE_SEPARATOR),
+            **texts,
+        )
+        packed = _Packed(int(found["rows"]), _text(found["ints"]), [_text(found[name]) for name in texts], False)
+        packed.cut = self._was_cut(connection, limit, [packed.ints, *packed.texts])
+        if steps is not None and bounds is not None and packed.rows and not packed.cut:
+            summed = steps.filter(job_db_inx__gte=bounds[0], job_db_inx__lte=bounds[1]).aggregate(
+                rows=Count("*"), values=GroupConcat(Joined(*_step_values(), separator=VALUE_SEPARATOR), VALUE_SEPARATOR)
+            )
+            packed.step_rows, packed.steps = int(summed["rows"]), _text(summed["values"])
+            packed.cut = self._was_cut(connection, limit, [packed.steps])
+        return packed
+
+    def _packed_selection(self, jobs: Any) -> _JobColumns | None:
+        """A user's or an account's jobs in one packed query; None when it must be read row by row."""
+        limit = self._prepare(connections[self.using])
+        parsed = _parse_packed(self._read_packed(jobs, None, None, limit))
+        return parsed[0] if parsed else None
+
+    def _workers(self, chunks: int) -> int:
+        connection = connections[self.using]
+        if connection.vendor != "mysql":
+            return 1
+        if self.workers is not None:
+            count = self.workers
+        else:
+            count = 1 if connection.in_atomic_block else PACKED_CONNECTIONS
+        return max(1, min(count, chunks))
+
+    def _read_ranges(self, jobs: Any, steps: Any, ranges: list[tuple[int, int]]) -> tuple[_JobColumns, StepArrays]:
+        """The jobs and steps of consecutive id ranges, packed, in id order."""
+        parts: dict[int, tuple[np.ndarray, list[np.ndarray], StepArrays]] = {}
+        indexes = [_TextIndex(len(group)) for group in TEXT_GROUPS]
+
+        def take(bounds: tuple[int, int], packed: _Packed) -> list[tuple[int, int]]:
+            """Keep a chunk (parsed while the next ones are read); or the halves to read instead of a cut one."""
+            parsed = _parse_packed(packed)
+            if parsed is None and packed.cut and bounds[1] > bounds[0]:
+                middle = (bounds[0] + bounds[1]) // 2
+                return [(bounds[0], middle), (middle + 1, bounds[1])]
+            columns, step_arrays = parsed or self._rows_of_range(jobs, steps, bounds)
+            codes = [
+                index.recode(group_codes, texts)
+                for index, group_codes, texts in zip(indexes, columns.codes, columns.texts, strict=True)
+            ]
+            parts[bounds[0]] = (columns.ints, codes, step_arrays)
+            return []
+
+        workers = self._workers(len(ranges))
+        if workers > 1:
+            self._read_in_threads(jobs, steps, ranges, workers, take)
+        else:
+            limit = self._prepare(connections[self.using])
+            todo = deque(ranges)
+            while todo:
+                bounds = todo.popleft()
+                todo.extendleft(reversed(take(bounds, self._read_packed(jobs, steps, bounds, limit))))
+        ordered = [parts[start] for start in sorted(parts)]
+        if not ordered:
+            return _JobColumns.empty(), _no_steps()
+        columns = _JobColumns(
+            np.concatenate([p[0] for p in ordered]),
+            [np.concatenate([p[1][g] for p in ordered]) for g in range(len(TEXT_GROUPS))],
+            [index.texts() for index in indexes],
+        )
+        return columns, _concat_steps([p[2] for p in ordered])
+
+    def _read_in_threads(
+        self,
+        jobs: Any,
+        steps: Any,
+        ranges: list[tuple[int, int]],
+        workers: int,
+        take: Callable[[tuple[int, int], _Packed], list[tuple[int, int]]],
+    ) -> None:
+        """Read chunks on ``workers`` connections of their own; parse them here as they come."""
+        todo: queue.SimpleQueue[tuple[int, int] | None] = queue.SimpleQueue()
+        done: queue.SimpleQueue[tuple[tuple[int, int] | None, _Packed | BaseException]] = queue.SimpleQueue()
+        stop = threading.Event()
+
+        def work() -> None:
+            try:
+                limit = self._prepare(connections[self.using])
+                while not stop.is_set() and (bounds := todo.get()) is not None:
+                    try:
+                        done.put((bounds, self._read_packed(jobs, steps, bounds, limit)))
+                    except Exception as exc:  # handed to the calling thread, which raises it
+                        done.put((bounds, exc))
+            except BaseException as exc:  # no connection, or an interrupt: the calling thread raises it
+                done.put((None, exc))
+            finally:
+                connections[self.using].close()  # this thread's own connection
+
+        for chunk in ranges:
+            todo.put(chunk)
+        pending = len(ranges)
+        threads = [threading.Thread(target=work, name=f"jobsource-{i}", daemon=True) for i in range(workers)]
+        for thread in threads:
+            thread.start()
+        try:
+            while pending:
+                read, result = done.get()
+                if isinstance(result, BaseException):
+                    raise result
+                assert read is not None
+                pending -= 1
+                for half in take(read, result):
+                    todo.put(half)
+                    pending += 1
+        finally:
+            stop.set()
+            for _thread in threads:
+                todo.put(None)
+            for thread in threads:
+                thread.join()
+
+    # -- row reads (other vendors, and fallbacks) --
+    def _row_columns(self, selected: Any) -> _JobColumns:
+        frame = self._frame(_job_values(selected), [*INT_FIELDS, *ROW_TEXTS])
+        if frame.empty:
+            return _JobColumns.empty()
+        ints = np.column_stack([_ints(frame[name]) for name in INT_FIELDS])
+        codes, texts, column = [], [], 0
+        for group in TEXT_GROUPS:
+            values = [_text_column(frame[ROW_TEXTS[column + k]]) for k in range(len(group))]
+            column += len(group)
+            group_codes, distinct = pd.factorize(pd.Series(list(zip(*values, strict=True)), dtype=object))
+            codes.append(group_codes)
+            texts.append(_table([tuple(v) for v in distinct], len(group)))
+        return _JobColumns(ints, codes, texts)
+
+    def _rows_of_range(self, jobs: Any, steps: Any, bounds: tuple[int, int]) -> tuple[_JobColumns, StepArrays]:
+        columns = self._row_columns(jobs.filter(job_db_inx__gte=bounds[0], job_db_inx__lte=bounds[1]))
+        return columns, self._step_rows(*self._summed_steps(steps, *bounds).query.get_compiler(self.using).as_sql())
+
+    @staticmethod
+    def _summed_steps(steps: Any, low: int, high: int) -> Any:
+        return (
+            steps.filter(job_db_inx__gte=low, job_db_inx__lte=high)
+            .values("job_db_inx")
+            .annotate(sec=Sum(F("user_sec") + F("sys_sec")), usec=Sum(F("user_usec") + F("sys_usec")))
+            .order_by()
+            .values_list("job_db_inx", "sec", "usec")
+        )
+
+    def _row_steps(self, jobs: Any, steps: Any, columns: _JobColumns) -> StepArrays:
+        """CPU time of the selected jobs' steps, summed per job in SQL over those steps only.
 
         Job ids (``job_db_inx``) grow with submission, so a time window selects a dense id range:
         then one primary-key range scan of the steps (the few steps of unselected jobs inside it
         are dropped when the sums are matched to the jobs). A sparse selection (one user over a
         long window) joins the job query instead, driven from the selected jobs.
         """
-        inx = _ints(jobs_frame["job_db_inx"])
+        inx = columns.ints[:, 0]
         low, high = int(inx.min()), int(inx.max())
-        steps = models.step.objects.using(self.using)
         if len(inx) >= STEP_RANGE_DENSITY * (high - low + 1):
-            grouped = (
-                steps.filter(job_db_inx__gte=low, job_db_inx__lte=high)
-                .values("job_db_inx")
-                .annotate(sec=Sum(F("user_sec") + F("sys_sec")), usec=Sum(F("user_usec") + F("sys_usec")))
-                .order_by()
-                .values_list("job_db_inx", "sec", "usec")
-            )
-            sql, params = grouped.query.get_compiler(using=self.using).as_sql()
-            return sql, tuple(params)
+            sql, params = self._summed_steps(steps, low, high).query.get_compiler(using=self.using).as_sql()
+            return self._step_rows(sql, tuple(params))
         connection = connections[self.using]
         qn = connection.ops.quote_name
         inner, params = jobs.values_list("job_db_inx").query.get_compiler(using=self.using).as_sql()
-        step = qn(models.step._meta.db_table)
+        step = qn(steps.model._meta.db_table)
         sql = (
             f"SELECT s.{qn('job_db_inx')}, SUM(s.{qn('user_sec')} + s.{qn('sys_sec')}),"  # noqa: S608 - names quoted
             f" SUM(s.{qn('user_usec')} + s.{qn('sys_usec')})"
             f" FROM {step} s INNER JOIN ({inner}) j ON s.{qn('job_db_inx')} = j.{qn('job_db_inx')}"
             f" GROUP BY s.{qn('job_db_inx')}"
         )
-        return sql, tuple(params)
+        return self._step_rows(sql, tuple(params))
+
+    def _step_rows(self, sql: str, params: Sequence[Any]) -> StepArrays:
+        frame = self._frame_sql(sql, tuple(params), ["job_db_inx", "sec", "usec"])
+        if frame.empty:
+            return _no_steps()
+        return _ints(frame["job_db_inx"]), _ints(frame["sec"]), _ints(frame["usec"])
 
     def _frame(self, queryset: Any, columns: list[str]) -> pd.DataFrame:
         # A raw cursor: a million rows through values_list cost seconds of Python per row.
@@ -411,54 +903,50 @@ class DatabaseSource:
 
     @staticmethod
     def _build(
-        jobs: pd.DataFrame, steps: pd.DataFrame, users: Mapping[int, str], catalog: TresCatalog, cluster: str
+        columns: _JobColumns, steps: StepArrays, users: Mapping[int, str], catalog: TresCatalog, cluster: str
     ) -> pd.DataFrame:
         """The typed, sorted frame straight from column arrays (what finish_frame makes, without its passes)."""
-        time_end = _ints(jobs["time_end"])
-        job_id = _ints(jobs["id_job"])
-        order = np.lexsort((job_id, time_end))  # rows sorted by end time then job id, as finish_frame sorts
-        time_end, job_id = time_end[order], job_id[order]
-        elapsed = np.maximum(_ints(jobs["run_seconds"])[order], 0)
-        cpu_seconds = np.zeros(len(order))
-        if len(steps):
-            sums = (
-                pd.Series(_floats(steps["sec"]) + _floats(steps["usec"]) / 1e6, index=_ints(steps["job_db_inx"]))
-                .groupby(level=0)
-                .sum()
-            )
-            cpu_seconds = sums.reindex(_ints(jobs["job_db_inx"])[order]).fillna(0.0).to_numpy(dtype="float64")
-        state_codes, states = pd.factorize(_ints(jobs["state"])[order])
-        state_names = np.array([decode_state(int(s)).name for s in states], dtype=object)
-        assoc_codes, assocs = pd.factorize(_ints(jobs["id_assoc"])[order])
-        user_names = np.array([users.get(int(a), "") or "" for a in assocs], dtype=object)
-        codes, combos = _factorize_text(jobs["texts"])
-        codes = codes[order]
-        split = [[*str(c).split(TEXT_SEPARATOR), "", "", "", ""][:4] for c in combos]
-        account, partition, req_text, alloc_text = (np.array(part, dtype=object) for part in zip(*split, strict=True))
+        inx, id_job, submit, assoc, state, time_end, run_seconds = (
+            np.ascontiguousarray(columns.ints[:, k]) for k in range(len(INT_FIELDS))
+        )
+        order = np.lexsort((id_job, time_end))  # rows sorted by end time then job id, as finish_frame sorts
+        state_codes, states = pd.factorize(state[order])
+        state_names = [decode_state(int(s)).name for s in states]
+        assoc_codes, assocs = pd.factorize(assoc[order])
+        user_names = [users.get(int(a), "") or "" for a in assocs]
+        names, tres = (codes[order] for codes in columns.codes)
+        account, partition = columns.texts[0].T
+        req_text, alloc_text = columns.texts[1].T
 
         @functools.cache
         def parse(text: str) -> TresSummary:  # each distinct TRES text once
             return summarize_named_tres(catalog.named(parse_tres(text)))
 
-        req = tres_arrays(codes, req_text, parse, "req")
-        alloc = tres_arrays(codes, alloc_text, parse, "alloc")
+        # Per distinct text (thousands), then one take per column: no per-row Python object.
+        req = tres_arrays(np.arange(len(req_text)), req_text, parse, "req")
+        alloc = tres_arrays(np.arange(len(alloc_text)), alloc_text, parse, "alloc")
         alloc_gpu_type, req_gpu_type = alloc.pop("alloc_gpu_type"), req.pop("req_gpu_type")
         gpu_type = np.where(alloc_gpu_type != "", alloc_gpu_type, req_gpu_type)  # a job that never ran: its request
+        per_text = {
+            "account": _strings(account, names),
+            "partition": _strings(partition, names),
+            "gpu_type": _strings(gpu_type, tres),
+            **{
+                name: _strings(values, tres) if values.dtype == object else values[tres]
+                for name, values in (req | alloc).items()
+            },
+        }
         return pd.DataFrame(
             {
-                "cluster": np.full(len(order), cluster, dtype=object),
-                "job_id": job_id,
-                "submit": _utc_seconds(_ints(jobs["time_submit"])[order]),
-                "user": user_names[assoc_codes],
-                "account": account[codes],
-                "partition": partition[codes],
-                "state": state_names[state_codes],
-                "end": _utc_seconds(time_end),
-                "elapsed": elapsed.astype("int64"),
-                "total_cpu": cpu_seconds,
-                **req,
-                **alloc,
-                "gpu_type": gpu_type,
+                "cluster": _strings(np.array([cluster], dtype=object), np.zeros(len(order), dtype="intp")),
+                "job_id": id_job[order],
+                "submit": _utc_seconds(submit[order]),
+                "user": _strings(np.array(user_names, dtype=object), assoc_codes),
+                "state": _strings(np.array(state_names, dtype=object), state_codes),
+                "end": _utc_seconds(time_end[order]),
+                "elapsed": np.maximum(run_seconds[order], 0),
+                "total_cpu": _cpu_seconds(inx, steps)[order],
+                **per_text,
             },
             columns=list(COLUMNS),
         )

@@ -14,6 +14,11 @@ The Slurm side is ``bench_slurm_acct_db`` (cluster ``bench``, read through the S
 ``bench_billing_portal`` (created and migrated here; receipts made by the run are deleted).
 Times are wall-clock in this process; the usage page goes through Django's test client (the
 whole view and template, no network), signed in as ``heavy``.
+
+``--buffer-pool 2G`` sets MariaDB's ``innodb_buffer_pool_size`` for the run (dynamic in 10.11;
+slurmdbd's documentation asks for a pool that holds the database, 4 GB in its example, where the
+default is 128 MB) and puts the previous size back at the end. The size in effect and the load
+average (this machine is shared) are printed and written with the figures.
 """
 
 from __future__ import annotations
@@ -32,10 +37,58 @@ NOW = 1_760_000_000  # bench/jobstats/generate.py's fixed "now"
 DAY = 86400
 
 
-def setup(args: argparse.Namespace) -> None:
+def root_connection():
     import MySQLdb
 
-    conn = MySQLdb.connect(host="127.0.0.1", port=3306, user="root", passwd="")
+    return MySQLdb.connect(host="127.0.0.1", port=3306, user="root", passwd="")
+
+
+def buffer_pool(size: int | None = None) -> int:
+    """MariaDB's innodb_buffer_pool_size, after setting it to ``size`` (waits for the resize)."""
+    conn = root_connection()
+    try:
+        cursor = conn.cursor()
+        if size is not None:
+            cursor.execute("SET GLOBAL innodb_buffer_pool_size = %s", (size,))
+            for _ in range(600):  # the resize runs in the background
+                cursor.execute("SHOW STATUS LIKE 'Innodb_buffer_pool_resize_status'")
+                row = cursor.fetchone()
+                if not row or not row[1] or "Completed" in row[1] or "finished" in row[1].lower():
+                    break
+                time.sleep(0.1)
+        cursor.execute("SELECT @@innodb_buffer_pool_size")
+        return int(cursor.fetchone()[0])
+    finally:
+        conn.close()
+
+
+def server_cpu() -> float | None:
+    """CPU seconds MariaDB has used (from /proc, when it runs on this machine): load-independent figures."""
+    try:
+        conn = root_connection()
+        try:
+            cursor = conn.cursor()
+            cursor.execute("SELECT @@pid_file")
+            pid = int(Path(cursor.fetchone()[0]).read_text().split()[0])
+        finally:
+            conn.close()
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return None
+
+
+def cpu_note(client: float, server: float | None) -> str:
+    return f"CPU {client:.2f} s here" + (f" + {server:.2f} s MariaDB" if server is not None else "")
+
+
+def size_of(text: str) -> int:
+    units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
+    return int(float(text[:-1]) * units[text[-1].upper()]) if text[-1:].upper() in units else int(text)
+
+
+def setup(args: argparse.Namespace) -> None:
+    conn = root_connection()
     conn.cursor().execute(f"CREATE DATABASE IF NOT EXISTS `{args.portal_db}` CHARACTER SET utf8mb4")
     conn.close()
     os.environ.update(
@@ -109,14 +162,33 @@ def bench_costs(args: argparse.Namespace, lines: list[str]) -> None:
     start, end, found = window_of(args.jobs)
     query = JobQuery(start, end, "bench")
     prices = services.price_list("bench")
-    fetch_times, frame = timed(lambda: DatabaseSource().fetch(query), args.repeat)
-    price_times, priced = timed(lambda: price(frame, prices), args.repeat)
-    total_times, summary = timed(lambda: totals(priced), args.repeat)
-    whole = [f + p + t for f, p, t in zip(fetch_times, price_times, total_times, strict=True)]
+    whole, fetch_times, price_times, total_times, cpus = [], [], [], [], []
+    frame, summary = None, {}
+    for _ in range(args.repeat):  # fetch, price and total one after the other, as a page or a task does
+        s0, c0 = server_cpu(), time.process_time()
+        t0 = time.perf_counter()
+        frame = DatabaseSource().fetch(query)
+        t1 = time.perf_counter()
+        priced = price(frame, prices)
+        t2 = time.perf_counter()
+        summary = totals(priced)
+        t3 = time.perf_counter()
+        s1 = server_cpu()
+        cpu = cpu_note(time.process_time() - c0, s1 - s0 if s0 is not None and s1 is not None else None)
+        cpus.append(cpu)
+        fetch_times.append(t1 - t0)
+        price_times.append(t2 - t1)
+        total_times.append(t3 - t2)
+        whole.append(t3 - t0)
+        print(
+            f"  costs run: {t3 - t0:.2f} s (fetch {t1 - t0:.2f}, price {t2 - t1:.2f}); {cpu}; load {load()}", flush=True
+        )
+    assert frame is not None
     lines.append(
         f"| costs of {len(frame):,} jobs (database source) | {min(whole):.2f} s | {statistics.median(whole):.2f} s "
         f"| < 5 s | fetch {statistics.median(fetch_times):.2f} s, price {statistics.median(price_times):.2f} s, "
-        f"totals {statistics.median(total_times):.3f} s; total {summary['cost']} |"
+        f"totals {statistics.median(total_times):.3f} s; total {summary['cost']}; {args.repeat} runs; "
+        f"fastest run: {cpus[whole.index(min(whole))]} |"
     )
     assert len(frame) == found, (len(frame), found)
 
@@ -155,18 +227,24 @@ def bench_receipt(args: argparse.Namespace, lines: list[str]) -> None:
 
     times = []
     count = 0
+    cpus = []
     for _ in range(args.repeat):
         clean()
+        s0, c0 = server_cpu(), time.process_time()
         t0 = time.perf_counter()
         receipt = services.create_receipt("benchreceipt", query, actor="bench", sources=[source])
         times.append(time.perf_counter() - t0)
+        s1 = server_cpu()
+        cpus.append(cpu_note(time.process_time() - c0, s1 - s0 if s0 is not None and s1 is not None else None))
+        print(f"  receipt run: {times[-1]:.2f} s; {cpus[-1]}; load {load()}", flush=True)
         count = receipt.job_count
         assert receipt.items.count() == count
     fetch_times, _frame = timed(lambda: source.fetch(query), 1)
     clean()
     lines.append(
         f"| receipt of {count:,} jobs | {min(times):.2f} s | {statistics.median(times):.2f} s | < 10 s "
-        f"| of which fetch {fetch_times[0]:.2f} s; items inserted on MariaDB |"
+        f"| of which fetch {fetch_times[0]:.2f} s; items inserted on MariaDB; {args.repeat} runs; "
+        f"fastest run: {cpus[times.index(min(times))]} |"
     )
 
 
@@ -218,6 +296,10 @@ def bench_usage_page(args: argparse.Namespace, lines: list[str]) -> None:
     )
 
 
+def load() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=1_000_000)
@@ -229,21 +311,31 @@ def main() -> int:
     parser.add_argument("--only", choices=("costs", "receipt", "usage"), action="append")
     parser.add_argument("--label", default="")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
+    parser.add_argument("--buffer-pool", type=size_of, help="innodb_buffer_pool_size for the run (e.g. 2G)")
     args = parser.parse_args()
     setup(args)
+    before_pool = buffer_pool()
+    pool = buffer_pool(args.buffer_pool) if args.buffer_pool else before_pool
+    start_load = load()
+    print(f"innodb_buffer_pool_size {pool / (1 << 20):.0f} MB; load average {start_load}", flush=True)
     lines: list[str] = []
     only = args.only or ["costs", "receipt", "usage"]
-    for name, fn in (("costs", bench_costs), ("receipt", bench_receipt), ("usage", bench_usage_page)):
-        if name in only:
-            before = len(lines)
-            fn(args, lines)
-            print("\n".join(lines[before:]), flush=True)
+    try:
+        for name, fn in (("costs", bench_costs), ("receipt", bench_receipt), ("usage", bench_usage_page)):
+            if name in only:
+                before = len(lines)
+                fn(args, lines)
+                print("\n".join(lines[before:]), flush=True)
+    finally:
+        if args.buffer_pool and before_pool != pool:
+            buffer_pool(before_pool)
+    print(f"load average at the end {load()}", flush=True)
     if not args.no_write:
         stamp = dt.datetime.now(tz=dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-        load = os.getloadavg()[0]
         header = [
             "",
-            f"## {args.label or 'run'} — {stamp} (load average {load:.1f} at the end)",
+            f"## {args.label or 'run'} — {stamp} (innodb_buffer_pool_size {pool / (1 << 20):.0f} MB; "
+            f"load average {start_load} at the start, {load()} at the end)",
             "",
             "| what | best / p50 | median / p95 | target | notes |",
             "| --- | --- | --- | --- | --- |",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
@@ -22,6 +23,27 @@ def test_insert_items_stores_what_bulk_create_stores(billing_jobs, owner_query):
     )  # fmt: skip
     assert services.insert_items(fast, jobs) == len(jobs) == 3
     stored = sorted(fast.items.values_list(*FIELDS))
+    ReceiptItem.objects.filter(receipt=fast).delete()
+    ReceiptItem.objects.bulk_create(services._items(fast, jobs))
+    assert sorted(fast.items.values_list(*FIELDS)) == stored
+
+
+def test_insert_items_quotes_every_text_and_keeps_exact_values(billing_jobs, owner_query):
+    """On MariaDB the statements are written by insert_items itself: quotes, backslashes, ``%s``,
+    newlines and Thai must arrive as they are, with microseconds and exact money."""
+    jobs = services.usage(owner_query).jobs.copy()
+    jobs["account"] = ["o'brien\\", 'say "hi" %s', "ก่อน\n'); DROP TABLE x; --"]
+    jobs["alloc_tres"] = ["cpu=1,mem=1M", "", "gres/gpu:a100=1\\"]
+    jobs["submit"] = jobs["submit"] + pd.to_timedelta([123456, 0, 1], unit="us")
+    jobs["cpu_minor"] = [0, 5, 123456789]
+    jobs["cpu_hours"] = [0.00006, 1 / 3, 12345.67896]
+    fast = Receipt.objects.create(
+        username="owner", cluster="testcluster", currency="THB", total=0, period_start=owner_query.start,
+        period_end=owner_query.end,
+    )  # fmt: skip
+    assert services.insert_items(fast, jobs) == 3
+    stored = sorted(fast.items.values_list(*FIELDS))
+    assert {row[FIELDS.index("account")] for row in stored} == set(jobs["account"])
     ReceiptItem.objects.filter(receipt=fast).delete()
     ReceiptItem.objects.bulk_create(services._items(fast, jobs))
     assert sorted(fast.items.values_list(*FIELDS)) == stored
