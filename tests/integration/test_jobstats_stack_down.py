@@ -12,12 +12,12 @@ import copy
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 import requests
 from django.db import connections
+from stack_waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 TIMEOUT = 30
@@ -40,11 +40,7 @@ def prometheus_ready() -> bool:
 
 
 def wait_until(predicate, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.2)
+    wait_for(predicate, seconds, what)
 
 
 def portal_sees_prometheus(stack_dir: Path) -> bool:

@@ -12,13 +12,13 @@ import re
 import shlex
 import signal
 import subprocess
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
+from stack_waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "slurm-prolog-testcluster"
@@ -63,17 +63,6 @@ def stored_script(portal_db, jobid: str) -> tuple[str, str | None] | None:
         return (row[0], row[1]) if row else None
     finally:
         connection.close()
-
-
-def wait_for(predicate, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {seconds} s waiting for {what}")
-        time.sleep(0.2)
 
 
 def submit(stack_dir: Path, marker: str) -> str:

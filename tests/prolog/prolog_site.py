@@ -82,6 +82,7 @@ class Site:
     backoff: float = 0.0
     cluster: str = "testcluster"
     token: str = TOKEN
+    ini_mode: int = 0o600  # it holds the token: the uploader refuses a world-readable file
 
     @property
     def spool(self) -> Path:
@@ -104,7 +105,7 @@ class Site:
             f"[queue]\ndir = {self.queue}\nmax_files = 100\nbackoff = {self.backoff}\n"
             f"[daemon]\ninterval = 0.2\nretry_interval = 0.5\n"
         )
-        path.chmod(0o600)  # it holds the token: the uploader refuses a world-readable file
+        path.chmod(self.ini_mode)
         return path
 
     def submit(self, job_id: int, script: str | bytes = "#!/bin/bash\nsleep 1\n", age: float = 10.0) -> Path:

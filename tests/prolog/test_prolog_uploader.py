@@ -228,29 +228,14 @@ def test_prolog_exits_0_with_a_broken_configuration(tmp_path):
 
 
 def test_prolog_refuses_a_world_readable_configuration(site, portal):
-    ini = site.ini
-    ini.chmod(0o644)
     site.submit(28)
-    result = subprocess.run(
-        [PYTHON, str(UPLOADER), "--config", str(ini), "--stderr"],
-        env=site.env(28),
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    site.ini_mode = 0o644
+    result, _took = site.run(28)
     assert result.returncode == 0  # the job is never held up
     assert "every user can read it" in result.stderr
     assert portal.received == []
-    ini.chmod(0o640)
-    result = subprocess.run(
-        [PYTHON, str(UPLOADER), "--config", str(ini), "--stderr"],
-        env=site.env(28),
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    site.ini_mode = 0o640
+    result, _took = site.run(28)
     assert result.returncode == 0, result.stderr
     assert [upload["id_job"] for upload in portal.received] == [28]
 

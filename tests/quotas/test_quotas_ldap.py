@@ -284,7 +284,8 @@ def test_attribute_names_are_checked(monkeypatch):
             strict_ldap_attribute("X_ATTR", default="cn")
 
 
-def test_ldap_source_without_a_directory_stops_start_up(tmp_path):
+def _start_django(tmp_path, code: str = "", **env_vars: str):
+    """django.setup() in a fresh interpreter with only these portal settings in its environment."""
     import os
     import subprocess
     import sys
@@ -293,11 +294,11 @@ def test_ldap_source_without_a_directory_stops_start_up(tmp_path):
     env = {
         k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "SLURM", "OIDC_", "AUTH_LDAP", "QUOTAS_"))
     }
-    env.update(PORTAL_DEBUG="true", PORTAL_VAR_DIR=str(tmp_path), QUOTAS_SOURCE="ldap")
+    env.update(PORTAL_DEBUG="true", PORTAL_VAR_DIR=str(tmp_path), **env_vars)
     env.pop("SECRET_KEY", None)
-    code = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='userportal.settings'; django.setup()"
-    result = subprocess.run(
-        [sys.executable, "-c", code],
+    setup = "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='userportal.settings'; django.setup()"
+    return subprocess.run(
+        [sys.executable, "-c", f"{setup}\n{code}"],
         cwd=Path(__file__).resolve().parents[2],
         env=env,
         capture_output=True,
@@ -305,6 +306,10 @@ def test_ldap_source_without_a_directory_stops_start_up(tmp_path):
         timeout=60,
         check=False,
     )
+
+
+def test_ldap_source_without_a_directory_stops_start_up(tmp_path):
+    result = _start_django(tmp_path, QUOTAS_SOURCE="ldap")
     assert result.returncode != 0
     assert "QUOTAS_SOURCE=ldap needs QUOTAS_LDAP_SERVER_URI" in result.stderr
 
@@ -312,39 +317,21 @@ def test_ldap_source_without_a_directory_stops_start_up(tmp_path):
 def test_ldap_quotas_need_no_ldap_login(tmp_path):
     """QUOTAS_LDAP_SERVER_URI alone: quotas read LDAP, password login stays off."""
     import json
-    import os
-    import subprocess
-    import sys
-    from pathlib import Path
 
-    env = {
-        k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "SLURM", "OIDC_", "AUTH_LDAP", "QUOTAS_"))
-    }
-    env.update(
-        PORTAL_DEBUG="true",
-        PORTAL_VAR_DIR=str(tmp_path),
+    code = (
+        "import json; from django.conf import settings; from quotas.ldap_source import LdapQuotaConfig\n"
+        "c = LdapQuotaConfig.from_settings()\n"
+        "print(json.dumps([settings.LDAP_ENABLED, c.uri, c.bind_dn, c.base,"
+        " any('LDAP' in b for b in settings.AUTHENTICATION_BACKENDS)]))"
+    )
+    result = _start_django(
+        tmp_path,
+        code,
         QUOTAS_SOURCE="ldap",
         QUOTAS_LDAP_SERVER_URI="ldap://directory.test",
         QUOTAS_LDAP_BIND_DN="cn=quota-reader,dc=test",
         QUOTAS_LDAP_BIND_PASSWORD="pw",
         QUOTAS_LDAP_GROUP_SEARCH_BASE="ou=groups,dc=test",
-    )
-    env.pop("SECRET_KEY", None)
-    code = (
-        "import django, json, os; os.environ['DJANGO_SETTINGS_MODULE']='userportal.settings'; django.setup();"
-        "from django.conf import settings; from quotas.ldap_source import LdapQuotaConfig;"
-        "c = LdapQuotaConfig.from_settings();"
-        "print(json.dumps([settings.LDAP_ENABLED, c.uri, c.bind_dn, c.base,"
-        " any('LDAP' in b for b in settings.AUTHENTICATION_BACKENDS)]))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=Path(__file__).resolve().parents[2],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.strip().splitlines()[-1]) == [
