@@ -6,7 +6,7 @@
 APT_PACKAGES="mariadb-server mariadb-client munge slurmctld slurmd slurmdbd slurm-client slurmrestd
 slurm-wlm-jwt-plugin prometheus openssh-server openssh-client redis-server redis-tools apache2
 apache2-utils libapache2-mod-wsgi-py3 python3-venv python3-dev slapd ldap-utils libmariadb-dev
-libldap2-dev libsasl2-dev pkg-config gcc curl jq procps iproute2"
+libldap2-dev libsasl2-dev pkg-config gcc curl jq procps iproute2 postgresql postgresql-client"
 STACK_PIP="aiosmtpd==1.4.6"
 OIDC_PROVIDER_VERSION=9.13.3
 

@@ -23,6 +23,7 @@ P_SLURMRESTD=6820
 P_SLURMD_CPU=6821
 P_PROMETHEUS=9090
 P_REDIS_PRIVATE=6380
+P_POSTGRES_PRIVATE=5433
 P_SSH_NODE=2222
 P_SSH_JUMP=2223
 P_LDAP=3389
@@ -236,3 +237,14 @@ check_port_free() {
 # ------------------------------------------------------------------ misc
 as_user() { local u=$1; shift; runuser -u "$u" -- env SLURM_CONF="$SLURM_CONF" "$@"; }
 have() { command -v "$1" >/dev/null 2>&1; }
+
+# check_repo_readable: Apache's WSGI daemon (www-data) and the Slurm prolog (slurm) run the portal's
+# code from $REPO, so every user must be able to read it: a clone under /root (mode 700) is not.
+check_repo_readable() {
+  local u
+  for u in www-data slurm; do
+    id "$u" >/dev/null 2>&1 || continue
+    runuser -u "$u" -- test -r "$REPO/manage.py" \
+      || die "user $u cannot read $REPO/manage.py: put the clone where every user can read it (not under /root)"
+  done
+}

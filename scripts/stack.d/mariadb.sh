@@ -86,7 +86,7 @@ start_mariadb() {
 # 127.0.0.1 matches user@'127.0.0.1', not user@'localhost'. Passwords come from the state
 # dir and are (re)set on every up, so a fresh state dir takes over users left by an older one.
 db_grants() {
-  local p_slurm p_ro p_portal fresh_sql=""
+  local p_slurm p_ro p_portal fresh_sql="" root_sql=""
   p_slurm=$(secret mariadb_slurm)
   p_ro=$(secret mariadb_portal_ro)
   p_portal=$(secret mariadb_portal)
@@ -94,8 +94,16 @@ db_grants() {
     # A new state dir: drop what an earlier stack left behind (job ids would otherwise clash).
     fresh_sql="DROP DATABASE IF EXISTS slurm_acct_db; DROP DATABASE IF EXISTS userportal; DROP DATABASE IF EXISTS test_userportal;"
   fi
+  if [ "$(db_mode)" = private ]; then
+    # root over TCP with a password (the socket's root@localhost stays unix_socket only): scripts/test's
+    # MariaDB unit pass creates and drops its test databases with it (URL in test-db.env)
+    local p_root; p_root=$(secret mariadb_root)
+    root_sql="CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED BY '$p_root';
+ALTER USER 'root'@'127.0.0.1' IDENTIFIED BY '$p_root'; GRANT ALL PRIVILEGES ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;"
+  fi
   sql_root <<EOF || die "creating the databases and users failed"
 $fresh_sql
+$root_sql
 CREATE DATABASE IF NOT EXISTS slurm_acct_db;
 CREATE DATABASE IF NOT EXISTS userportal CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;
 CREATE USER IF NOT EXISTS 'slurm'@'localhost' IDENTIFIED BY '$p_slurm';

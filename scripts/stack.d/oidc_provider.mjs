@@ -31,6 +31,9 @@ const provider = new Provider(cfg.issuer, {
   },
   scopes: ['openid', 'offline_access', 'profile', 'email', 'groups'],
   features: { devInteractions: { enabled: false } },
+  // PKCE of public clients only, as oidc-provider 9 does by default: 8.x (installed with Debian's
+  // Node 18) requires it of every client, and the portal's confidential client sends none
+  pkce: { required: (ctx, client) => client.clientAuthMethod === 'none' },
   interactions: { url: (ctx, interaction) => `/interaction/${interaction.uid}` },
   async findAccount(ctx, sub) {
     const acc = ACCOUNTS[sub];

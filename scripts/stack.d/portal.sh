@@ -68,6 +68,22 @@ write_portal_env() {
     env_line PORTAL_HTTPS false
     env_line ALLOWED_HOSTS "127.0.0.1,localhost"
     env_line CSRF_TRUSTED_ORIGINS "http://127.0.0.1:$P_APACHE,http://localhost:$P_APACHE"
+    # The job queue's ssh executor: the GPU node gpu01 (sshd 2222) through the jump host (sshd 2223)
+    # as the Unix user jobqueue. Only Celery (root) uses the key; Apache just queues and reads jobs.
+    env_line JOBQUEUE_EXECUTOR ssh
+    env_line JOBQUEUE_NODES "gpu01=127.0.0.1:$P_SSH_NODE"
+    env_line JOBQUEUE_SSH_JUMP "127.0.0.1:$P_SSH_JUMP"
+    env_line JOBQUEUE_SSH_USER jobqueue
+    env_line JOBQUEUE_SSH_KEY "$E/ssh/keys/jobqueue_ed25519"
+    env_line JOBQUEUE_SSH_KNOWN_HOSTS "$E/ssh/known_hosts"
+    env_line JOBQUEUE_REMOTE_DIR "$D/jobqueue-node"
+    env_line JOBQUEUE_DIR "$D/jobqueue"
+    # quicker than production: a job's steps every 2 s, a job nobody followed for 30 s is picked up
+    # again by beat's jobqueue.reconcile (a killed worker's delayed step waits in Redis for an hour)
+    env_line JOBQUEUE_POLL_SECONDS 2
+    env_line JOBQUEUE_STALE_SECONDS 30
+    # every test client is 127.0.0.1: per-IP limits ×10 (the per-user limits stay the defaults)
+    env_line JOBQUEUE_IP_RATES "submit=50/min,status=600/min,results=600/min,cancel=100/min,jobs=300/min,nodes=600/min,dashboard=300/min"
     # the modules shown: the portal's default unless PORTAL_STACK_MODULES is set when running up
     [ -z "${PORTAL_STACK_MODULES:-}" ] || env_line PORTAL_MODULES "$PORTAL_STACK_MODULES"
     # extra settings for the stack's portal daemons (export lines), e.g. PORTAL_LOG_LEVEL=DEBUG
@@ -79,6 +95,9 @@ write_portal_env() {
   } > "$DAEMON_ENV.tmp"
   chgrp www-data "$DAEMON_ENV.tmp"; chmod 640 "$DAEMON_ENV.tmp"; mv -f "$DAEMON_ENV.tmp" "$DAEMON_ENV"
   install -d -m 1777 "$D/portal-var"
+  # the job queue: results (written by Celery, root) and the job directories on the "node" (jobqueue)
+  install -d -m 755 "$D/jobqueue"
+  if id jobqueue >/dev/null 2>&1; then install -d -o jobqueue -g jobqueue -m 700 "$D/jobqueue-node"; fi
 }
 
 print_env() {
@@ -92,10 +111,21 @@ print_env() {
   fi
 }
 
+# What the portal processes the stack runs keep of the caller's environment; everything else comes
+# from the env files. A test process that runs scripts/stack (up, restart-worker) must not hand its
+# own settings to Celery, migrate or collectstatic: userportal/settings_test.py exports
+# CELERY_TASK_ALWAYS_EAGER=true, PORTAL_MANIFEST_STATIC=false, PROMETHEUS_TIMEOUT=0.5, PORTAL_MODULES.
+# (PROLOG_KEY and PROLOG_ACCOUNT: prolog_token_ok hands them to manage.py shell.)
+PORTAL_RUN_KEEP="PATH HOME LANG LC_ALL TZ TERM PROLOG_KEY PROLOG_ACCOUNT"
+
 # portal_run <python> <args...>: run a portal command with portal.env + daemon.env, in the repo
 portal_run() {
   local py=$1; shift
   (
+    local name
+    for name in $(compgen -e); do
+      case " $PORTAL_RUN_KEEP " in *" $name "*) ;; *) unset "$name" 2>/dev/null || true ;; esac
+    done
     set -a
     # shellcheck disable=SC1090
     . "$PORTAL_ENV"; . "$DAEMON_ENV"
@@ -192,6 +222,18 @@ celery_wait() {
 
 stop_celery() { stop_svc celery-beat 10; stop_svc celery-worker 20; }
 
+# restart-worker: the Celery worker alone, e.g. after it was killed: stop it (warm shutdown) or
+# what a killed one left (its pool), start it again with the current env files and wait until it
+# is ready; beat is started too when it is not running. Apache and everything else are left alone.
+restart_celery_worker() {
+  [ -s "$PORTAL_ENV" ] && [ -s "$DAEMON_ENV" ] || die "the stack is not up (no $PORTAL_ENV)"
+  local t0; t0=$(now)
+  stop_svc celery-worker 20
+  start_celery || die "the Celery worker did not start (log: $L/celery-worker.log)"
+  svc_up celery-worker || die "the Celery worker is not running (see $L/celery-worker.log, $L/celery-import.log)"
+  took restart-worker "$t0"
+}
+
 # ------------------------------------------------------------------ Apache + mod_wsgi
 apache_possible() {
   [ -f "$REPO/requirements.txt" ] && apache_venv_ok && [ -f "$REPO/userportal/wsgi.py" ]
@@ -242,6 +284,8 @@ MaxRequestWorkers 16
 MinSpareThreads 4
 MaxSpareThreads 16
 Timeout 60
+# the daemon's socket in the state dir: Debian's default /run/apache2 exists only where systemd-tmpfiles made it
+WSGISocketPrefix $R/apache/wsgi
 # mod_wsgi embeds Debian's python3 (3.11.2): the venv was made by /usr/bin/python3
 WSGIDaemonProcess portal processes=1 threads=8 python-home=$APACHE_VENV python-path=$REPO home=$REPO display-name=%{GROUP}
 WSGIProcessGroup portal
@@ -281,7 +325,8 @@ start_apache() {
   apache2 -t -f "$E/apache/httpd.conf" > "$L/apache-configtest.log" 2>&1 \
     || { tail_log "$L/apache-configtest.log"; { warn "apache config test failed"; return 1; }; }
   rm -f "$R/apache.pid"
-  APACHE_RUN_DIR=$R/apache APACHE_LOCK_DIR=$R/apache APACHE_LOG_DIR=$L \
+  # a clean environment, as for portal_run: portal_wsgi.py adds the env files' settings
+  env -i PATH="$PATH" LANG="${LANG:-C.UTF-8}" APACHE_RUN_DIR="$R/apache" APACHE_LOCK_DIR="$R/apache" APACHE_LOG_DIR="$L" \
     apache2 -f "$E/apache/httpd.conf" -k start || { tail_log "$L/apache-error.log"; { warn "apache did not start"; return 1; }; }
   wait_for 10 "$L/apache-error.log" "apache pid file" test -s "$R/apache.pid" || { warn "apache did not start"; return 1; }
   record apache

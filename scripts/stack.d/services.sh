@@ -140,16 +140,29 @@ LDAP_STAFF="cn=hpc-staff,$LDAP_GROUPS"
 
 user_password() { printf '%s-pw' "$1"; }   # the stack's users: alice -> alice-pw (docs/stack.md)
 
+# The groups that own files in Robinhood (robinhood.sh), as posixGroup entries with the quota
+# attributes of hpc-quota.schema (QUOTAS_SOURCE=ldap); "-": no such attribute (the portal's default).
+# group gidNumber members bytes inodes nearline_bytes
+ldap_quota_groups() {
+  cat <<'GROUPS'
+physics 6001 alice,bob,staffer 2T 1000000 10T
+chem 6002 bob,carol 1.5T 600000 -
+staff 6003 staffer,jobqueue 500G - 1T
+GROUPS
+}
+
 write_ldap_files() {
-  local d=$E/ldap u
+  local d=$E/ldap u g gid members bytes inodes nearline
   mkdir -p "$d"
   ssha() { slappasswd -h '{SSHA}' -s "$1"; }
+  install -m 644 "$STACK_D/hpc-quota.schema" "$d/hpc-quota.schema"
   cat > "$d/slapd.conf" <<EOF
 # Written by scripts/stack: a private slapd, independent of /etc/ldap.
 include /etc/ldap/schema/core.schema
 include /etc/ldap/schema/cosine.schema
 include /etc/ldap/schema/nis.schema
 include /etc/ldap/schema/inetorgperson.schema
+include $d/hpc-quota.schema
 pidfile  $R/slapd.pid
 argsfile $R/slapd.args
 modulepath /usr/lib/ldap
@@ -193,6 +206,15 @@ EOF
     printf '%s\n' "dn: cn=hpc-users,$LDAP_GROUPS" "objectClass: groupOfNames" "cn: hpc-users"
     for u in $PEOPLE; do printf 'member: uid=%s,%s\n' "$u" "$LDAP_PEOPLE"; done
     printf '\n'
+    while read -r g gid members bytes inodes nearline; do
+      printf '%s\n' "dn: cn=$g,$LDAP_GROUPS" "objectClass: posixGroup" "objectClass: hpcQuotaGroup" \
+        "cn: $g" "gidNumber: $gid" "description: project group $g (quotas for QUOTAS_SOURCE=ldap)"
+      for u in ${members//,/ }; do printf 'memberUid: %s\n' "$u"; done
+      [ "$bytes" = - ] || printf 'hpcQuotaBytes: %s\n' "$bytes"
+      [ "$inodes" = - ] || printf 'hpcQuotaInodes: %s\n' "$inodes"
+      [ "$nearline" = - ] || printf 'hpcQuotaNearlineBytes: %s\n' "$nearline"
+      printf '\n'
+    done < <(ldap_quota_groups)
   } > "$d/seed.ldif"
   chmod 600 "$d/seed.ldif" "$d/slapd.conf"
 }
@@ -216,6 +238,13 @@ start_ldap() {
   wait_for 10 "$L/slapd.log" "ldapwhoami as the reader" \
     ldapwhoami -x -H "ldap://127.0.0.1:$P_LDAP" -D "$LDAP_READER" -w "$(secret ldap_reader)" || die "slapd does not answer"
   took slapd "$t0"
+}
+
+# restart_ldap: slapd alone, its directory rebuilt from a freshly written seed.ldif (after a
+# change to write_ldap_files or hpc-quota.schema); the other services keep running.
+restart_ldap() {
+  stop_svc slapd 10
+  start_ldap
 }
 
 # ------------------------------------------------------------------ aiosmtpd -> Maildir

@@ -193,6 +193,16 @@ EOF
 }
 
 # ------------------------------------------------------------------ daemons
+# as_localhost DAEMON [ARGS...]: start a Slurm daemon in a UTS namespace of its own whose hostname is
+# localhost. With CommunicationParameters=NoInAddrAny (NoCtldInAddrAny for slurmctld) Slurm daemons
+# listen on the address gethostname() resolves to, not on DbdAddr/SlurmctldHost/NodeAddr: 127.0.0.1
+# only where the machine's hostname resolves to it (Debian's installer maps it to 127.0.1.1, other
+# machines to their LAN address). Job steps inherit it: `hostname` prints localhost in jobs.
+as_localhost() {
+  # shellcheck disable=SC2016
+  unshare --uts -- sh -c 'hostname localhost && exec "$@"' sh "$@"
+}
+
 start_slurm() {
   local t0; t0=$(now)
   write_slurm_conf
@@ -203,7 +213,7 @@ start_slurm() {
     cleanup_stale slurmdbd
     check_port_free "$P_SLURMDBD" slurmdbd
     rm -f "$R/slurmdbd.pid"
-    slurmdbd || { tail_log "$L/slurmdbd.log"; die "slurmdbd did not start"; }
+    as_localhost slurmdbd || { tail_log "$L/slurmdbd.log"; die "slurmdbd did not start"; }
     wait_for 10 "$L/slurmdbd.log" "slurmdbd pid file" test -s "$R/slurmdbd.pid" || die "slurmdbd did not start"
     record slurmdbd
   fi
@@ -215,7 +225,7 @@ start_slurm() {
     cleanup_stale slurmctld
     check_port_free "$P_SLURMCTLD" slurmctld
     rm -f "$R/slurmctld.pid"
-    slurmctld || { tail_log "$L/slurmctld.log"; die "slurmctld did not start"; }
+    as_localhost slurmctld || { tail_log "$L/slurmctld.log"; die "slurmctld did not start"; }
     wait_for 10 "$L/slurmctld.log" "slurmctld pid file" test -s "$R/slurmctld.pid" || die "slurmctld did not start"
     record slurmctld
   fi
@@ -226,7 +236,7 @@ start_slurm() {
       if [ "$n" = gpu01 ]; then port=$P_SLURMD_GPU; else port=$P_SLURMD_CPU; fi
       check_port_free "$port" "slurmd $n"
       rm -f "$R/slurmd-$n.pid"
-      slurmd -N "$n" || { tail_log "$L/slurmd-$n.log"; die "slurmd $n did not start"; }
+      as_localhost slurmd -N "$n" || { tail_log "$L/slurmd-$n.log"; die "slurmd $n did not start"; }
       wait_for 10 "$L/slurmd-$n.log" "slurmd $n pid file" test -s "$R/slurmd-$n.pid" || die "slurmd $n did not start"
       record "slurmd-$n"
     fi

@@ -177,12 +177,14 @@ sm_ldap() {
     | grep -q "^uidNumber: $(id -u alice)$" || return 1
   ldapsearch -x -LLL -H "$H" -D "$LDAP_READER" -w "$(secret ldap_reader)" -b "$LDAP_STAFF" -s base member \
     | grep -q "member: uid=staffer,$LDAP_PEOPLE" || return 1
+  ldapsearch -x -LLL -H "$H" -D "$LDAP_READER" -w "$(secret ldap_reader)" -b "$LDAP_GROUPS" \
+    '(&(objectClass=posixGroup)(cn=physics))' hpcQuotaBytes | grep -q '^hpcQuotaBytes: 2T$' || return 1
   ldapwhoami -x -H "$H" -D "uid=alice,$LDAP_PEOPLE" -w "$(user_password alice)" | grep -q "uid=alice" || return 1
   if ldapwhoami -x -H "$H" -D "uid=alice,$LDAP_PEOPLE" -w wrong >/dev/null 2>&1; then echo "wrong password accepted"; return 1; fi
   if ldapsearch -x -LLL -H "$H" -b "$LDAP_PEOPLE" '(uid=alice)' uid 2>/dev/null | grep -q '^uid:'; then
     echo "anonymous search allowed"; return 1
   fi
-  echo "reader finds alice (uid $(id -u alice)) and hpc-staff=staffer; alice binds; wrong password and anonymous search refused"
+  echo "reader finds alice (uid $(id -u alice)), hpc-staff=staffer and physics' quota; alice binds; wrong password and anonymous search refused"
 }
 
 # ------------------------------------------------------------------ OIDC, mail, Apache

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # status: one line per service. A service counts as up when the pid we recorded is alive (not a
-# zombie, same start time) and its port answers; the machine's own MariaDB/Redis when they answer.
+# zombie, same start time) and its port answers; the machine's own MariaDB/PostgreSQL/Redis when they answer.
 
 # status_line <name> <state> <detail>
 status_line() {
@@ -44,6 +44,12 @@ print_status() {
       else status_line mariadb down "the machine's server does not answer"; bad=1; fi
     else
       svc_status mariadb "$P_MARIADB_PRIVATE" || bad=1
+    fi
+    if [ "$(pg_mode)" = system ]; then
+      if pg_login "$P_POSTGRES_SYSTEM"; then status_line postgres up "the machine's server  127.0.0.1:$P_POSTGRES_SYSTEM"
+      else status_line postgres down "the machine's server on $P_POSTGRES_SYSTEM does not answer"; bad=1; fi
+    else
+      svc_status postgres "$P_POSTGRES_PRIVATE" || bad=1
     fi
     if pid=$(svc_pid munged) && [ -S "$MUNGE_SOCKET" ]; then status_line munged running "pid $pid  $MUNGE_SOCKET"
     else status_line munged stopped "$MUNGE_SOCKET"; bad=1; fi

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import os
 import re
-import shlex
 import signal
 import subprocess
 import uuid
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
 
 import pytest
 import requests
+from stack_portal import connect_portal_db
 from stack_waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -25,29 +24,10 @@ ACCOUNT = "slurm-prolog-testcluster"
 ALICE = {"X-Test-Remote-User": "alice@example.org", "X-Test-Affiliation": "member@example.org"}
 
 
-def daemon_env(stack_dir: Path) -> dict[str, str]:
-    env = {}
-    for line in (stack_dir / "etc" / "portal" / "daemon.env").read_text().splitlines():
-        match = re.match(r"^export ([A-Z_]+)=(.*)$", line)
-        if match:
-            env[match.group(1)] = shlex.split(match.group(2))[0] if match.group(2) else ""
-    return env
-
-
 @pytest.fixture(scope="module")
 def portal_db(stack_dir: Path):
     """A connection to the stack portal's own database (the one Apache writes to)."""
-    import MySQLdb
-
-    url = urlsplit(daemon_env(stack_dir)["DATABASE_URL"])
-    return lambda: MySQLdb.connect(
-        host=url.hostname,
-        port=url.port or 3306,
-        user=unquote(url.username or ""),
-        passwd=unquote(url.password or ""),
-        db=url.path.lstrip("/"),
-        connect_timeout=5,
-    )
+    return lambda: connect_portal_db(stack_dir)
 
 
 def stored_script(portal_db, jobid: str) -> tuple[str, str | None] | None:
