@@ -623,6 +623,7 @@ def job_usage(session: MetricsSession, job: Any, steps: Iterable[Any], *, now: i
         cached = cache.get(key) if job.time_end else None
         if cached is not None:
             usage = cached
+            notice = metrics_notice(session)  # the figures are kept, but the graphs still need Prometheus
         else:
             try:
                 usage = prometheus_usage(session, job.id_job, job.time_start, end)

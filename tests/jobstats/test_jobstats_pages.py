@@ -105,6 +105,22 @@ def test_staff_can_open_any_users_page(client, personas, jobs):
 
 
 # --- The job page ---------------------------------------------------------------------------
+def test_a_finished_jobs_kept_figures_do_not_hide_that_prometheus_is_down(owner, jobs, prometheus):
+    from django.core.cache import cache
+
+    from jobstats import services
+
+    html = page(owner, job_url(jobs.gpu.id_job))
+    assert "data-graph-url" in html
+    usage, _notice = services.job_usage(services.MetricsSession(), jobs.gpu, [], now=jobs.gpu.time_end + 3600)
+    assert usage is not None  # kept for a finished job (the figures no longer change)
+    assert cache.get(f"jobstats:usage:{jobs.gpu.cluster}:{jobs.gpu.job_db_inx}") is not None
+    prometheus.mode = "down"
+    html = page(owner, job_url(jobs.gpu.id_job))
+    assert "Prometheus is not answering" in html
+    assert "data-graph-url" not in html  # no graph that could only answer 503
+
+
 def test_job_page_without_prometheus_uses_the_accounting_figures(owner, jobs):
     html = page(owner, job_url(jobs.gpu.id_job))
     assert "Prometheus is not answering" in html
