@@ -7,7 +7,6 @@ billing.costs. A JobSourceError (a DataSourceError) goes up to the view, which s
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,6 +28,7 @@ from django.utils import timezone
 from billing.costs import RESOURCES, PriceList, RateRow, price, to_money, totals
 from billing.models import AccountTier, Budget, GpuFactor, Rate, Receipt, ReceiptItem, Tier
 from slurm.jobsource import FetchResult, JobQuery, JobSource, fetch_jobs
+from userportal import csvsafe
 from userportal.audit import audit
 
 
@@ -597,12 +597,12 @@ def usage_csv(priced: pd.DataFrame) -> str:
     out["total_cpu_s"] = out["total_cpu_s"].round(3)
     for name in ("submit", "end"):
         out[name] = out[name].dt.strftime("%Y-%m-%dT%H:%M:%SZ")
-    return out.to_csv(index=False, lineterminator="\r\n")
+    return csvsafe.frame_csv(out, index=False, lineterminator="\r\n")
 
 
 def receipt_csv(receipt: Receipt) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     writer.writerow(RECEIPT_CSV_COLUMNS)
     for item in receipt.items.all().iterator(chunk_size=5000):
         writer.writerow(
@@ -635,7 +635,7 @@ def receipt_csv(receipt: Receipt) -> str:
 
 def paid_csv() -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     writer.writerow(PAID_CSV_COLUMNS)
     for r in Receipt.objects.filter(status=Receipt.Status.PAID).order_by("paid_at"):
         writer.writerow(
@@ -697,7 +697,7 @@ def audit_csv(entries: Iterable[Any]) -> str:
     import json
 
     buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    writer = csvsafe.writer(buffer)
     writer.writerow(AUDIT_CSV_COLUMNS)
     for e in entries:
         writer.writerow(
