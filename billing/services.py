@@ -27,7 +27,8 @@ from django.utils import timezone
 
 from billing.costs import RESOURCES, PriceList, RateRow, price, to_money, totals
 from billing.models import AccountTier, Budget, GpuFactor, Rate, Receipt, ReceiptItem, Tier
-from slurm.jobsource import FetchResult, JobQuery, JobSource, fetch_jobs
+from slurm.jobsource.cascade import FetchResult, fetch_jobs
+from slurm.jobsource.frame import JobQuery, JobSource
 from userportal import csvsafe
 from userportal.audit import audit
 

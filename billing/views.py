@@ -24,7 +24,7 @@ from django.utils.translation import gettext_lazy
 from billing import services
 from billing.costs import RESOURCES, aggregate, calculate, to_money
 from billing.models import Receipt, Tier
-from slurm.jobsource import JobQuery
+from slurm.jobsource.frame import JobQuery
 from slurm.visibility import accounts_of
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError

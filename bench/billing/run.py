@@ -157,7 +157,8 @@ def timed(fn, repeat: int) -> tuple[list[float], object]:
 def bench_costs(args: argparse.Namespace, lines: list[str]) -> None:
     from billing import services
     from billing.costs import price, totals
-    from slurm.jobsource import DatabaseSource, JobQuery
+    from slurm.jobsource.database import DatabaseSource
+    from slurm.jobsource.frame import JobQuery
 
     start, end, found = window_of(args.jobs)
     query = JobQuery(start, end, "bench")
@@ -199,7 +200,7 @@ class Relabelled:
     name = "database"
 
     def __init__(self, user: str) -> None:
-        from slurm.jobsource import DatabaseSource
+        from slurm.jobsource.database import DatabaseSource
 
         self.inner = DatabaseSource()
         self.user = user
@@ -215,7 +216,7 @@ class Relabelled:
 def bench_receipt(args: argparse.Namespace, lines: list[str]) -> None:
     from billing import services
     from billing.models import Receipt, ReceiptItem
-    from slurm.jobsource import JobQuery
+    from slurm.jobsource.frame import JobQuery
 
     start, end, _found = window_of(args.receipt_jobs)
     query = JobQuery(start, end, "bench", user="benchreceipt")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from slurm.jobsource import JobQuery
+from slurm.jobsource.frame import JobQuery
 
 
 @pytest.fixture

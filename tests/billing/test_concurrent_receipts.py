@@ -11,7 +11,7 @@ from django.db import connection
 
 from billing import services
 from billing.models import Receipt, ReceiptItem
-from slurm.jobsource import COLUMNS, JobQuery, finish_frame
+from slurm.jobsource.frame import COLUMNS, JobQuery, finish_frame
 
 QUERY = JobQuery(datetime(2026, 2, 1, tzinfo=UTC), datetime(2026, 2, 28, tzinfo=UTC), "testcluster", user="owner")
 

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from billing.costs import PriceList, RateRow, aggregate, calculate, price, to_money, totals
-from slurm.jobsource import COLUMNS, finish_frame
+from slurm.jobsource.frame import COLUMNS, finish_frame
 
 OLD = datetime(2000, 1, 1, tzinfo=UTC)
 MARCH = datetime(2026, 3, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from billing import services
 from billing.models import Rate, Receipt
-from slurm.jobsource import JobSourceError
+from slurm.jobsource.frame import JobSourceError
 from userportal.models import AuditEntry
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
@@ -158,7 +158,7 @@ def test_usage_page_query_count_is_flat(client, personas, n_jobs, django_assert_
 def _query(personas):
     from datetime import UTC, datetime, timedelta
 
-    from slurm.jobsource import JobQuery
+    from slurm.jobsource.frame import JobQuery
 
     now = datetime.fromtimestamp(personas.slurm.now, tz=UTC)
     return JobQuery(now - timedelta(days=1), now, "testcluster", user="owner")

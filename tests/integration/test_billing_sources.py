@@ -20,7 +20,11 @@ from django.db import connection
 from billing import services
 from billing.costs import price
 from billing.models import Tier
-from slurm.jobsource import SACCT_FIELDS, CsvSource, DatabaseSource, JobQuery, SacctSource, SlurmrestdSource
+from slurm.jobsource.csvfile import CsvSource
+from slurm.jobsource.database import DatabaseSource
+from slurm.jobsource.frame import JobQuery
+from slurm.jobsource.sacct import SACCT_FIELDS, SacctSource
+from slurm.jobsource.slurmrestd import SlurmrestdSource
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 

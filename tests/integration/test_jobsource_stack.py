@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 from django.db import connections
 
-from slurm import jobsource
-from slurm.jobsource import DatabaseSource, JobQuery
+from slurm.jobsource import database
+from slurm.jobsource.database import DatabaseSource
+from slurm.jobsource.frame import JobQuery
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
@@ -23,7 +24,7 @@ EVERYTHING = JobQuery(datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzi
 
 def by_rows(query: JobQuery, monkeypatch) -> pd.DataFrame:
     with monkeypatch.context() as patch:
-        patch.setattr(jobsource, "PACKED_VENDORS", ())
+        patch.setattr(database, "PACKED_VENDORS", ())
         return DatabaseSource().fetch(query)
 
 
@@ -36,7 +37,7 @@ def rows(stack_dir, monkeypatch) -> pd.DataFrame:
 
 
 def test_packed_reads_on_several_connections_give_the_row_frame(rows, monkeypatch):
-    monkeypatch.setattr(jobsource, "PACKED_CHUNK_IDS", 3)  # many chunks, read by two connections at once
+    monkeypatch.setattr(database, "PACKED_CHUNK_IDS", 3)  # many chunks, read by two connections at once
     threaded = DatabaseSource(workers=2).fetch(EVERYTHING)
     pd.testing.assert_frame_equal(threaded, rows)
     pd.testing.assert_frame_equal(DatabaseSource(workers=1).fetch(EVERYTHING), rows)
@@ -61,7 +62,7 @@ def test_strings_mariadb_cuts_are_read_again(rows, monkeypatch):
 
     monkeypatch.setattr(DatabaseSource, "_prepare", short_concat)
     monkeypatch.setattr(DatabaseSource, "_read_packed", recorded)
-    monkeypatch.setattr(jobsource, "PACKED_CHUNK_IDS", 64)
+    monkeypatch.setattr(database, "PACKED_CHUNK_IDS", 64)
     pd.testing.assert_frame_equal(DatabaseSource(workers=2).fetch(EVERYTHING), rows)
     assert any(b is not None and b[1] - b[0] < 63 for b in reads)  # halves were read
     user = rows["user"].value_counts().index[0]

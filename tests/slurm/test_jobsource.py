@@ -11,19 +11,12 @@ import pandas as pd
 import pytest
 import requests
 
-from slurm import jobsource
-from slurm.jobsource import (
-    COLUMNS,
-    CsvSource,
-    DatabaseSource,
-    JobQuery,
-    JobSourceAuthError,
-    JobSourceBadResponse,
-    JobSourceError,
-    SacctSource,
-    SlurmrestdSource,
-    fetch_jobs,
-)
+from slurm.jobsource.cascade import fetch_jobs
+from slurm.jobsource.csvfile import CsvSource
+from slurm.jobsource.database import DatabaseSource
+from slurm.jobsource.frame import COLUMNS, JobQuery, JobSourceAuthError, JobSourceBadResponse, JobSourceError
+from slurm.jobsource.sacct import SacctSource
+from slurm.jobsource.slurmrestd import SlurmrestdSource, rest_job_row
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
@@ -179,7 +172,7 @@ def test_slurmrestd_later_versions_unwrap_numbers():
         "tres": {"allocated": [{"type": "cpu", "id": 1, "count": 4}, {"type": "gres", "name": "gpu", "count": 1}]},
         "steps": [{"time": {"total": {"seconds": 100, "microseconds": 500000}}}],
     }
-    row = jobsource.rest_job_row(job, "testcluster")
+    row = rest_job_row(job, "testcluster")
     assert row is not None
     assert (row["job_id"], row["state"], row["total_cpu"], row["alloc_tres"]) == (
         7,

@@ -12,8 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from slurm import jobsource
-from slurm.jobsource import DatabaseSource, GroupConcat, JobQuery, Joined
+from slurm.jobsource import database
+from slurm.jobsource.database import DatabaseSource
+from slurm.jobsource.expressions import GroupConcat, Joined
+from slurm.jobsource.frame import COLUMNS, JobQuery
+from slurm.jobsource.packed import cpu_seconds, parse_ints, parse_texts
 from slurm.router import allow_writes
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
@@ -55,14 +58,14 @@ def window(slurm, **scope) -> JobQuery:
 
 def by_rows(query: JobQuery, monkeypatch) -> pd.DataFrame:
     with monkeypatch.context() as patch:
-        patch.setattr(jobsource, "PACKED_VENDORS", ())
+        patch.setattr(database, "PACKED_VENDORS", ())
         return DatabaseSource().fetch(query)
 
 
 @pytest.mark.parametrize("scope", [{}, {"user": "alice"}, {"account": "physics"}])
 def test_packed_reads_give_the_row_frame(slurm, jobs, monkeypatch, scope):
     query = window(slurm, **scope)
-    monkeypatch.setattr(jobsource, "PACKED_CHUNK_IDS", 3)  # a whole-cluster window in five chunks
+    monkeypatch.setattr(database, "PACKED_CHUNK_IDS", 3)  # a whole-cluster window in five chunks
     packed = DatabaseSource().fetch(query)
     expected = by_rows(query, monkeypatch)
     assert len(packed) == len(expected) > 0
@@ -119,24 +122,24 @@ def test_an_empty_window(slurm, jobs):
         frame = DatabaseSource().fetch(
             JobQuery(now + timedelta(days=1), now + timedelta(days=2), "testcluster", **scope)
         )
-        assert frame.empty and list(frame.columns) == list(jobsource.COLUMNS)
+        assert frame.empty and list(frame.columns) == list(COLUMNS)
 
 
 def test_parsing_checks_the_counts():
-    assert jobsource._parse_ints("1,-2,3,4", 2, 2).tolist() == [[1, -2], [3, 4]]
-    assert jobsource._parse_ints("1,2,3", 2, 2) is None  # a value missing
-    assert jobsource._parse_ints(None, 1, 2) is None
-    assert jobsource._parse_ints(None, 0, 2).shape == (0, 2)
-    codes, texts = jobsource._parse_texts("a\tb\nc\td\na\tb", 3, 2)
+    assert parse_ints("1,-2,3,4", 2, 2).tolist() == [[1, -2], [3, 4]]
+    assert parse_ints("1,2,3", 2, 2) is None  # a value missing
+    assert parse_ints(None, 1, 2) is None
+    assert parse_ints(None, 0, 2).shape == (0, 2)
+    codes, texts = parse_texts("a\tb\nc\td\na\tb", 3, 2)
     assert texts[codes].tolist() == [["a", "b"], ["c", "d"], ["a", "b"]]
-    assert jobsource._parse_texts("a\tb\tx\nc\td", 2, 2) is None  # a tab inside a value
-    assert jobsource._parse_texts("a\tb\nc\td", 1, 2) is None  # a newline inside a value
+    assert parse_texts("a\tb\tx\nc\td", 2, 2) is None  # a tab inside a value
+    assert parse_texts("a\tb\nc\td", 1, 2) is None  # a newline inside a value
 
 
 def test_cpu_seconds_sum_the_steps_of_each_job():
     job_inx = np.array([30, 10, 20])
     steps = (np.array([10, 10, 20, 99]), np.array([1, 2, 3, 4]), np.array([500000, 500000, 0, 1]))
-    assert jobsource._cpu_seconds(job_inx, steps).tolist() == [0.0, 4.0, 3.0]  # step 99: no selected job
+    assert cpu_seconds(job_inx, steps).tolist() == [0.0, 4.0, 3.0]  # step 99: no selected job
 
 
 def test_separators_are_constants():
