@@ -25,6 +25,7 @@ from django.utils import timezone
 from jobqueue import scanner
 from jobqueue.executors import ExecutorError, ExecutorUnavailable, get_executor, time_limit
 from jobqueue.models import ACTIVE_STATUSES, FINAL_STATUSES, Job, JobStatus, Node
+from jobqueue.queueing import schedule
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -254,8 +255,6 @@ def submit(user: User, submission: Submission, *, admin: bool = False) -> Job:
             executor=settings.JOBQUEUE_EXECUTOR,
             node=choose_node() if executor.uses_nodes else "",
         )
-        from jobqueue.tasks import schedule
-
         transaction.on_commit(lambda: schedule(job.job_id))
     return job
 
@@ -358,8 +357,6 @@ def _release_node(job: Job) -> None:
     Node.objects.filter(name=job.node, current_job=job).update(current_job=None)
     following = Job.objects.filter(node=job.node, status=JobStatus.PENDING, remote_id="").order_by("created").first()
     if following is not None:
-        from jobqueue.tasks import schedule
-
         transaction.on_commit(lambda: schedule(following.job_id))
 
 
@@ -482,8 +479,6 @@ def cancel(job: Job) -> Job:
         if not never_started:
             Job.objects.filter(pk=job.pk).update(cancel_requested=True)
     job.refresh_from_db()
-    from jobqueue.tasks import schedule
-
     transaction.on_commit(lambda: schedule(job.job_id))
     return job
 
@@ -498,8 +493,6 @@ def reconcile() -> list[str]:
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .values_list("job_id", flat=True)
     )
-    from jobqueue.tasks import schedule
-
     for job_id in orphans:
         schedule(job_id)
     return orphans

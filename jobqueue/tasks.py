@@ -8,23 +8,13 @@ steps stopped (its worker died holding a delayed step).
 
 from __future__ import annotations
 
-from celery import current_app, shared_task
+from celery import shared_task
 
 from jobqueue import services
+from jobqueue.queueing import ADVANCE, schedule
 
 
-def schedule(job_id: str, delay: float = 0) -> None:
-    """Enqueue a step of `job_id` in `delay` seconds.
-
-    In eager mode (the unit tests) later steps are not chained: a step would run the next one
-    at once, forever; the tests call services.advance() themselves.
-    """
-    if delay and current_app.conf.task_always_eager:
-        return
-    advance_job.apply_async(kwargs={"job_id": job_id}, countdown=delay or None)
-
-
-@shared_task(name="jobqueue.advance", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
+@shared_task(name=ADVANCE, acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def advance_job(*, job_id: str) -> None:
     delay = services.advance(job_id)
     if delay is not None:

@@ -41,6 +41,7 @@ from slurm.models import Qos, Tres, cluster_models
 from slurm.sacctmgr import QosSpec, SacctmgrClient
 from slurm.visibility import accounts_of
 from userportal.audit import audit
+from userportal.celery import enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -453,17 +454,20 @@ def accept(priority: PriorityRequest, *, qos_name: str, actor: str, request: Any
         )
         notify_users("accepted", priority)
         if automatic():
-            _schedule(priority)
+            _start_if_due(priority)
     return priority
 
 
-def _schedule(priority: PriorityRequest) -> None:
-    """Enqueue the start and expiry tasks for their times (the beat reconcile is the safety net)."""
-    from priorities import tasks  # tasks import services
+def _start_if_due(priority: PriorityRequest) -> None:
+    """Start an accepted priority whose start has come; a later start waits for the reconciler.
 
-    pk = priority.pk
-    transaction.on_commit(lambda: tasks.activate.apply_async(kwargs={"priority_id": pk}, eta=priority.start))
-    transaction.on_commit(lambda: tasks.expire.apply_async(kwargs={"priority_id": pk}, eta=priority.end))
+    No task is queued for a priority's start or end: Redis hands a task with an ETA days ahead back
+    to another worker after its visibility timeout (an hour), again and again. The beat task
+    priorities.reconcile starts and expires what is due instead, so a priority starts and ends at
+    most one PRIORITIES_RECONCILE_MINUTES late.
+    """
+    if priority.start <= now():
+        transaction.on_commit(partial(enqueue, "priorities.activate", priority_id=priority.pk))
 
 
 def refuse(priority: PriorityRequest, *, reason: str, actor: str, request: Any = None) -> PriorityRequest:

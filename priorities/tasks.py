@@ -13,18 +13,13 @@ from userportal.errors import DataSourceError
     name="priorities.activate", acks_late=True, autoretry_for=(DataSourceError,), retry_backoff=True, max_retries=5
 )
 def activate(*, priority_id: int) -> bool:
-    """At the start time: create the QOS and give it to the users (automatic mode)."""
+    """Create the QOS and give it to the users (automatic mode), once its start has come.
+
+    Queued when staff accept a priority whose start has passed; later starts are the beat
+    reconciler's (see services._start_if_due).
+    """
     priority = PriorityRequest.objects.filter(pk=priority_id).first()
     return priority is not None and services.activate(priority)
-
-
-@shared_task(
-    name="priorities.expire", acks_late=True, autoretry_for=(DataSourceError,), retry_backoff=True, max_retries=5
-)
-def expire(*, priority_id: int) -> bool:
-    """At the end: remove the QOS from each user and delete it (automatic mode)."""
-    priority = PriorityRequest.objects.filter(pk=priority_id).first()
-    return priority is not None and services.expire(priority)
 
 
 @shared_task(name="priorities.reconcile", acks_late=True)

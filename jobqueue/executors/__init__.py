@@ -88,17 +88,13 @@ def run_script(job: Job, *, chdir: bool = True) -> str:
     )
 
 
+# By dotted path, as JOBQUEUE_EXECUTOR may name any class: the executors import this module.
+BUILT_IN = {"ssh": "jobqueue.executors.ssh.SSHExecutor", "slurm": "jobqueue.executors.slurm.SlurmExecutor"}
+
+
 @functools.cache
 def _executor_class(name: str) -> type[Executor]:
-    if name == "ssh":
-        from jobqueue.executors.ssh import SSHExecutor
-
-        return SSHExecutor
-    if name == "slurm":
-        from jobqueue.executors.slurm import SlurmExecutor
-
-        return SlurmExecutor
-    cls: type[Executor] = import_string(name)
+    cls: type[Executor] = import_string(BUILT_IN.get(name, name))
     return cls
 
 

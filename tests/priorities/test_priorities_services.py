@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from celery.app.task import Task
 from django.core import mail
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -153,6 +154,35 @@ def test_accept_mails_the_users_and_audits(personas, make_priority, django_captu
     assert mail.outbox[0].to == ["member@example.org", "owner@example.org"]
     assert "--qos=prio_1" in mail.outbox[0].body
     assert AuditEntry.objects.filter(action="priority.accept", extra__qos="prio_1").exists()
+
+
+def test_automatic_accept_of_a_started_priority_activates_it_at_once(
+    personas, make_priority, automatic, fake_sacctmgr, django_capture_on_commit_callbacks
+):
+    priority = make_priority(start=timezone.now() - timedelta(minutes=5))
+    with django_capture_on_commit_callbacks(execute=True):
+        services.accept(priority, qos_name="prio_now", actor="staffer")
+    priority.refresh_from_db()
+    assert priority.status == Status.ACTIVE  # one immediate task (run eagerly here)
+    assert fake_sacctmgr.calls[0][:2] == ("add_qos", "prio_now")
+
+
+def test_automatic_accept_of_a_later_priority_queues_nothing_and_the_reconciler_starts_it(
+    personas, make_priority, automatic, fake_sacctmgr, django_capture_on_commit_callbacks, monkeypatch
+):
+    # No task with an ETA: Redis would redeliver it after its visibility timeout until the start.
+    queued = []
+    start = timezone.now() + timedelta(days=3)
+    priority = make_priority(start=start)
+    with monkeypatch.context() as patch, django_capture_on_commit_callbacks(execute=True):
+        patch.setattr(Task, "apply_async", lambda self, *args, **kwargs: queued.append((self.name, kwargs)))
+        services.accept(priority, qos_name="prio_later", actor="staffer")
+    assert queued == []
+    assert fake_sacctmgr.calls == []
+    services.reconcile(at=start + timedelta(minutes=1))  # the first beat run after the start
+    priority.refresh_from_db()
+    assert priority.status == Status.ACTIVE
+    assert priority.applied_at == start + timedelta(minutes=1)
 
 
 def test_refuse_needs_a_reason_and_mails_it(personas, make_priority, django_capture_on_commit_callbacks):

@@ -1,0 +1,166 @@
+"""The import layering of the source apps, read from their code (README "Layout").
+
+userportal/ imports neither slurm/ nor a feature; slurm/ imports no feature; a feature app imports
+only slurm/ and userportal/ (never another feature); the prolog uploader only the standard library;
+and no module imports itself back through others, not even from inside a function. Imports under
+`if TYPE_CHECKING:` do not run and do not count.
+"""
+
+from __future__ import annotations
+
+import ast
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+NOT_APPS = {"tests", "bench", "scripts", "docs"}
+BASE, SOURCE, PROLOG = "userportal", "slurm", "slurm_prolog"
+# The uploader is a script Slurm runs, not a package (no __init__.py).
+PACKAGES = sorted({p.parent.name for p in ROOT.glob("*/__init__.py")} - NOT_APPS | {PROLOG})
+FEATURES = set(PACKAGES) - {BASE, SOURCE, PROLOG}
+# What each layer may import from the project, besides itself.
+ALLOWED = {BASE: set(), SOURCE: {BASE}, PROLOG: set()} | {feature: {BASE, SOURCE} for feature in FEATURES}
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+MODULES = {
+    module_name(path): path
+    for package in PACKAGES
+    for path in (ROOT / package).rglob("*.py")
+    if "migrations" not in path.parts
+}
+
+
+def _type_checking_only(node: ast.If) -> bool:
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def imported_names(name: str) -> Iterator[tuple[str, int]]:
+    """(dotted name, line) of every import statement of module `name` that can run."""
+    path = MODULES[name]
+    package = name.split(".") if path.name == "__init__.py" else name.split(".")[:-1]
+
+    def walk(node: ast.AST) -> Iterator[tuple[str, int]]:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and _type_checking_only(child):
+                yield from (item for branch in child.orelse for item in walk(branch))
+                continue
+            if isinstance(child, ast.Import):
+                yield from ((alias.name, child.lineno) for alias in child.names)
+            elif isinstance(child, ast.ImportFrom):
+                base = child.module or ""
+                if child.level:
+                    prefix = package[: len(package) - child.level + 1]
+                    base = ".".join([*prefix, base] if base else prefix)
+                for alias in child.names:  # `from jobqueue import services` imports a module
+                    full = f"{base}.{alias.name}"
+                    yield (full if full in MODULES else base), child.lineno
+            yield from walk(child)
+
+    yield from walk(ast.parse(path.read_text(encoding="utf-8")))
+
+
+def project_module(dotted: str) -> str | None:
+    while dotted and dotted not in MODULES:
+        dotted = dotted.rpartition(".")[0]
+    return dotted or None
+
+
+GRAPH = {
+    name: {
+        (target, line)
+        for dotted, line in imported_names(name)
+        if (target := project_module(dotted)) not in (None, name)
+    }
+    for name in MODULES
+}
+
+
+# Known crossings that issue 11 removes while this test lands; delete an entry when its fix is in.
+PENDING = {("userportal.access", "slurm.visibility")}
+
+
+def crossings() -> list[str]:
+    """Imports of a layer that the layer may not make."""
+    return sorted(
+        f"{name}:{line} imports {target}"
+        for name, edges in GRAPH.items()
+        for target, line in edges
+        if target.split(".")[0] != name.split(".")[0]
+        and target.split(".")[0] not in ALLOWED[name.split(".")[0]]
+        and (name, target) not in PENDING
+    )
+
+
+def circles() -> list[list[str]]:
+    """Tarjan's strongly connected components of GRAPH: any with two modules or more is a circle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def visit(name: str) -> None:
+        index[name] = low[name] = len(index)
+        stack.append(name)
+        for target, _line in sorted(GRAPH[name]):
+            if target not in index:
+                visit(target)
+                low[name] = min(low[name], low[target])
+            elif target in stack:
+                low[name] = min(low[name], index[target])
+        if low[name] == index[name]:
+            component = [stack.pop()]
+            while component[-1] != name:
+                component.append(stack.pop())
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for name in sorted(GRAPH):
+        if name not in index:
+            visit(name)
+    return found
+
+
+def test_the_apps_and_their_imports_are_found():
+    assert {BASE, SOURCE, PROLOG, "priorities", "jobqueue"} <= set(PACKAGES)
+    assert any(t == "priorities.models" for t, _ in GRAPH["priorities.services"])
+    assert any(t == "jobqueue.models" for t, _ in GRAPH["jobqueue.services"])
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    assert crossings() == []
+
+
+def test_a_feature_importing_another_is_caught(monkeypatch):
+    monkeypatch.setitem(GRAPH, "billing.services", {("jobstats.services", 7)})
+    assert crossings() == ["billing.services:7 imports jobstats.services"]
+
+
+def test_the_prolog_uploader_imports_only_the_standard_library():
+    third_party = [
+        f"{name}:{line} imports {dotted}"
+        for name in MODULES
+        if name.split(".")[0] == PROLOG
+        for dotted, line in imported_names(name)
+        if dotted.split(".")[0] not in sys.stdlib_module_names
+    ]
+    assert third_party == []
+
+
+def test_no_import_circle():
+    assert circles() == []
+
+
+def test_a_circle_through_a_lazy_import_is_caught(monkeypatch):
+    # What priorities had: services imported tasks inside a function, tasks imported services.
+    monkeypatch.setitem(GRAPH, "priorities.services", {("priorities.tasks", 460)})
+    monkeypatch.setitem(GRAPH, "priorities.tasks", {("priorities.services", 7)})
+    assert circles() == [["priorities.services", "priorities.tasks"]]
