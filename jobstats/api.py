@@ -22,7 +22,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from jobstats import services
+from jobstats import queries
 from jobstats.serializers import DataTablesPageSerializer, JobPageSerializer, JobQuerySerializer, JobRowSerializer
 from userportal.clusters import current_cluster
 
@@ -86,7 +86,7 @@ def datatables_params(params: Any) -> tuple[dict[str, Any], dict[str, list[str]]
                 errors[f"order[{position}][column]"] = [_("Not the index of a column sent in columns[i][data].")]
                 continue
             name = columns[int(text)]
-        if name not in services.ORDERABLE:
+        if name not in queries.ORDERABLE:
             errors[f"order[{position}][column]"] = [_("This column cannot be sorted.")]
             continue
         ordering.append(("-" if direction == "desc" else "") + name)
@@ -131,7 +131,7 @@ class JobList(APIView):
         if not serializer.is_valid() or errors:
             raise ValidationError({**(serializer.errors if serializer.errors else {}), **errors})
         query = serializer.to_query()
-        result = services.list_jobs(request.user, current_cluster(request), query)
+        result = queries.list_jobs(request.user, current_cluster(request), query)
         if (
             serializer.validated_data.get("format") == "datatables"
             or getattr(request.accepted_renderer, "format", "") == "datatables"
@@ -168,7 +168,7 @@ class JobDetail(APIView):
         },
     )
     def get(self, request: Request, job_db_inx: int) -> Response:
-        row = services.get_job(request.user, current_cluster(request), job_db_inx)
+        row = queries.get_job(request.user, current_cluster(request), job_db_inx)
         if row is None:
             raise NotFound(_("No such job."))
         return Response(row)

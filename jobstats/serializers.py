@@ -11,7 +11,9 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from jobstats import services
+from jobstats import queries
+from jobstats.services import DEFAULT_ORDER
+from slurm.decoders import STATE_FILTER_CHOICES
 
 MAX_PAGE = 1000
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
@@ -122,9 +124,9 @@ class JobQuerySerializer(serializers.Serializer):
         states = []
         for part in self._names(value, "state"):
             try:
-                states.append(services.resolve_state(part))
+                states.append(queries.resolve_state(part))
             except ValueError:
-                choices = ", ".join(name for name, _label in services.STATE_FILTER_CHOICES)
+                choices = ", ".join(name for name, _label in STATE_FILTER_CHOICES)
                 raise serializers.ValidationError(
                     _("Unknown state %(state)s; use one of %(choices)s.") % {"state": part, "choices": choices}
                 ) from None
@@ -140,21 +142,21 @@ class JobQuerySerializer(serializers.Serializer):
         order = []
         for part in self._names(value, "ordering")[:3]:
             name = part.lstrip("-")
-            if name not in services.ORDERABLE:
+            if name not in queries.ORDERABLE:
                 raise serializers.ValidationError(
                     _("Cannot sort by %(name)s; sortable: %(names)s.")
-                    % {"name": name, "names": ", ".join(sorted(services.ORDERABLE))}
+                    % {"name": name, "names": ", ".join(sorted(queries.ORDERABLE))}
                 )
-            order.append(("-" if part.startswith("-") else "") + services.ORDERABLE[name])
+            order.append(("-" if part.startswith("-") else "") + queries.ORDERABLE[name])
         return tuple(order)
 
-    def to_query(self) -> services.JobQuery:
+    def to_query(self) -> queries.JobListQuery:
         data = self.validated_data
         datatables = data.get("format") == "datatables"
         order = tuple(data.get("ordering") or ())
         if order:
             order = (*order, "-job_db_inx")
-        return services.JobQuery(
+        return queries.JobListQuery(
             username=data.get("username"),
             account=data.get("account"),
             states=tuple(data.get("state") or ()) + tuple(data.get("status") or ()),
@@ -164,7 +166,7 @@ class JobQuerySerializer(serializers.Serializer):
             ended_after=data.get("ended_after"),
             ended_before=data.get("ended_before"),
             search=(data.get("search") or "").strip(),
-            order=order or services.DEFAULT_ORDER,
+            order=order or DEFAULT_ORDER,
             offset=data.get("start", 0) if datatables else data.get("offset", 0),
             limit=(data.get("length") if datatables else data.get("limit")) or 100,
         )
@@ -190,7 +192,7 @@ class JobRowSerializer(serializers.Serializer):
     username = serializers.CharField()
 
     def to_representation(self, instance: Any) -> Any:
-        return instance  # rows are already plain dicts (jobstats.services.api_row)
+        return instance  # rows are already plain dicts (jobstats.queries.api_row)
 
 
 class DataTablesPageSerializer(serializers.Serializer):

@@ -13,12 +13,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from jobstats import services
+from jobstats import energy, jobpage, listing, services, windows
 from jobstats.domain.figures import no_data
-from jobstats.domain.graphs import JOB_GRAPHS, USER_GRAPHS, build_job_graph, build_user_graph
+from jobstats.domain.graphs import JOB_GRAPHS, USER_GRAPHS, build_job_graph, build_user_graph, job_graphs_for
 from jobstats.domain.jobids import JobIdError, format_job_ids, parse_array_task, parse_job_ids
 from jobstats.domain.metrics import MetricsSession
 from slurm.decoders import STATE_FILTER_CHOICES
+from slurm.models import Tres
 from slurm.visibility import accounts_of
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError, SlurmDatabaseUnavailable
@@ -59,8 +60,8 @@ def user(request: HttpRequest, username: str) -> HttpResponse:
         ],
     }
     try:
-        context["use"] = services.current_use(username, cluster, session)
-        context["page"] = services.user_jobs_page(username, cluster, page=request.GET.get("page", 1))
+        context["use"] = listing.current_use(username, cluster, session)
+        context["page"] = listing.user_jobs_page(username, cluster, page=request.GET.get("page", 1))
         viewer = request.user.get_username()
         owned = accounts_of(username, cluster)
         mine = set() if request.user.is_staff else set(owned if viewer == username else accounts_of(viewer, cluster))
@@ -81,7 +82,7 @@ def _table_config(request: HttpRequest, username: str, total: int) -> dict[str, 
         "staff": request.user.is_staff,
         "jobsUrl": reverse("jobstats:index"),
         "total": total,
-        "pageLength": services.PAGE_SIZE,
+        "pageLength": listing.PAGE_SIZE,
         "language": {
             "search": _("Search:"),
             "lengthMenu": _("_MENU_ jobs per page"),
@@ -103,19 +104,15 @@ def user_graph(request: HttpRequest, username: str, name: str) -> JsonResponse:
     if spec is None:
         return json_error(404, _("No graph of that name."), graphs=sorted(USER_GRAPHS))
     try:
-        window = services.user_window(
+        window = windows.user_window(
             delta=request.GET.get("delta"),
             start=request.GET.get("start"),
             end=request.GET.get("end"),
             default_delta=spec.default_delta,
         )
-    except services.WindowError as exc:
+    except windows.WindowError as exc:
         return json_error(400, str(exc))
     return JsonResponse(build_user_graph(name, MetricsSession(), username, window))
-
-
-def _parse(job_id: str) -> list[int]:
-    return parse_job_ids(job_id)
 
 
 def _jobs(username: str, cluster: str, ids: list[int]) -> list[Any]:
@@ -134,7 +131,7 @@ def job(request: HttpRequest, username: str, job_id: str) -> HttpResponse:
     if array_task is not None:
         return _array_task_redirect(request, username, cluster, *array_task)
     try:
-        ids = _parse(job_id)
+        ids = parse_job_ids(job_id)
     except JobIdError as exc:
         return render(request, "400.html", {"message": str(exc)}, status=400)
     context: dict[str, Any] = {"owner": username, "job_id": format_job_ids(ids), "unavailable": None}
@@ -142,7 +139,7 @@ def job(request: HttpRequest, username: str, job_id: str) -> HttpResponse:
         if len(ids) == 1:
             records = services.find_records(username, cluster, ids[0])
             if records:
-                detail = services.job_detail(username, cluster, records, MetricsSession())
+                detail = jobpage.job_page(username, cluster, records, MetricsSession())
                 context["detail"] = detail
                 context["graphs"] = _graph_links(username, str(ids[0]), detail.graphs, detail.highlights)
                 context["cost_labels"] = _cost_labels()
@@ -206,14 +203,12 @@ def _cost_labels() -> dict[str, str]:
 
 
 def _multi_context(username: str, job_id: str, jobs: list[Any]) -> dict[str, Any]:
-    from jobstats.domain.graphs import job_graphs_for
-
-    catalog = services.tres_catalog()
-    rows = [services.job_row(record, catalog) for record in jobs]
+    catalog = Tres.catalog()
+    rows = [services.job_summary(record, catalog) for record in jobs]
     scope = services.job_scope(jobs, catalog)
     started = any(record.time_start for record in jobs)
     specs = job_graphs_for(scope.gpus, len(scope.nodes)) if started else []
-    notice = services.metrics_notice(MetricsSession()) if specs else ""
+    notice = jobpage.metrics_notice(MetricsSession()) if specs else ""
     return {
         "rows": rows,
         "graphs": [] if notice else _graph_links(username, job_id, specs),
@@ -226,7 +221,7 @@ def job_graph(request: HttpRequest, username: str, job_id: str, name: str) -> Js
     if name not in JOB_GRAPHS:
         return json_error(404, _("No graph of that name."), graphs=sorted(JOB_GRAPHS))
     try:
-        ids = _parse(job_id)
+        ids = parse_job_ids(job_id)
     except JobIdError as exc:
         return json_error(400, str(exc))
     cluster = current_cluster(request)
@@ -234,8 +229,8 @@ def job_graph(request: HttpRequest, username: str, job_id: str, name: str) -> Js
     if not jobs:
         return json_error(404, _("No such job for this user."))
     try:
-        window = services.job_window(jobs, start=request.GET.get("start"), end=request.GET.get("end"))
-    except services.WindowError as exc:
+        window = windows.job_window(jobs, start=request.GET.get("start"), end=request.GET.get("end"))
+    except windows.WindowError as exc:
         return json_error(400, str(exc))
     if window is None:
         return JsonResponse(no_data(str(JOB_GRAPHS[name].title), _("The job has not started yet.")))
@@ -245,7 +240,7 @@ def job_graph(request: HttpRequest, username: str, job_id: str, name: str) -> Js
 
 def job_cost(request: HttpRequest, username: str, job_id: str) -> JsonResponse:
     try:
-        ids = _parse(job_id)
+        ids = parse_job_ids(job_id)
     except JobIdError as exc:
         return json_error(400, str(exc))
     if len(ids) != 1:
@@ -253,4 +248,4 @@ def job_cost(request: HttpRequest, username: str, job_id: str) -> JsonResponse:
     records = services.find_records(username, current_cluster(request), ids[0])
     if not records:
         return json_error(404, _("No such job for this user."))
-    return JsonResponse(services.cost_of(records[0], MetricsSession()))
+    return JsonResponse(energy.cost_of(records[0], MetricsSession()))

@@ -6,9 +6,13 @@ import copy
 import re
 
 import pytest
+from django.core.cache import cache
 from django.db import connections
 from django.test import Client
 from django.urls import reverse
+
+from jobstats import jobpage
+from jobstats.domain.metrics import MetricsSession
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
@@ -106,13 +110,9 @@ def test_staff_can_open_any_users_page(client, personas, jobs):
 
 # --- The job page ---------------------------------------------------------------------------
 def test_a_finished_jobs_kept_figures_do_not_hide_that_prometheus_is_down(owner, jobs, prometheus):
-    from django.core.cache import cache
-
-    from jobstats import services
-
     html = page(owner, job_url(jobs.gpu.id_job))
     assert "data-graph-url" in html
-    usage, _notice = services.job_usage(services.MetricsSession(), jobs.gpu, [], now=jobs.gpu.time_end + 3600)
+    usage, _notice = jobpage.job_usage(MetricsSession(), jobs.gpu, [], now=jobs.gpu.time_end + 3600)
     assert usage is not None  # kept for a finished job (the figures no longer change)
     assert cache.get(f"jobstats:usage:{jobs.gpu.cluster}:{jobs.gpu.job_db_inx}") is not None
     prometheus.mode = "down"

@@ -12,7 +12,7 @@ from django.urls import reverse
 from jobstats import services
 from slurm.decoders import JobState
 from slurm.router import allow_writes
-from slurm.visibility import jobs_of_user, uid_of
+from slurm.visibility import jobs_of_user, jobs_of_user_by_uid, uid_of
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
@@ -50,8 +50,8 @@ def test_uid_of_is_the_uid_of_the_users_jobs_and_cached(many, django_assert_num_
     assert uid_of("nobody-at-all", "testcluster") is None
 
 
-def test_own_jobs_are_the_jobs_of_the_user(many):
-    assert sorted(services.own_jobs("owner", "testcluster").values_list("job_db_inx", flat=True)) == sorted(
+def test_jobs_found_by_uid_are_the_jobs_of_the_user(many):
+    assert sorted(jobs_of_user_by_uid("owner", "testcluster").values_list("job_db_inx", flat=True)) == sorted(
         jobs_of_user("owner", "testcluster").values_list("job_db_inx", flat=True)
     )
 

@@ -1,0 +1,128 @@
+"""The user page: one page of the jobs table, and what the user's running jobs hold and use now."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Page
+from django.db import DatabaseError
+
+from jobstats.domain.graphs import user_expressions
+from jobstats.domain.metrics import MetricsSession, by_tag, finite, union
+from jobstats.services import (
+    DEFAULT_ORDER,
+    LIST_COLUMNS,
+    CachedCountPaginator,
+    job_summary,
+    slurm_unavailable,
+)
+from slurm.decoders import job_memory_mb, parse_tres
+from slurm.models import Tres
+from slurm.visibility import jobs_of_user_by_uid
+from userportal.errors import PrometheusUnavailable
+from userportal.prometheus import step_for
+
+PAGE_SIZE = 50
+HOUR = 3600
+
+
+def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[Any]:
+    """One page of a user's jobs, newest first, as JobSummary objects (a cached count and one page query)."""
+    try:
+        queryset = jobs_of_user_by_uid(username, cluster).only(*LIST_COLUMNS).order_by(*DEFAULT_ORDER)
+        paginator = CachedCountPaginator(queryset, PAGE_SIZE)
+        catalog = Tres.catalog()
+        result = paginator.get_page(page)
+        result.object_list = [job_summary(job, catalog) for job in result.object_list]
+    except DatabaseError as exc:
+        raise slurm_unavailable(exc) from exc
+    return result
+
+
+@dataclass(frozen=True)
+class Use:
+    allocated: float
+    used: float | None  # None: Prometheus did not answer, or has no series
+
+    @property
+    def percent(self) -> int | None:
+        if self.used is None or not self.allocated:
+            return None
+        return round(100 * self.used / self.allocated)
+
+
+@dataclass(frozen=True)
+class CurrentUse:
+    running: int
+    pending: int
+    cores: Use
+    memory_gib: Use
+    gpus: Use
+    metrics_notice: str = ""
+
+
+MAX_RUNNING_READ = 10_000
+
+
+def current_use(username: str, cluster: str, session: MetricsSession, *, now: float | None = None) -> CurrentUse:
+    """Allocated now (Σ over running jobs, from the database) against used over the last hour (Prometheus)."""
+    try:
+        jobs = jobs_of_user_by_uid(
+            username, cluster
+        )  # time_end=0 on (id_user, time_end, ...): the running and pending rows only
+        catalog = Tres.catalog()
+        running = list(
+            jobs.filter(time_start__gt=0, time_end=0).values_list("tres_alloc", "cpus_req", "mem_req", "nodes_alloc")[
+                :MAX_RUNNING_READ
+            ]
+        )
+        pending = jobs.filter(time_start=0, time_end=0, state=0).count()
+    except DatabaseError as exc:
+        raise slurm_unavailable(exc) from exc
+    cores = memory_mb = gpus = 0
+    for tres_text, cpus_req, mem_req, nodes in running:
+        tres = parse_tres(tres_text)
+        job_cores = tres.get(catalog.cpu or 1, 0) or int(cpus_req or 0)
+        cores += job_cores
+        memory_mb += job_memory_mb(mem_req, cpus=job_cores, nodes=nodes or 1, tres_alloc=tres) or 0
+        gpus += catalog.gpu_count(tres)
+    used: dict[str, float | None] = {"cores": None, "mem": None, "gpus": None}
+    notice = ""
+    if "job" in settings.JOBSTATS_METRICS:  # slurm-job-exporter measures what is used
+        try:
+            used = used_last_hour(session, username, now=now)
+        except PrometheusUnavailable as exc:
+            notice = str(exc.user_message)
+    return CurrentUse(
+        running=len(running),
+        pending=pending,
+        cores=Use(cores, used["cores"]),
+        memory_gib=Use(
+            round(memory_mb / 1024, 1), round(used["mem"] / 1024**3, 1) if used["mem"] is not None else None
+        ),
+        gpus=Use(gpus, used["gpus"]),
+        metrics_notice=notice,
+    )
+
+
+def used_last_hour(session: MetricsSession, username: str, *, now: float | None = None) -> dict[str, float | None]:
+    """Mean cores in use, peak memory (bytes) and peak GPUs in use over the last hour, in one query."""
+    end = now or time.time()
+    step = step_for(end - HOUR, end)
+    series = user_expressions(username, step)
+    window = f"[{HOUR}s:{step}s]"
+    parts = {
+        "hour_cores": f"avg_over_time(({series['cores_used']}){window})",
+        "hour_mem": f"max_over_time(({series['mem_max']}){window})",
+        "hour_gpus": f"max_over_time(({series['gpus_used']}){window})",
+    }
+    found = by_tag(session.query(union(parts), at=end))
+    result: dict[str, float | None] = {}
+    for key in parts:
+        values = [finite(sample.value) for sample in found.get(key, [])]
+        present = [v for v in values if v is not None]
+        result[key.removeprefix("hour_")] = round(max(present), 2) if present else 0.0
+    return result

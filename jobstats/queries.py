@@ -1,0 +1,269 @@
+"""The jobs API's queries: who may see what, filters, search, order, counts and one page of rows.
+
+DataTables (server side) and plain JSON clients get the same rows; see jobstats.api.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import DatabaseError
+from django.db.models import OuterRef, Q, QuerySet, Subquery
+
+from jobstats.services import ASCENDING_ORDER, DEFAULT_ORDER, cached_count, slurm_unavailable
+from slurm.decoders import (
+    NO_VAL,
+    STATE_FILTER_CHOICES,
+    STATE_LABELS,
+    decode_state,
+    epoch_to_datetime,
+    expand_hostlist,
+    state_filter,
+)
+from slurm.models import cluster_models
+from slurm.visibility import jobs_of_user_by_uid, jobs_visible_to, uid_of
+
+# Orders the API accepts that are the index order (the serializer appends -job_db_inx).
+INDEX_ORDERS = {
+    ("-time_start", "-job_db_inx"): DEFAULT_ORDER,
+    DEFAULT_ORDER: DEFAULT_ORDER,
+    ("time_start", "-job_db_inx"): ASCENDING_ORDER,
+    ("time_start", "job_db_inx"): ASCENDING_ORDER,
+    ASCENDING_ORDER: ASCENDING_ORDER,
+}
+
+
+def _index_page(
+    jobs: QuerySet[Any], uid: int | None, total: int, order: tuple[str, ...], offset: int, limit: int
+) -> QuerySet[Any] | None:
+    """A deep page (OFFSET) read from the sacct_def index alone, then its rows by key; None if not exact.
+
+    ``SELECT job_db_inx ... WHERE id_user = uid ORDER BY time_start, time_end, job_db_inx``
+    walks the index without touching a row. It is only used when every row of that uid is
+    visible (the index-only count equals the visible total), so the page is the same as the
+    plain query's; else the caller runs the plain query.
+    """
+    if uid is None or offset < 2 * limit or order not in (DEFAULT_ORDER, ASCENDING_ORDER):
+        return None
+    by_uid = cluster_jobs(jobs).filter(id_user=uid)
+    if cached_count(by_uid) != total:
+        return None
+    keys = list(by_uid.order_by(*order).values_list("job_db_inx", flat=True)[offset : offset + limit])
+    return jobs.filter(job_db_inx__in=keys)
+
+
+def cluster_jobs(jobs: QuerySet[Any]) -> QuerySet[Any]:
+    """Every row of the job table of ``jobs``' model (no visibility filter: callers narrow it)."""
+    return jobs.model.objects.using(jobs.db).all()
+
+
+# DataTables column names (TT's row keys) to the columns they sort by.
+ORDERABLE = {
+    "id_job": "id_job",
+    "job_name": "job_name",
+    "account": "account",
+    "partition": "partition",
+    "time_submit": "time_submit",
+    "time_eligible": "time_eligible",
+    "time_start": "time_start",
+    "time_end": "time_end",
+    "timelimit": "timelimit",
+    "get_state_display": "state",
+    "state": "state",
+    "nodes": "nodes_alloc",
+    "job_db_inx": "job_db_inx",
+}
+API_COLUMNS = (
+    "job_db_inx", "id_job", "id_array_job", "id_array_task", "het_job_id", "het_job_offset", "array_task_str",
+    "array_max_tasks", "job_name", "account", "partition", "state", "time_submit", "time_eligible", "time_start",
+    "time_end", "timelimit", "nodelist", "id_assoc",
+)  # fmt: skip
+
+# TT's status labels that differ from ours (its OOM and DEADLINE labels were bugs), for old clients.
+TT_STATUS_ALIASES = {
+    "complete": "COMPLETED",
+    "canceled": "CANCELLED",
+    "oom": "OUT_OF_MEMORY",
+    "end": "DEADLINE",
+    "node fail": "NODE_FAIL",
+    "boot fail": "BOOT_FAIL",
+}
+
+
+def resolve_state(text: str) -> str:
+    """A state name from a name (``OUT_OF_MEMORY``), its label (``Out of memory``) or TT's label; ValueError if none."""
+    value = text.strip()
+    names = [name for name, _label in STATE_FILTER_CHOICES]
+    if value.upper() in names:
+        return value.upper()
+    folded = value.casefold()
+    for name in names:
+        if str(STATE_LABELS[name]).casefold() == folded:
+            return name
+    if folded in TT_STATUS_ALIASES:
+        return TT_STATUS_ALIASES[folded]
+    raise ValueError(value)
+
+
+@dataclass(frozen=True)
+class JobListQuery:
+    """A validated jobs API request."""
+
+    username: str | None = None
+    account: str | None = None
+    states: tuple[str, ...] = ()
+    partitions: tuple[str, ...] = ()
+    submitted_after: int | None = None
+    submitted_before: int | None = None
+    ended_after: int | None = None
+    ended_before: int | None = None
+    search: str = ""
+    order: tuple[str, ...] = DEFAULT_ORDER
+    offset: int = 0
+    limit: int = 100
+
+
+def _assoc_ids(cluster: str, **filters: str) -> QuerySet[Any, Any]:
+    return cluster_models(cluster).assoc.objects.filter(**filters).exclude(user="").values("id_assoc")
+
+
+def api_scope(user: Any, cluster: str, query: JobListQuery) -> QuerySet[Any]:
+    """The jobs the request is about, always inside jobs_visible_to(user).
+
+    ``username`` narrows to one user's jobs (staff: anyone; others: only themselves, another
+    name is ignored as TT does); ``account`` narrows to an account, where members see every
+    user's jobs (the "accounts" scope) and others only their own.
+    """
+    scope = "accounts" if query.account and not user.is_staff else "own"
+    jobs: QuerySet[Any] = jobs_visible_to(user, cluster, scope=scope)
+    if scope == "own" and not user.is_staff and user.is_authenticated:
+        jobs = jobs_of_user_by_uid(
+            user.get_username(), cluster
+        )  # the same rows as jobs_visible_to(own), through sacct_def
+    username = query.username
+    if username and not user.is_staff and username != user.get_username():
+        username = None
+    if username and (user.is_staff or query.account):
+        jobs = jobs.filter(id_assoc__in=_assoc_ids(cluster, user=username))
+    if query.account:
+        jobs = jobs.filter(id_assoc__in=_assoc_ids(cluster, acct=query.account))
+    return jobs
+
+
+def api_filter(jobs: QuerySet[Any], query: JobListQuery) -> QuerySet[Any]:
+    if query.states:
+        condition = Q()
+        for name in query.states:
+            condition |= state_filter(name)
+        jobs = jobs.filter(condition)
+    if query.partitions:
+        jobs = jobs.filter(partition__in=list(query.partitions))
+    if query.submitted_after is not None:
+        jobs = jobs.filter(time_submit__gte=query.submitted_after)
+    if query.submitted_before is not None:
+        jobs = jobs.filter(time_submit__lt=query.submitted_before)
+    if query.ended_after is not None:
+        jobs = jobs.filter(time_end__gte=query.ended_after)
+    if query.ended_before is not None:
+        jobs = jobs.filter(time_end__gt=0, time_end__lt=query.ended_before)
+    if query.search:
+        text = query.search
+        condition = Q(job_name__icontains=text) | Q(partition__icontains=text) | Q(account__icontains=text)
+        if text.isdigit() and len(text) <= 10:
+            condition |= Q(id_job=int(text)) | Q(id_array_job=int(text))
+        jobs = jobs.filter(condition)
+    return jobs
+
+
+def _filtered(query: JobListQuery) -> bool:
+    return bool(
+        query.states
+        or query.partitions
+        or query.search
+        or any(
+            v is not None
+            for v in (query.submitted_after, query.submitted_before, query.ended_after, query.ended_before)
+        )
+    )
+
+
+def _iso(epoch: int | None) -> str | None:
+    moment = epoch_to_datetime(epoch)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+
+
+def api_row(job: Any) -> dict[str, Any]:
+    state = decode_state(job.state)
+    limit = job.timelimit
+    return {
+        "job_db_inx": job.job_db_inx,
+        "id_job": job.id_job,
+        "display_id": job.display_id,
+        "job_name": job.job_name or "",
+        "account": job.account or "",
+        "partition": job.partition or "",
+        "time_submit": _iso(job.time_submit),
+        "time_eligible": _iso(job.time_eligible),
+        "time_start": _iso(job.time_start),
+        "time_end": _iso(job.time_end),
+        "timelimit": None if limit in (None, NO_VAL, 0xFFFFFFFF) else limit,
+        "state": state.name,
+        "get_state_display": str(state.label),
+        "nodes": expand_hostlist(job.nodelist),
+        "username": getattr(job, "username", None) or "",
+    }
+
+
+@dataclass(frozen=True)
+class JobListAnswer:
+    total: int
+    filtered: int
+    rows: list[dict[str, Any]]
+
+
+def list_jobs(user: Any, cluster: str, query: JobListQuery) -> JobListAnswer:
+    """One page of jobs for the API: two counts (cached a minute; one without filters) and one page query.
+
+    The default order is the sacct_def index's, so the page is read along that index; a deep
+    page of the unfiltered list takes its keys from the index alone (see _index_page).
+    """
+    assoc = cluster_models(cluster).assoc
+    order = INDEX_ORDERS.get(query.order, query.order)
+    try:
+        base = api_scope(user, cluster, query)
+        total = cached_count(base)
+        jobs = api_filter(base, query)
+        filtered = cached_count(jobs) if _filtered(query) else total
+        page_jobs = None
+        if not _filtered(query) and not user.is_staff and not query.account:
+            page_jobs = _index_page(jobs, uid_of(user.get_username(), cluster), total, order, query.offset, query.limit)
+        selected = jobs if page_jobs is None else page_jobs
+        page = selected.only(*API_COLUMNS).annotate(
+            username=Subquery(assoc.objects.filter(id_assoc=OuterRef("id_assoc")).values("user")[:1])
+        )
+        page = (
+            page.order_by(*order)
+            if page_jobs is not None
+            else page.order_by(*order)[query.offset : query.offset + query.limit]
+        )
+        rows = [api_row(job) for job in page]
+    except DatabaseError as exc:
+        raise slurm_unavailable(exc) from exc
+    return JobListAnswer(total, filtered, rows)
+
+
+def get_job(user: Any, cluster: str, job_db_inx: int) -> dict[str, Any] | None:
+    """One job by its record key, under the same scoping as the list (members see their accounts' jobs)."""
+    assoc = cluster_models(cluster).assoc
+    try:
+        job = (
+            jobs_visible_to(user, cluster, scope="accounts")
+            .filter(job_db_inx=job_db_inx)
+            .only(*API_COLUMNS)
+            .annotate(username=Subquery(assoc.objects.filter(id_assoc=OuterRef("id_assoc")).values("user")[:1]))
+            .first()
+        )
+    except DatabaseError as exc:
+        raise slurm_unavailable(exc) from exc
+    return api_row(job) if job is not None else None
