@@ -9,6 +9,7 @@ import pytest
 
 from jobstats.domain import advice
 from jobstats.domain.advice import JobFacts, RuleError, Severity, evaluate, load_rules_source, modules_loaded, registry
+from jobstats.domain.advice import evaluation as advice_evaluation
 
 BASE = JobFacts(
     state="COMPLETED",
@@ -189,10 +190,10 @@ def test_a_broken_site_rule_never_breaks_evaluation():
 def test_disabled_builtins_and_an_unusable_setting_fall_back(settings):
     settings.JOBSTATS_ADVICE_DISABLED = ["oom"]
     settings.JOBSTATS_ADVICE_RULES = ["/nonexistent/rules.json"]
-    advice._cached_registry.cache_clear()
+    advice_evaluation._cached_registry.cache_clear()
     try:
-        rules = advice.site_rules()
+        rules = advice_evaluation.site_rules()
         assert "oom" not in {rule.id for rule in rules}
         assert "timeout" in {rule.id for rule in rules}
     finally:
-        advice._cached_registry.cache_clear()
+        advice_evaluation._cached_registry.cache_clear()
