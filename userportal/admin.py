@@ -1,4 +1,4 @@
-"""Admin for API tokens: who holds which token, when it was last used, and revocation.
+"""Admin for API tokens (who holds which, when last used, revocation), the audit log and external identities.
 
 Tokens are issued by `manage.py create_service_account` and `drf_create_token`, which print the
 key once; the admin never shows a key or its hash, and cannot create tokens (it would have to
@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from userportal.models import ApiToken, AuditEntry
+from userportal.models import ApiToken, AuditEntry, ExternalIdentity
 
 
 @admin.register(ApiToken)
@@ -65,4 +65,19 @@ class AuditEntryAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(ExternalIdentity)
+class ExternalIdentityAdmin(admin.ModelAdmin):
+    """Which external identity opens which account. Deleting one lets the next identity with
+    that username be bound (after a person left, or to move an account to a new identity)."""
+
+    list_display = ("user", "kind", "issuer", "subject", "created", "last_login")
+    list_filter = ("kind", "issuer")
+    search_fields = ("user__username", "subject", "issuer")
+    list_select_related = ("user",)
+    readonly_fields = ("user", "kind", "issuer", "subject", "created", "last_login")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
         return False

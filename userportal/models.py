@@ -1,4 +1,5 @@
-"""The portal's own models: API tokens (stored hashed; see userportal.tokens)."""
+"""The portal's own models: API tokens (stored hashed; see userportal.tokens), the audit log,
+external identities (userportal.auth.external)."""
 
 from __future__ import annotations
 
@@ -115,3 +116,43 @@ class AuditHead(models.Model):
 
     def __str__(self) -> str:
         return f"audit head at entry {self.seq}"
+
+
+class ExternalIdentity(models.Model):
+    """Who signed in from outside, bound to the one account that identity stands for.
+
+    Shibboleth names a person by (realm, name in that realm), OpenID Connect by (issuer, subject).
+    Binding them, instead of trusting the name alone, keeps alice@example.org and alice@partner.edu
+    apart and survives a renamed account at the provider (userportal.auth.external).
+    """
+
+    class Kind(models.TextChoices):
+        REMOTE_USER = "remote_user", _("Shibboleth (REMOTE_USER)")
+        OIDC = "oidc", _("OpenID Connect")
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="external_identities",
+        verbose_name=_("user"),
+    )
+    kind = models.CharField(_("kind"), max_length=16, choices=Kind.choices)
+    issuer = models.CharField(
+        _("issuer"), max_length=255, blank=True, help_text=_("OpenID Connect: the issuer. Shibboleth: the realm.")
+    )
+    subject = models.CharField(
+        _("subject"), max_length=255, help_text=_("OpenID Connect: the subject. Shibboleth: the name in the realm.")
+    )
+    created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    last_login = models.DateTimeField(_("last sign-in"), null=True, blank=True, editable=False)
+
+    class Meta:
+        verbose_name = _("external identity")
+        verbose_name_plural = _("external identities")
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "issuer", "subject"], name="external_identity_unique"),
+            models.UniqueConstraint(fields=["user", "kind"], name="external_identity_one_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.subject}@{self.issuer} → {self.user}"

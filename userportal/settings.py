@@ -170,6 +170,12 @@ PORTAL_AFFILIATION_ATTRIBUTE = env.str("PORTAL_AFFILIATION_ATTRIBUTE", default="
 PORTAL_STAFF_AFFILIATIONS = str_list("PORTAL_STAFF_AFFILIATIONS")
 # Realms whose users are cluster users: alice@example.org -> alice. Names from other realms are refused.
 PORTAL_ALLOWED_REALMS = str_list("PORTAL_ALLOWED_REALMS")
+# REMOTE_USER names without a realm: refused unless the web server is known to send only local
+# names (the development login names bare users). See userportal.auth.identity.
+PORTAL_ALLOW_BARE_USERNAMES = strict_bool("PORTAL_ALLOW_BARE_USERNAMES", default=bool(PORTAL_DEV_REMOTE_USER))
+# An account bound to a Shibboleth identity may also be opened by an OIDC identity of the same
+# username (and the other way round): only when both sources name the same people.
+PORTAL_LINK_IDENTITY_SOURCES = strict_bool("PORTAL_LINK_IDENTITY_SOURCES", default=False)
 # The identity variables come from the web server (mod_shib). A name starting with HTTP_ would be a
 # request header the client controls: refused unless the proxy in front is known to strip it.
 if not strict_bool("PORTAL_TRUST_HTTP_IDENTITY_HEADERS", default=False):

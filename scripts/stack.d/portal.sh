@@ -247,6 +247,8 @@ write_apache_conf() {
     echo "# Written by scripts/stack: Apache-only settings for the portal (loaded after portal.env and daemon.env)."
     env_line PORTAL_REMOTE_USER true
     env_line PORTAL_ALLOWED_REALMS example.org
+    # The stack's realm, OIDC provider and directory name the same people (alice is alice everywhere).
+    env_line PORTAL_LINK_IDENTITY_SOURCES true
     env_line PORTAL_AFFILIATION_ATTRIBUTE affiliation
   } > "$APACHE_ENV"
   chgrp www-data "$APACHE_ENV"; chmod 640 "$APACHE_ENV"

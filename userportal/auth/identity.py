@@ -4,7 +4,8 @@ An identity from an identity provider names a user in some realm (alice@example.
 realms in PORTAL_ALLOWED_REALMS map to cluster usernames: a name from any other realm is refused,
 so owner@evil.example can never become the local user "owner". Usernames are lower-cased and
 must look like Unix usernames. External sign-ins never open a superuser's or a service account's
-session: those are local accounts only.
+session: those are local accounts only. Which account an identity opens is bound once
+(userportal.auth.external).
 """
 
 from __future__ import annotations
@@ -17,16 +18,33 @@ from django.conf import settings
 USERNAME = re.compile(r"[a-z_][a-z0-9_.-]{0,63}")
 
 
+def _realm_and_name(raw: str | None) -> tuple[str, str] | None:
+    """`Alice@Example.org` -> ("example.org", "alice"), `bob` -> ("", "bob"); None for a realm not allowed."""
+    name, at, realm = (raw or "").strip().rpartition("@")
+    if not at:
+        name, realm = realm, ""
+    elif realm.lower() not in {r.lower() for r in settings.PORTAL_ALLOWED_REALMS}:
+        return None
+    name = name.lower()
+    return (realm.lower(), name) if USERNAME.fullmatch(name) else None
+
+
 def cluster_username(raw: str | None) -> str | None:
     """`alice@example.org` -> `alice` (when example.org is an allowed realm); None when refused."""
-    value = (raw or "").strip()
-    if "@" in value:
-        name, realm = value.rsplit("@", 1)
-        if realm.lower() not in {r.lower() for r in settings.PORTAL_ALLOWED_REALMS}:
-            return None
-        value = name
-    value = value.lower()
-    return value if USERNAME.fullmatch(value) else None
+    found = _realm_and_name(raw)
+    return found[1] if found else None
+
+
+def realm_and_name(raw: str | None) -> tuple[str, str] | None:
+    """REMOTE_USER `Alice@Example.org` -> ("example.org", "alice"); None when refused.
+
+    A name without a realm is accepted only with PORTAL_ALLOW_BARE_USERNAMES (its realm is then
+    ""): otherwise a web server passing bare names would bypass PORTAL_ALLOWED_REALMS.
+    """
+    found = _realm_and_name(raw)
+    if found and not found[0] and not settings.PORTAL_ALLOW_BARE_USERNAMES:
+        return None
+    return found
 
 
 def may_sign_in_externally(user: Any) -> bool:

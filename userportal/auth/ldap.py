@@ -10,6 +10,7 @@ from typing import Any
 
 from django_auth_ldap.backend import LDAPBackend
 
+from userportal.auth.external import has_local_password
 from userportal.auth.identity import cluster_username, may_sign_in_externally
 
 
@@ -21,6 +22,6 @@ class PortalLDAPBackend(LDAPBackend):
         if not username or not password:
             return None
         existing = self.get_user_model().objects.filter(username__iexact=username).first()
-        if existing is not None and not may_sign_in_externally(existing):
-            return None  # a directory entry must not open a local superuser's or service account's session
+        if existing is not None and (not may_sign_in_externally(existing) or has_local_password(existing)):
+            return None  # a directory entry never opens a local account (superuser, service, with a password)
         return super().authenticate(request, username=username, password=password, **kwargs)

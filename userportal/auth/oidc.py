@@ -2,8 +2,9 @@
 
 The username comes from a configurable claim (OIDC_USERNAME_CLAIM, realm stripped for the allowed
 realms only; an email claim must be verified) and staff status from another (OIDC_STAFF_CLAIM
-contains one of OIDC_STAFF_VALUES), refreshed at each login. Superusers and service accounts never
-sign in this way.
+contains one of OIDC_STAFF_VALUES), refreshed at each login. The ID token's (issuer, subject) is
+bound to that account at the first sign-in (userportal.auth.external); superusers, service
+accounts and accounts with a local password never sign in this way.
 """
 
 from __future__ import annotations
@@ -11,9 +12,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousOperation
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
 
-from userportal.auth.identity import cluster_username, may_sign_in_externally
+from userportal.auth.external import bind
+from userportal.auth.identity import cluster_username
+from userportal.models import ExternalIdentity
 
 
 def username_from_claims(claims: dict[str, Any]) -> str:
@@ -32,18 +36,29 @@ def staff_from_claims(claims: dict[str, Any]) -> bool:
 
 
 class PortalOIDCBackend(OIDCAuthenticationBackend):
-    def verify_claims(self, claims: dict[str, Any]) -> bool:
-        username = username_from_claims(claims)
-        if not username:
-            return False
-        existing = self.UserModel.objects.filter(username=username).first()
-        return existing is None or may_sign_in_externally(existing)
+    """Opens the account bound to the ID token's (issuer, subject) (userportal.auth.external)."""
 
-    def filter_users_by_claims(self, claims: dict[str, Any]) -> Any:
-        username = username_from_claims(claims)
-        if not username:
-            return self.UserModel.objects.none()
-        return self.UserModel.objects.filter(username=username)
+    def verify_claims(self, claims: dict[str, Any]) -> bool:
+        return bool(username_from_claims(claims))
+
+    def get_or_create_user(self, access_token: str, id_token: str, payload: dict[str, Any]) -> Any:
+        # The library's version finds the account by a claim (the email, or here the username):
+        # ours by the identity, so the same name from another subject never opens this account.
+        claims = self.get_userinfo(access_token, id_token, payload)
+        subject = str(payload.get("sub") or "")
+        if claims.get("sub") not in (None, subject):
+            raise SuspiciousOperation("the userinfo answer is about another subject")  # OIDC Core 5.3.2
+        if not self.verify_claims(claims):
+            raise SuspiciousOperation("Claims verification failed")
+        user = bind(
+            getattr(self, "request", None),
+            kind=ExternalIdentity.Kind.OIDC,
+            issuer=str(payload.get("iss") or settings.OIDC_OP_TOKEN_ENDPOINT),
+            subject=subject,
+            username=username_from_claims(claims),
+            create=lambda username: self.create_user(claims),
+        )
+        return self.update_user(user, claims) if user is not None else None
 
     def create_user(self, claims: dict[str, Any]) -> Any:
         user = self.UserModel.objects.create_user(

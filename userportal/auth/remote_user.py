@@ -1,7 +1,8 @@
 """Shibboleth-style login: Apache (mod_shib) sets REMOTE_USER and an affiliation attribute.
 
 The username is the eppn with its realm stripped, for the realms in PORTAL_ALLOWED_REALMS only
-(alice@example.org -> alice; see userportal.auth.identity). Staff status follows the affiliation
+(alice@example.org -> alice; see userportal.auth.identity); the (realm, name) is bound to that
+account at the first sign-in (userportal.auth.external). Staff status follows the affiliation
 on every request: granted when one of the user's affiliations is in PORTAL_STAFF_AFFILIATIONS,
 removed when none is any more. Superusers and service accounts never sign in this way.
 """
@@ -11,12 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.backends import RemoteUserBackend
 from django.contrib.auth.middleware import RemoteUserMiddleware
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 
-from userportal.auth.identity import cluster_username, may_sign_in_externally
+from userportal.auth.external import bind, bound_username
+from userportal.auth.identity import realm_and_name
+from userportal.models import ExternalIdentity
 
 
 def affiliations(request: HttpRequest) -> set[str]:
@@ -39,20 +43,38 @@ def sync_staff(user: Any, is_staff: bool) -> None:
 
 
 class ShibbolethBackend(RemoteUserBackend):
+    """Opens the account bound to the (realm, name) of REMOTE_USER (userportal.auth.external)."""
+
     create_unknown_user = True
 
     def clean_username(self, username: str) -> str:
-        return cluster_username(username) or ""
+        # RemoteUserMiddleware keeps a session only while this equals the signed-in username:
+        # the account bound to this identity, so alice@partner.edu never continues alice's session.
+        found = realm_and_name(username)
+        return bound_username(ExternalIdentity.Kind.REMOTE_USER, *found) if found else ""
 
     def authenticate(self, request: HttpRequest, remote_user: str) -> Any:  # type: ignore[override]
-        if not self.clean_username(remote_user or ""):
-            return None  # a realm we do not serve, or not a username
-        user = super().authenticate(request, remote_user)
-        if user is None or not may_sign_in_externally(user):
+        found = realm_and_name(remote_user)
+        if found is None:
+            return None  # a realm we do not serve, a bare name, or not a username
+        realm, name = found
+        user = bind(
+            request,
+            kind=ExternalIdentity.Kind.REMOTE_USER,
+            issuer=realm,
+            subject=name,
+            username=name,
+            create=lambda username: self._create(request, username),
+        )
+        if user is None or not self.user_can_authenticate(user):
             return None
         if request is not None:
             sync_staff(user, staff_from_affiliation(request))
         return user
+
+    def _create(self, request: HttpRequest, username: str) -> Any:
+        user = get_user_model().objects.create_user(username)  # no usable password: not a local account
+        return self.configure_user(request, user, created=True)
 
 
 class ShibbolethRemoteUserMiddleware(RemoteUserMiddleware):
