@@ -54,7 +54,7 @@ install_stack_venv() {
   log "  pip: stack venv ($STACK_PIP) in $(since "$t0")s"
 }
 
-requirements_stamp() { { sha256sum "$REPO/requirements.txt"; echo "$SYS_PY"; } | sha256sum | cut -c1-16; }
+requirements_stamp() { { sha256sum < "$REPO/requirements.txt"; echo "$SYS_PY"; } | sha256sum | cut -c1-16; }
 
 apache_venv_ok() {
   [ -f "$REPO/requirements.txt" ] && [ -x "$APACHE_VENV/bin/python" ] \
