@@ -13,19 +13,22 @@ import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from slurm.decoders import TRES_CPU, decode_state, epoch_to_datetime, parse_tres
 from slurm.models import Tres, cluster_models
-from slurm.visibility import accounts_of, jobs_of_account
+from slurm.visibility import PortalUser, accounts_of, jobs_of_account
 from userportal import promql
 from userportal.figures import Figure, constant_trace, figure, layout, no_data, trace
-from userportal.prometheus import Series, get_client, step_for
+from userportal.prometheus import MetricsSession, Series, step_for
+from userportal.promql import TAG, by_tag, union
 
 GIB = 1024**3
 HOUR = 3600
@@ -89,9 +92,9 @@ class AccountUse:
     users: set[str] = field(default_factory=set)
 
 
-def accounts_for(user: Any, cluster: str) -> list[str]:
+def accounts_for(user: PortalUser, cluster: str) -> list[str]:
     """The accounts the index lists: the user's own; for staff without one, every account."""
-    mine = accounts_of(user.get_username(), cluster)
+    mine = accounts_of(user.username, cluster)
     if mine or not user.is_staff:
         return mine
     assoc = cluster_models(cluster).assoc
@@ -138,11 +141,11 @@ class JobRow:
     partition: str
     cpus: int
     gpus: int
-    start: Any
-    end: Any
+    start: datetime | None
+    end: datetime | None
 
 
-def jobs_page(account: str, cluster: str, *, page: Any = 1) -> Page[JobRow]:
+def jobs_page(account: str, cluster: str, *, page: int | str = 1) -> Page[JobRow]:
     """One page of the account's jobs, newest first: three queries whatever the page size."""
     models = cluster_models(cluster)
     catalog = Tres.catalog()
@@ -212,30 +215,26 @@ TABLE_RULES: dict[str, tuple[str, float]] = {
     "gpu_allocated": ("slurm_job:allocated_gpu:count_user_account", 1.0),
     "gpu_used": ("slurm_job:used_gpu:sum_user_account", 1.0),
 }
-TAG = "portal_series"
-
-
-def _tagged(expr: str, tag: str) -> str:
-    return f"label_replace({expr}, {promql.quote(TAG)}, {promql.quote(tag)}, {promql.quote('')}, {promql.quote('')})"
 
 
 def table_query(account: str, window: Window) -> str:
     """One query for the whole table: Σ over the window of each rule, by user, tagged."""
     span = promql.duration(window.seconds)
-    parts = [
-        _tagged(f"sum by (user) (sum_over_time({promql.selector(rule, {'account': account})}[{span}]))", key)
-        for key, (rule, _scale) in TABLE_RULES.items()
-    ]
-    return " or ".join(parts)
+    return union(
+        {
+            key: f"sum by (user) (sum_over_time({promql.selector(rule, {'account': account})}[{span}]))"
+            for key, (rule, _scale) in TABLE_RULES.items()
+        }
+    )
 
 
-def user_table(account: str, window: Window) -> list[UserUse]:
+def user_table(session: MetricsSession, account: str, window: Window) -> list[UserUse]:
     """Per-user unit-hours (core-hours, GiB-hours, GPU-hours) over ``window``, most allocated first.
 
     Raises PrometheusUnavailable (a DataSourceError) when Prometheus does not answer.
     """
     interval = settings.ACCOUNTSTATS_RULES_INTERVAL
-    samples = get_client().query(table_query(account, window), at=_at(window.end))
+    samples = session.query(table_query(account, window), at=window.end)
     rows: dict[str, UserUse] = {}
     for sample in samples:
         key = sample.labels.get(TAG, "")
@@ -247,17 +246,11 @@ def user_table(account: str, window: Window) -> list[UserUse]:
     return sorted(rows.values(), key=lambda r: (-r.get("cpu_allocated"), -r.get("gpu_allocated"), r.user))
 
 
-def _at(epoch: float) -> Any:
-    from datetime import UTC, datetime
-
-    return datetime.fromtimestamp(epoch, tz=UTC)
-
-
 # --- Prometheus: graphs ------------------------------------------------------------------------
 @dataclass(frozen=True)
 class GraphSpec:
     name: str
-    title: Any
+    title: str | Promise
     unit: str
     default_days: int | None = None
     lustre: bool = False
@@ -310,16 +303,14 @@ def per_user_expr(name: str, account: str) -> str:
     return f"clamp_min({expr} - ({used} or {expr} * 0), 0)"
 
 
-def build_graph(name: str, account: str, window: Window) -> Figure:
+def build_graph(session: MetricsSession, name: str, account: str, window: Window) -> Figure:
     spec = GRAPHS[name]
     title = str(spec.title)
     if not spec.available():
         return no_data(title, _("This site does not collect this metric."))
-    client = get_client()
-    start, end = _at(window.start), _at(window.end)
     if name in _PER_USER:
         scale = _PER_USER[name][2]
-        series = client.query_range(per_user_expr(name, account), start=start, end=end, step=window.step)
+        series = _range(session, per_user_expr(name, account), window)
         traces = [
             trace(s, s.labels.get("user", "?"), scale=scale, unit=spec.unit, stack=True)
             for s in sorted(series, key=lambda s: s.labels.get("user", ""))
@@ -327,19 +318,23 @@ def build_graph(name: str, account: str, window: Window) -> Figure:
         return figure(traces, layout(title, spec.unit), unit=spec.unit)
     if name == "application":
         expr = f"sum by (bin) ({promql.selector('slurm_job:process_usage:sum_account', {'account': account})})"
-        series = client.query_range(expr, start=start, end=end, step=window.step)
+        series = _range(session, expr, window)
         traces = [trace(s, s.labels.get("bin", "?"), unit=spec.unit, stack=True) for s in _largest(series, 12)]
         return figure(traces, layout(title, spec.unit), unit=spec.unit)
     if name in ("cpu_priority", "gpu_priority"):
-        return _priority(name, account, window)
-    return _lustre(name, account, window)
+        return _priority(session, name, account, window)
+    return _lustre(session, name, account, window)
+
+
+def _range(session: MetricsSession, expr: str, window: Window) -> list[Series]:
+    return session.query_range(expr, start=window.start, end=window.end, step=window.step)
 
 
 def _largest(series: list[Series], count: int) -> list[Series]:
     return sorted(series, key=lambda s: -sum(v for v in s.values if v == v))[:count]
 
 
-def _priority(name: str, account: str, window: Window) -> Figure:
+def _priority(session: MetricsSession, name: str, account: str, window: Window) -> Figure:
     spec = GRAPHS[name]
     kind = "core" if name == "cpu_priority" else "gpu"
     alloc_rule = f"slurm_job:allocated_{kind}:count_user_account"
@@ -349,14 +344,12 @@ def _priority(name: str, account: str, window: Window) -> Figure:
         "used": f"sum({promql.selector(used_rule, {'account': account})})",
         "levelfs": f"max({promql.selector('slurm_account_levelfs', {'account': account})})",
     }
-    expr = " or ".join(_tagged(e, tag) for tag, e in parts.items())
-    series = get_client().query_range(expr, start=_at(window.start), end=_at(window.end), step=window.step)
-    by_tag = {s.labels.get(TAG, ""): s for s in series}
+    found = {tag: series[-1] for tag, series in by_tag(_range(session, union(parts), window)).items()}
     names = {"allocated": _("Allocated"), "used": _("Used"), "levelfs": _("LevelFS (right axis)")}
-    traces = [trace(by_tag[tag], names[tag], unit=spec.unit) for tag in ("allocated", "used") if tag in by_tag]
-    if "levelfs" in by_tag:
-        traces.append(trace(by_tag["levelfs"], names["levelfs"], yaxis="y2", dash="dot"))
-        xs = by_tag["levelfs"].timestamps
+    traces = [trace(found[tag], names[tag], unit=spec.unit) for tag in ("allocated", "used") if tag in found]
+    if "levelfs" in found:
+        traces.append(trace(found["levelfs"], names["levelfs"], yaxis="y2", dash="dot"))
+        xs = found["levelfs"].timestamps
         if xs:
             traces.append(
                 constant_trace(xs, 1.0, _("LevelFS 1: used exactly its share"), dash="dash") | {"yaxis": "y2"}
@@ -369,12 +362,12 @@ def _priority(name: str, account: str, window: Window) -> Figure:
     )
 
 
-def _lustre(name: str, account: str, window: Window) -> Figure:
+def _lustre(session: MetricsSession, name: str, account: str, window: Window) -> Figure:
     spec = GRAPHS[name]
     rate = "lustre:metadata:rate3m_user" if name == "lustre_mdt" else "lustre:read_bytes:rate3m_user"
     scale = 1.0 if name == "lustre_mdt" else 1.0 / 1024**2
     expr = f"sum by (user, fs) ({promql.selector(rate, {'account': account})})"
-    series = get_client().query_range(expr, start=_at(window.start), end=_at(window.end), step=window.step)
+    series = _range(session, expr, window)
     traces = [
         trace(s, f"{s.labels.get('user', _('others'))} ({s.labels.get('fs', '?')})", scale=scale, unit=spec.unit)
         for s in series

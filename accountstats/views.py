@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from accountstats import services
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError, PrometheusUnavailable
+from userportal.prometheus import MetricsSession
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -51,7 +52,7 @@ def account(request: HttpRequest, account: str) -> HttpResponse:
         ],
     }
     try:
-        context["rows"] = services.user_table(account, window)
+        context["rows"] = services.user_table(MetricsSession(), account, window)
     except PrometheusUnavailable as exc:
         context["metrics_notice"] = exc.user_message
     try:
@@ -74,4 +75,4 @@ def graph(request: HttpRequest, account: str, name: str) -> JsonResponse:
         )
     except services.WindowError as exc:
         return JsonResponse({"detail": str(exc), "status": 400}, status=400)
-    return JsonResponse(services.build_graph(name, account, window))
+    return JsonResponse(services.build_graph(MetricsSession(), name, account, window))

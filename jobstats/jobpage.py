@@ -20,7 +20,6 @@ from jobstats.domain import pending as pending_domain
 from jobstats.domain.cost import Prices
 from jobstats.domain.efficiency import Efficiency, JobUsage, accounting_usage, prometheus_usage, summarise
 from jobstats.domain.graphs import job_graphs_for
-from jobstats.domain.metrics import MetricsSession
 from jobstats.domain.submitline import (
     Dependencies,
     SubmitOptions,
@@ -43,6 +42,7 @@ from slurm.decoders import (
 from slurm.models import Qos, Tres, cluster_models
 from slurm.visibility import jobs_of_user_by_uid
 from userportal.errors import DataSourceError, PrometheusUnavailable
+from userportal.prometheus import MetricsSession
 
 MAX_STEPS_SHOWN = 200
 MAX_STEPS_READ = 5000

@@ -11,7 +11,6 @@ from django.core.paginator import Page
 from django.db import DatabaseError
 
 from jobstats.domain.graphs import user_expressions
-from jobstats.domain.metrics import MetricsSession, by_tag, finite, union
 from jobstats.services import (
     DEFAULT_ORDER,
     LIST_COLUMNS,
@@ -23,7 +22,8 @@ from slurm.decoders import job_memory_mb, parse_tres
 from slurm.models import Tres
 from slurm.visibility import jobs_of_user_by_uid
 from userportal.errors import PrometheusUnavailable
-from userportal.prometheus import step_for
+from userportal.prometheus import MetricsSession, finite, step_for
+from userportal.promql import by_tag, union
 
 PAGE_SIZE = 50
 HOUR = 3600

@@ -14,15 +14,15 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from jobstats import energy, jobpage, listing, services, windows
-from jobstats.domain.figures import no_data
 from jobstats.domain.graphs import JOB_GRAPHS, USER_GRAPHS, build_job_graph, build_user_graph, job_graphs_for
 from jobstats.domain.jobids import JobIdError, format_job_ids, parse_array_task, parse_job_ids
-from jobstats.domain.metrics import MetricsSession
 from slurm.decoders import STATE_FILTER_CHOICES
 from slurm.models import Tres
 from slurm.visibility import accounts_of
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError, SlurmDatabaseUnavailable
+from userportal.figures import no_data
+from userportal.prometheus import MetricsSession
 
 WINDOWS = (
     (3600, "1 h"),

@@ -2,9 +2,9 @@
 
 A page costs one search: the group filter of each of its groups joined with ``|`` (the alert
 task, which asks for every group, searches in chunks of MAX_GROUPS_PER_SEARCH). Answers are
-cached for QUOTAS_LDAP_CACHE_SECONDS, and a failure is remembered for DOWN_SECONDS, so while the
-directory is down the next pages show their notice at once instead of waiting for the timeout
-again. Values come back as the directory holds them ("10T", "1000000"): quotas.services turns
+cached for QUOTAS_LDAP_CACHE_SECONDS, and a failure is remembered for a short while
+(userportal.sources), so while the directory is down the next pages show their notice at once
+instead of waiting for the timeout again. Values come back as the directory holds them ("10T", "1000000"): quotas.services turns
 them into Limits, so the QUOTAS_DEFAULT_* fallbacks always apply at read time.
 """
 
@@ -23,12 +23,12 @@ from django.utils.translation import gettext_lazy
 from ldap.filter import escape_filter_chars
 
 from userportal.errors import DataSourceError
+from userportal.sources import DownMemory
 
 logger = logging.getLogger(__name__)
 
 FIELDS = ("bytes", "inodes", "nearline_bytes")
 MAX_GROUPS_PER_SEARCH = 200  # keeps a filter well under the server's size and length limits
-DOWN_SECONDS = 30
 
 RawQuota = dict[str, str]  # field -> the attribute's value, for the attributes the entry has
 
@@ -164,8 +164,8 @@ def _cache_key(config: LdapQuotaConfig, group: str) -> str:
     return f"quotas:ldap:{config.fingerprint()}:{digest}"
 
 
-def _down_key(config: LdapQuotaConfig) -> str:
-    return f"quotas:ldap-down:{config.fingerprint()}"
+def _down(config: LdapQuotaConfig) -> DownMemory:
+    return DownMemory(f"quotas:ldap-down:{config.fingerprint()}")
 
 
 def quotas_for(groups: Iterable[str]) -> dict[str, RawQuota]:
@@ -184,12 +184,13 @@ def quotas_for(groups: Iterable[str]) -> dict[str, RawQuota]:
     missing = [name for name in names if name not in result]
     if not missing:
         return result
-    if cache.get(_down_key(config)):
+    down = _down(config)
+    if down.recent():
         raise LdapQuotasUnavailable("the LDAP directory failed moments ago; not asking again yet")
     try:
         found = LdapQuotaClient(config).search(missing)
     except LdapQuotasUnavailable:
-        cache.set(_down_key(config), True, DOWN_SECONDS)
+        down.remember()
         raise
     fresh = {name: found.get(name, {}) for name in missing}
     if ttl:

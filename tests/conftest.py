@@ -110,11 +110,9 @@ def _fresh_cache():
 
 @pytest.fixture
 def prom(monkeypatch):
-    """The Prometheus client of accountstats and top, replaced by a stub answering tagged unions."""
+    """The Prometheus client of the metrics sessions, replaced by a stub answering tagged unions."""
     from prom_stub import StubClient
 
     client = StubClient()
     monkeypatch.setattr("userportal.prometheus.get_client", lambda: client)
-    for module in ("accountstats.services", "top.services"):
-        monkeypatch.setattr(f"{module}.get_client", lambda: client)
     return client

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from userportal.errors import PrometheusBadResponse, PrometheusUnavailable
-from userportal.prometheus import MAX_POINTS, PrometheusClient, step_for
+from userportal.prometheus import MAX_POINTS, PROMETHEUS_DOWN, MetricsSession, PrometheusClient, step_for
 
 
 class FakePrometheus(BaseHTTPRequestHandler):
@@ -114,3 +114,41 @@ def test_nobody_listening_is_unavailable_quickly():
 def test_step_keeps_series_under_the_point_budget():
     assert step_for(0, 3600, minimum=30) == 30
     assert 180 * 86400 / step_for(0, 180 * 86400) <= MAX_POINTS
+
+
+class CountingClient:
+    """A client that fails with ``error`` (or answers nothing) and counts the calls."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.calls = 0
+
+    def query(self, expr, *, at=None):
+        self.calls += 1
+        if self.error is not None:
+            raise self.error
+        return []
+
+    def query_range(self, expr, *, start, end, step=None):
+        return self.query(expr)
+
+
+def test_a_dead_prometheus_is_remembered_for_every_apps_next_session():
+    dead = CountingClient(PrometheusUnavailable("refused"))
+    with pytest.raises(PrometheusUnavailable):
+        MetricsSession(dead).query("up")
+    with pytest.raises(PrometheusUnavailable):
+        MetricsSession(dead).query_range("up", start=0, end=60, step=30)  # another page, another app
+    assert dead.calls == 1
+    assert PROMETHEUS_DOWN.recent()
+
+
+def test_a_session_stops_at_its_first_failure_but_a_bad_query_is_not_an_outage():
+    bad = CountingClient(PrometheusBadResponse("parse error"))
+    session = MetricsSession(bad)
+    for _ in range(2):
+        with pytest.raises(PrometheusBadResponse):
+            session.query("up{")
+    assert bad.calls == 1
+    assert not PROMETHEUS_DOWN.recent()
+    assert MetricsSession(CountingClient()).query("up") == []

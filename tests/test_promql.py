@@ -3,7 +3,19 @@ from __future__ import annotations
 import pytest
 from django.test import override_settings
 
-from userportal.promql import duration, quote, regex_alternation, selector
+from userportal.prometheus import Sample
+from userportal.promql import (
+    TAG,
+    by_tag,
+    duration,
+    job_selector,
+    node_name,
+    node_selector,
+    quote,
+    regex_alternation,
+    selector,
+    union,
+)
 
 
 def test_quote_escapes_backslash_quote_and_newline():
@@ -47,3 +59,24 @@ def test_duration():
     assert duration(120) == "120s"
     with pytest.raises(ValueError, match="positive"):
         duration(0)
+
+
+def test_job_and_node_selectors_use_an_exact_match_for_one_value_and_an_alternation_for_several():
+    assert job_selector("m", [7]) == 'm{slurmjobid="7"}'
+    assert job_selector("m", [8, 7, 7], label="jobid", component="ost") == 'm{component="ost",jobid=~"7|8"}'
+    assert node_selector("m", ["nc1:9100"], mode="idle") == 'm{instance="nc1:9100",mode="idle"}'
+    assert node_selector("m", ["nc2:9100", "nc1:9100"]) == 'm{instance=~"nc1:9100|nc2:9100"}'
+    assert node_name("nc10101.example.org:9100") == "nc10101"
+
+
+def test_a_union_is_split_back_by_tag():
+    expr = union({"used": "sum(a)", "alloc": "count(b)"})
+    assert expr == (
+        'label_replace(sum(a), "portal_series", "used", "", "") or '
+        'label_replace(count(b), "portal_series", "alloc", "", "")'
+    )
+    answer = [Sample({TAG: "used"}, 1.0), Sample({TAG: "alloc"}, 2.0), Sample({TAG: "used", "x": "1"}, 3.0)]
+    assert {tag: [s.value for s in found] for tag, found in by_tag(answer).items()} == {
+        "used": [1.0, 3.0],
+        "alloc": [2.0],
+    }

@@ -12,26 +12,27 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any
+from datetime import datetime
 
 from django.conf import settings
 from django.db.models import Q
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from slurm.decoders import TRES_CPU, JobState, decode_state, epoch_to_datetime, parse_tres
 from slurm.models import Tres, cluster_models
 from userportal import promql
-from userportal.prometheus import Sample, get_client
+from userportal.errors import PrometheusUnavailable
+from userportal.prometheus import MetricsSession
+from userportal.promql import TAG, union
 
 GIB = 1024**3
 HOUR = 3600
-TAG = "portal_series"
 REASONABLE_GIB_PER_CORE = 4 * 1.1
 REASONABLE_GIB_PER_GPU = 128 * 1.1
 REASONABLE_CORES_PER_GPU = 12 * 1.1
 
-WINDOWS: dict[str, tuple[int, Any]] = {
+WINDOWS: dict[str, tuple[int, str | Promise]] = {
     "now": (0, _("now")),
     "1d": (86400, _("last day")),
     "7d": (7 * 86400, _("last 7 days")),
@@ -48,24 +49,12 @@ def window_seconds(name: str | None) -> tuple[str, int]:
     return (default, WINDOWS[default][0]) if default in WINDOWS else ("7d", WINDOWS["7d"][0])
 
 
-def _tagged(expr: str, tag: str) -> str:
-    return f"label_replace({expr}, {promql.quote(TAG)}, {promql.quote(tag)}, {promql.quote('')}, {promql.quote('')})"
-
-
-def _union(parts: dict[str, str]) -> str:
-    return " or ".join(_tagged(expr, tag) for tag, expr in parts.items())
-
-
 def _aggregate(rule: str, seconds: int, by: str = "user, account") -> str:
     """Now: the rule summed by ``by``; over a window: Σ of its samples (× interval later)."""
     sel = promql.selector(rule)
     if not seconds:
         return f"sum by ({by}) ({sel})"
     return f"sum by ({by}) (sum_over_time({sel}[{promql.duration(seconds)}]))"
-
-
-def _query(expr: str) -> list[Sample]:
-    return get_client().query(expr, at=datetime.now(tz=UTC))
 
 
 def flag(ratio: float | None, red: float, amber: float) -> str:
@@ -151,8 +140,8 @@ GPU_RULES = {
 }
 
 
-def _rows(rules: dict[str, tuple[str, float]], seconds: int) -> list[Row]:
-    samples = _query(_union({key: _aggregate(rule, seconds) for key, (rule, _scale) in rules.items()}))
+def _rows(session: MetricsSession, rules: dict[str, tuple[str, float]], seconds: int) -> list[Row]:
+    samples = session.query(union({key: _aggregate(rule, seconds) for key, (rule, _scale) in rules.items()}))
     factor = settings.TOP_RULES_INTERVAL / HOUR if seconds else 1.0
     rows: dict[tuple[str, str], Row] = {}
     for sample in samples:
@@ -165,16 +154,16 @@ def _rows(rules: dict[str, tuple[str, float]], seconds: int) -> list[Row]:
     return list(rows.values())
 
 
-def top_compute(seconds: int) -> list[Row]:
+def top_compute(session: MetricsSession, seconds: int) -> list[Row]:
     """The largest CPU users (by cores or core-hours allocated), with use, waste and flags."""
-    rows = [r for r in _rows(COMPUTE_RULES, seconds) if r.get("cpu_alloc")]
+    rows = [r for r in _rows(session, COMPUTE_RULES, seconds) if r.get("cpu_alloc")]
     rows.sort(key=lambda r: (-r.get("cpu_alloc"), r.user, r.account))
     return rows[: settings.TOP_LIMIT]
 
 
-def top_gpu(seconds: int) -> list[Row]:
+def top_gpu(session: MetricsSession, seconds: int) -> list[Row]:
     """The largest GPU users; their CPU figures include their CPU-only jobs (as in TT)."""
-    rows = [r for r in _rows(GPU_RULES, seconds) if r.get("gpu_alloc")]
+    rows = [r for r in _rows(session, GPU_RULES, seconds) if r.get("gpu_alloc")]
     if seconds:
         # Over a window "GPUs with some use" is GPU-hours with utilisation above 0.
         for row in rows:
@@ -196,8 +185,8 @@ class LargememJob:
     cores: int
     mem_alloc_gib: float
     mem_used_gib: float | None = None
-    start: Any = None
-    end: Any = None
+    start: datetime | None = None
+    end: datetime | None = None
 
     @property
     def mem_ratio(self) -> float | None:
@@ -212,15 +201,15 @@ class LargememJob:
         return flag(self.mem_ratio, 0.1, 0.5)
 
 
-def largemem_jobs(cluster: str, seconds: int, *, now: float | None = None) -> tuple[list[LargememJob], bool]:
+def largemem_jobs(
+    session: MetricsSession, cluster: str, seconds: int, *, now: float | None = None
+) -> tuple[list[LargememJob], bool]:
     """Jobs in large-memory partitions: running for over an hour, plus (over a window) those ended in it.
 
     Memory used: the steps' peak RSS for ended jobs (accounting database), the exporter's peak for
     running ones. Four queries and at most one Prometheus query, whatever the number of jobs.
     Returns (jobs, whether the running jobs' use is missing because Prometheus is down).
     """
-    from userportal.errors import PrometheusUnavailable
-
     now = now or time.time()
     models = cluster_models(cluster)
     partitions = Q()
@@ -264,7 +253,7 @@ def largemem_jobs(cluster: str, seconds: int, *, now: float | None = None) -> tu
     if live:
         expr = f"max by (slurmjobid) ({promql.selector('slurm_job_memory_max', regex={'slurmjobid': [str(j.id_job) for j in live]})})"
         try:
-            used = {s.labels.get("slurmjobid", ""): s.value for s in _query(expr)}
+            used = {s.labels.get("slurmjobid", ""): s.value for s in session.query(expr)}
         except PrometheusUnavailable:
             missing = True
         else:
@@ -284,7 +273,7 @@ class IdleGpuJob:
     reason: str  # "zero": the exporter shows 0 % all along; "no-process": no series at all
 
 
-def idle_gpu_jobs(cluster: str, seconds: int) -> list[IdleGpuJob]:
+def idle_gpu_jobs(session: MetricsSession, cluster: str, seconds: int) -> list[IdleGpuJob]:
     """GPU jobs whose GPUs stayed at 0 % (over the window, or now), and running GPU jobs with no series.
 
     The exporter skips a job whose cgroup has no process (domain 4.2), so a running GPU job of the
@@ -297,7 +286,7 @@ def idle_gpu_jobs(cluster: str, seconds: int) -> list[IdleGpuJob]:
         "gpus": f"count by (slurmjobid, user, account) ({inner})",
         "present": f"count by (slurmjobid) ({sel})",
     }
-    samples = _query(_union(parts))
+    samples = session.query(union(parts))
     peak: dict[str, tuple[float, str, str]] = {}
     count: dict[str, int] = {}
     present: set[str] = set()
@@ -347,7 +336,7 @@ class FsRow:
     value: float
 
 
-def top_filesystem(seconds: int) -> dict[str, list[FsRow]]:
+def top_filesystem(session: MetricsSession, seconds: int) -> dict[str, list[FsRow]]:
     """Per filesystem, the top 20 users by metadata ops/s and by bandwidth (MiB/s), root excluded."""
     span = promql.duration(seconds or 86400)
     parts = {
@@ -358,7 +347,7 @@ def top_filesystem(seconds: int) -> dict[str, list[FsRow]]:
         ),
     }
     result: dict[str, list[FsRow]] = {"mdt": [], "ost": []}
-    for sample in _query(_union(parts)):
+    for sample in session.query(union(parts)):
         tag = sample.labels.get(TAG, "")
         user = sample.labels.get("user") or str(_("others"))
         if tag in result and user != "root":

@@ -11,6 +11,7 @@ from django.shortcuts import render
 from top import services
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError
+from userportal.prometheus import MetricsSession
 
 
 def _context(request: HttpRequest, page: str) -> tuple[dict[str, Any], int]:
@@ -32,7 +33,7 @@ def index(request: HttpRequest) -> HttpResponse:
 def compute(request: HttpRequest) -> HttpResponse:
     context, seconds = _context(request, "compute")
     try:
-        context["rows"] = services.top_compute(seconds)
+        context["rows"] = services.top_compute(MetricsSession(), seconds)
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "top/compute.html", context)
@@ -41,7 +42,7 @@ def compute(request: HttpRequest) -> HttpResponse:
 def gpucompute(request: HttpRequest) -> HttpResponse:
     context, seconds = _context(request, "gpucompute")
     try:
-        context["rows"] = services.top_gpu(seconds)
+        context["rows"] = services.top_gpu(MetricsSession(), seconds)
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "top/gpucompute.html", context)
@@ -51,7 +52,9 @@ def largemem(request: HttpRequest) -> HttpResponse:
     context, seconds = _context(request, "largemem")
     context["partitions"] = ", ".join(settings.TOP_LARGEMEM_PARTITIONS)
     try:
-        context["jobs"], context["metrics_missing"] = services.largemem_jobs(current_cluster(request), seconds)
+        context["jobs"], context["metrics_missing"] = services.largemem_jobs(
+            MetricsSession(), current_cluster(request), seconds
+        )
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "top/largemem.html", context)
@@ -60,7 +63,7 @@ def largemem(request: HttpRequest) -> HttpResponse:
 def idlegpu(request: HttpRequest) -> HttpResponse:
     context, seconds = _context(request, "idlegpu")
     try:
-        context["jobs"] = services.idle_gpu_jobs(current_cluster(request), seconds)
+        context["jobs"] = services.idle_gpu_jobs(MetricsSession(), current_cluster(request), seconds)
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "top/idlegpu.html", context)
@@ -71,7 +74,7 @@ def filesystem(request: HttpRequest) -> HttpResponse:
     context["enabled"] = settings.TOP_LUSTRE
     if settings.TOP_LUSTRE:
         try:
-            context["tables"] = services.top_filesystem(seconds)
+            context["tables"] = services.top_filesystem(MetricsSession(), seconds)
         except DataSourceError as exc:
             context["unavailable"] = exc.user_message
     return render(request, "top/filesystem.html", context)

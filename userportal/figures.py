@@ -17,17 +17,10 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from userportal.prometheus import MAX_POINTS, Series
+from userportal.prometheus import MAX_POINTS, Series, finite
 
 Figure = dict[str, Any]
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}
-
-
-def finite(value: float | None) -> float | None:
-    """NaN and ±Inf (Prometheus sends both) become None: JSON has no NaN."""
-    if value is None or math.isnan(value) or math.isinf(value):
-        return None
-    return value
 
 
 def iso(timestamp: float) -> str:

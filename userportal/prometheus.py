@@ -1,17 +1,23 @@
-"""The one Prometheus client: timeouts, retries, one error type, built lazily.
+"""The one Prometheus client (timeouts, retries, one error type, built lazily) and its session.
 
 Wraps prometheus-api-client's PrometheusConnect. Every failure (connection refused, timeout,
 non-200 answer, malformed JSON) becomes PrometheusUnavailable, which pages turn into a notice
 and the API into a JSON 503. The client is built on first use from settings, so tests can
 change PROMETHEUS_URL and call get_client.cache_clear().
+
+Pages must not wait on a dead Prometheus once per query: every page asks through a
+:class:`MetricsSession`, which raises PrometheusUnavailable for every query after the first
+failure, and remembers a dead server for a short while (userportal.sources), so the next pages
+of every app show their notice at once instead of waiting for the timeout again.
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 import math
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -20,6 +26,9 @@ from prometheus_api_client import PrometheusApiClientException, PrometheusConnec
 from urllib3.util.retry import Retry
 
 from userportal.errors import PrometheusBadResponse, PrometheusUnavailable
+from userportal.sources import DownMemory
+
+logger = logging.getLogger(__name__)
 
 MAX_POINTS = 1000  # every series we return stays at or under this many points
 
@@ -35,6 +44,13 @@ class Series:
     labels: dict[str, str]
     timestamps: list[float] = field(default_factory=list)
     values: list[float] = field(default_factory=list)
+
+
+def finite(value: float | None) -> float | None:
+    """NaN and ±Inf (Prometheus sends both) become None: JSON has no NaN."""
+    if value is None or math.isnan(value) or math.isinf(value):
+        return None
+    return value
 
 
 def step_for(start: float, end: float, *, minimum: int = 30, max_points: int = MAX_POINTS) -> int:
@@ -115,3 +131,54 @@ def get_client() -> PrometheusClient:
     return PrometheusClient(
         settings.PROMETHEUS_URL, timeout=settings.PROMETHEUS_TIMEOUT, bearer_token=settings.PROMETHEUS_BEARER_TOKEN
     )
+
+
+PROMETHEUS_DOWN = DownMemory("prometheus:down")
+
+
+class MetricsSession:
+    """Queries for one request, at epoch seconds. After one failure every later query fails at once."""
+
+    def __init__(self, client: PrometheusClient | None = None) -> None:
+        self._client = client
+        self.error: PrometheusUnavailable | None = None
+
+    @property
+    def client(self) -> PrometheusClient:
+        if self._client is None:
+            self._client = get_client()
+        return self._client
+
+    def _guard(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if PROMETHEUS_DOWN.recent():
+            self.error = PrometheusUnavailable("Prometheus failed moments ago; not asking again yet")
+            raise self.error
+
+    def _failed(self, exc: PrometheusUnavailable) -> None:
+        self.error = exc
+        if not isinstance(exc, PrometheusBadResponse):  # a bad query is ours; a dead server is everyone's
+            PROMETHEUS_DOWN.remember()
+        logger.warning("Prometheus query failed: %s", exc)
+
+    def query(self, expr: str, *, at: float | None = None) -> list[Sample]:
+        self._guard()
+        try:
+            return self.client.query(expr, at=datetime.fromtimestamp(at, tz=UTC) if at else None)
+        except PrometheusUnavailable as exc:
+            self._failed(exc)
+            raise
+
+    def query_range(self, expr: str, *, start: float, end: float, step: int) -> list[Series]:
+        self._guard()
+        try:
+            return self.client.query_range(
+                expr,
+                start=datetime.fromtimestamp(start, tz=UTC),
+                end=datetime.fromtimestamp(end, tz=UTC),
+                step=step,
+            )
+        except PrometheusUnavailable as exc:
+            self._failed(exc)
+            raise

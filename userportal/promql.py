@@ -1,16 +1,24 @@
-"""A small PromQL builder that escapes label values.
+"""A small PromQL builder that escapes label values, and the tagged unions of the portal's pages.
 
 Label values often come from URLs (usernames, accounts, job ids): pasted into a query they could
 break it or widen it to other users' data (`def-foo_x|.*`). Every selector is built here.
+
+A page that needs several expressions asks for them in one round trip: each is tagged with the
+label ``portal_series`` (:func:`tagged`), the tagged expressions are joined with ``or``
+(:func:`union`) and the answer is split back by tag (:func:`by_tag`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from typing import TypeVar
 
 from django.conf import settings
 
+from userportal.prometheus import Sample, Series
+
+TAG = "portal_series"  # the label tagged() adds, so several expressions share one round trip
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -55,6 +63,53 @@ def duration(seconds: int | float) -> str:
     if seconds <= 0:
         raise ValueError("a duration must be positive")
     return f"{seconds}s"
+
+
+def job_selector(metric: str, job_ids: Iterable[int], *, label: str = "slurmjobid", **labels: str) -> str:
+    """``metric{slurmjobid="7"}`` for one job, ``=~"7|8"`` (escaped alternation) for several."""
+    ids = sorted({str(int(job_id)) for job_id in job_ids})
+    if len(ids) == 1:
+        return selector(metric, {label: ids[0], **labels})
+    return selector(metric, labels or None, regex={label: ids})
+
+
+def node_selector(metric: str, instances: Iterable[str], **labels: str) -> str:
+    """``metric{instance="nc1:9100"}`` for one instance, an escaped alternation for several."""
+    values = sorted(set(instances))
+    if len(values) == 1:
+        return selector(metric, {"instance": values[0], **labels})
+    return selector(metric, labels or None, regex={"instance": values})
+
+
+def node_name(instance: str) -> str:
+    """``nc10101.example.org:9100`` to ``nc10101``."""
+    return instance.split(":", 1)[0].split(".", 1)[0]
+
+
+def rate_window(step: int) -> str:
+    """The rate() window: the site's setting, widened to the step so downsampled points average it."""
+    return duration(max(int(settings.PROMETHEUS_RATE_WINDOW), int(step)))
+
+
+def tagged(expr: str, tag: str) -> str:
+    """``expr`` with the label portal_series="<tag>", so a union of several stays apart."""
+    return f"label_replace({expr}, {quote(TAG)}, {quote(tag)}, {quote('')}, {quote('')})"
+
+
+def union(parts: Mapping[str, str]) -> str:
+    """One query for several tagged expressions (``a or b or c``): one round trip instead of many."""
+    return " or ".join(tagged(expr, tag) for tag, expr in parts.items())
+
+
+Result = TypeVar("Result", Sample, Series)
+
+
+def by_tag(results: Iterable[Result]) -> dict[str, list[Result]]:
+    """The answer to a :func:`union`, split back by tag."""
+    grouped: dict[str, list[Result]] = {}
+    for item in results:
+        grouped.setdefault(item.labels.get(TAG, ""), []).append(item)
+    return grouped
 
 
 def _check_label(name: str) -> None:

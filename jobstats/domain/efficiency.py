@@ -15,9 +15,9 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from jobstats.domain.metrics import MetricsSession, by_tag, finite, job_selector, rate_window, union
 from slurm.decoders import TRES_MEM, parse_tres, step_cpu_seconds
-from userportal.prometheus import step_for
+from userportal.prometheus import MetricsSession, finite, step_for
+from userportal.promql import by_tag, job_selector, rate_window, union
 
 SOURCE_PROMETHEUS = "prometheus"
 SOURCE_ACCOUNTING = "accounting"

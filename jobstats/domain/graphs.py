@@ -18,20 +18,11 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from jobstats.domain.figures import Figure, constant_trace, figure, layout, no_data, trace
 from jobstats.domain.gpu_models import gpu_model
-from jobstats.domain.metrics import (
-    MetricsSession,
-    by_tag,
-    finite,
-    job_selector,
-    node_name,
-    node_selector,
-    rate_window,
-    union,
-)
 from userportal import promql
-from userportal.prometheus import Series, step_for
+from userportal.figures import Figure, constant_trace, figure, layout, no_data, trace
+from userportal.prometheus import MetricsSession, Series, finite, step_for
+from userportal.promql import by_tag, job_selector, node_name, node_selector, rate_window, union
 
 GIB = 1024**3
 MIB = 1024**2

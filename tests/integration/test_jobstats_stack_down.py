@@ -44,7 +44,7 @@ def wait_until(predicate, seconds: float, what: str) -> None:
 
 
 def portal_sees_prometheus(stack_dir: Path) -> bool:
-    """The portal (Apache) answers a graph again: it remembers a failure for 30 s (jobstats.domain.metrics)."""
+    """The portal (Apache) answers a graph again: it remembers a failure for 30 s (userportal.sources)."""
     url = f"{os.environ['PORTAL_STACK_URL']}/secure/jobstats/alice/{first_job(stack_dir, 'cpu-busy')}/graph/cpu.json"
     try:
         return requests.get(url, headers=ALICE, timeout=TIMEOUT).status_code == 200

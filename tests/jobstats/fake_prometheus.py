@@ -1,7 +1,7 @@
 """A small Prometheus HTTP API on loopback that answers jobstats' queries with realistic series.
 
 It does not evaluate PromQL. jobstats sends each graph as a union of tagged expressions
-(``label_replace(<expr>, "portal_series", "<tag>", "", "")``, see jobstats.domain.metrics);
+(``label_replace(<expr>, "portal_series", "<tag>", "", "")``, see userportal.promql);
 the fake answers every tag with the label sets its ``by (...)`` clause and selectors imply
 (job ids, instances, GPUs, thread states, executables, devices...) and values of the size
 slurm-job-exporter, node_exporter, lustre_exporter and redfish give for a 4-core, 1-GPU job.

@@ -11,10 +11,10 @@ import pytest
 from jobstats.domain import gpu_models
 from jobstats.domain.cost import Prices, job_cost, rated_watts
 from jobstats.domain.efficiency import JobUsage, accounting_usage, summarise
-from jobstats.domain.figures import figure, layout, no_data, trace
 from jobstats.domain.gpu_models import GpuModelsError, load_table
 from jobstats.domain.pending import explain_reason, parse_squeue, run_squeue
 from slurm.decoders import step_cpu_seconds
+from userportal.figures import figure, layout, no_data, trace
 from userportal.prometheus import Series
 
 TT_PRICES = Prices(0.04158, 0.010395, 0.5, 6.6225, 5.0, 0.0029431, 0.31393, 0.0478125, 1.7725, 8.0, "CAD")

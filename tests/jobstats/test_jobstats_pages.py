@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import reverse
 
 from jobstats import jobpage
-from jobstats.domain.metrics import MetricsSession
+from userportal.prometheus import MetricsSession
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 

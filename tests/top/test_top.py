@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from slurm.decoders import JobState, format_tres
-from top import services
+from userportal.prometheus import Sample
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
@@ -99,7 +99,7 @@ def test_largemem_asks_prometheus_for_running_jobs(client, personas, prom):
                              mem_req=40960, time_start=now - 7200)  # fmt: skip
     prom.samples = {}
     prom_answer = [({"slurmjobid": str(job.id_job)}, 30 * 1024**3)]
-    prom.query = lambda expr, at=None: [services.Sample(labels=labels, value=v) for labels, v in prom_answer]
+    prom.query = lambda expr, at=None: [Sample(labels=labels, value=v) for labels, v in prom_answer]
     client.force_login(personas.staff)
     [row] = client.get(reverse("top:largemem") + "?window=now").context["jobs"]
     assert row.running
