@@ -1,12 +1,15 @@
 # shellcheck shell=bash
 # install: apt packages (only the missing ones, with a policy-rc.d that keeps postinst from
 # starting daemons), the stack venv (aiosmtpd), the Apache venv (Debian's python3 + the
-# portal's requirements.txt) and oidc-provider from npm. Every step is skipped when done.
+# portal's requirements.txt), oidc-provider from npm and the VM guests' kernel (libvirt.sh).
+# Every step is skipped when done. (`daemon` satisfies prometheus-libvirt-exporter's
+# "daemon | systemd-sysv" without installing systemd as /sbin/init.)
 
 APT_PACKAGES="mariadb-server mariadb-client munge slurmctld slurmd slurmdbd slurm-client slurmrestd
 slurm-wlm-jwt-plugin prometheus openssh-server openssh-client redis-server redis-tools apache2
 apache2-utils libapache2-mod-wsgi-py3 python3-venv python3-dev slapd ldap-utils libmariadb-dev
-libldap2-dev libsasl2-dev pkg-config gcc curl jq procps iproute2 postgresql postgresql-client"
+libldap2-dev libsasl2-dev pkg-config gcc curl jq procps iproute2 postgresql postgresql-client
+libvirt-daemon libvirt-clients qemu-system-x86 prometheus-libvirt-exporter busybox-static daemon xz-utils"
 STACK_PIP="aiosmtpd==1.4.6"
 OIDC_PROVIDER_VERSION=9.13.3
 
@@ -103,6 +106,7 @@ cmd_install() {
   install_stack_venv
   install_oidc
   install_apache_venv
+  [ "$(libvirt_mode)" = no ] || install_vm_guest
   log "install done in $(since "$t0")s"
 }
 
@@ -110,7 +114,8 @@ cmd_install() {
 ensure_installed() {
   local miss; miss=$(missing_apt)
   if [ -n "$miss" ] || ! have node || [ ! -x "$STACK_VENV/bin/python" ] || ! oidc_installed \
-     || { [ -f "$REPO/requirements.txt" ] && ! apache_venv_ok; }; then
+     || { [ -f "$REPO/requirements.txt" ] && ! apache_venv_ok; } \
+     || { [ "$(libvirt_mode)" != no ] && ! vm_guest_ok; }; then
     log "some parts are not installed yet: running install first"
     cmd_install
   fi

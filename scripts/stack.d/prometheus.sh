@@ -26,6 +26,16 @@ scrape_configs:
     static_configs:
       - targets: ['127.0.0.1:$P_PROMETHEUS']
 EOF
+    # the libvirt exporter (libvirt.sh): every 15 s, so the graphs of a freshly booted guest and a
+    # stopped exporter (up == 0) show within ~30 s
+    if [ "$(libvirt_mode)" != no ]; then
+      cat <<EOF
+  - job_name: libvirt
+    scrape_interval: 15s
+    static_configs:
+      - targets: ['127.0.0.1:$P_LIBVIRT_EXPORTER']
+EOF
+    fi
     if [ "$rules" = 1 ]; then
       printf 'rule_files:\n  - %s\n' "$E/prometheus/rules.yml"
     fi

@@ -132,6 +132,25 @@ sm_prometheus() {
   echo "6 h synthetic series ($n GPU jobs, 2 gpu_types), node/levelfs series, recording rules with history$real"
 }
 
+# ------------------------------------------------------------------ libvirt (libvirt.sh)
+sm_libvirt() {
+  if [ "$(libvirt_mode)" = no ] || { [ -s "$D/libvirt.failed" ] && [ "$(libvirt_mode)" = auto ]; }; then
+    echo "skipped: $(cat "$D/libvirt.failed" 2>/dev/null || echo PORTAL_STACK_LIBVIRT=no)"; return 0
+  fi
+  local metrics n projects
+  metrics=$(curl -sf "http://127.0.0.1:$P_LIBVIRT_EXPORTER/metrics") || { echo "the exporter does not answer"; return 1; }
+  grep -q '^libvirt_up 1' <<< "$metrics" || { echo "libvirt_up is not 1"; return 1; }
+  n=$(grep -c '^libvirt_domain_info_virtual_cpus{' <<< "$metrics" || true)
+  [ "$n" = "$(vm_domains | wc -l)" ] || { echo "the exporter reports $n running guests"; return 1; }
+  projects=$(grep -o 'project_name="[^"]*"' <<< "$metrics" | sort -u | tr '\n' ' ')
+  [[ $projects == *'"chem"'*'"physics"'* ]] || { echo "nova labels missing: $projects"; return 1; }
+  # Prometheus scrapes it and the guests use CPU (a rate needs two scrapes: 15 s apart)
+  prom_query 'up{job="libvirt"}' | jq -e '.data.result[0].value[1] == "1"' >/dev/null || { echo "up{job=libvirt} is not 1"; return 1; }
+  prom_query 'count(rate(libvirt_domain_info_cpu_time_seconds_total[2m]) > 0)' \
+    | jq -e ".data.result[0].value[1] == \"$n\"" >/dev/null || { echo "not every guest has a CPU rate in Prometheus yet"; return 1; }
+  echo "$n guests running with nova labels ($projects), scraped by Prometheus, CPU rates > 0"
+}
+
 # ------------------------------------------------------------------ Redis + Celery
 sm_redis() {
   local port; port=$(redis_port)
@@ -231,6 +250,7 @@ cmd_smoke() {
   check "mariadb: portal owns userportal, test_userportal*" sm_portal_db
   check "slurmrestd: JWT (scontrol token, HS256 key)" sm_restd
   check "prometheus: backfilled series + recording rules" sm_prometheus
+  check "libvirt: guests, exporter with nova labels, scraped" sm_libvirt
   check "redis: ping, set/get on db $REDIS_DB" sm_redis
   check "celery: worker answers, beat runs" sm_celery
   check "ssh: via the jump host to the node" sm_ssh
