@@ -2,7 +2,7 @@
 
 Rates are history: a row already in force is read-only (jobs and receipts were priced with it);
 a change is a new row valid from a date, as ``/billing/formula`` POST does. Receipts are
-read-only except their paid status, which goes through billing.services.mark_paid (audited).
+read-only except their paid status, which goes through billing.ledger.mark_paid (audited).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from billing import services
+from billing import ledger
 from billing.models import AccountTier, Budget, GpuFactor, Rate, Receipt, Tier
 from userportal.audit import audit
 
@@ -113,9 +113,9 @@ class ReceiptAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Receipt, form: Any, change: bool) -> None:
         if change and "status" in form.changed_data and obj.status == Receipt.Status.PAID:
             obj.status = Receipt.Status.PENDING  # mark_paid makes the change, once, audited
-            services.mark_paid(obj, request=request)
+            ledger.mark_paid(obj, request=request)
 
     @admin.action(description=_("Mark the selected receipts as paid"))
     def mark_paid(self, request: HttpRequest, queryset: QuerySet[Receipt]) -> None:
-        done = sum(services.mark_paid(receipt, request=request) for receipt in queryset)
+        done = sum(ledger.mark_paid(receipt, request=request) for receipt in queryset)
         self.message_user(request, _("%(count)d receipts marked as paid.") % {"count": done}, messages.SUCCESS)

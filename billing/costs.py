@@ -17,6 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -161,7 +162,8 @@ def _epoch_us(times: pd.Series) -> np.ndarray:
     return times.dt.tz_convert("UTC").astype("datetime64[us, UTC]").to_numpy(dtype="datetime64[us]").view("int64")
 
 
-SUM_COLUMNS = ("cpu_hours", "gpu_hours", "mem_gb_hours", "elapsed_hours", "cpu_minor", "gpu_minor", "mem_minor")
+SUM_COLUMNS: tuple[str, ...] = ("cpu_hours", "gpu_hours", "mem_gb_hours", "elapsed_hours")
+SUM_COLUMNS += ("cpu_minor", "gpu_minor", "mem_minor")
 SUM_COLUMNS += ("cost_minor", "unused_minor")
 
 
@@ -184,6 +186,23 @@ def totals(priced: pd.DataFrame) -> dict[str, object]:
         "elapsed_hours": float(priced["elapsed"].sum()) / 3600.0 if len(priced) else 0.0,
         "cost": to_money(priced["cost_minor"].sum()) if len(priced) else to_money(0),
         "unused": to_money(priced["unused_minor"].sum()) if len(priced) else to_money(0),
+    }
+
+
+def monthly_costs(priced: pd.DataFrame, by: str) -> dict[str, Any]:
+    """Cost per month per ``by`` (tier or account) for the charts: {"months": [...], "series": {name: [...]}}."""
+    if priced.empty:
+        return {"months": [], "series": {}}
+    month = priced["end"].dt.tz_convert("UTC").dt.strftime("%Y-%m")
+    table = priced.assign(month=month).pivot_table(
+        index="month", columns=by, values="cost_minor", aggfunc="sum", fill_value=0
+    )
+    if by == "account" and table.shape[1] > 12:  # the 12 largest accounts, the rest together
+        order = table.sum().sort_values(ascending=False).index
+        table = pd.concat([table[order[:12]], table[order[12:]].sum(axis=1).rename("(other)")], axis=1)
+    return {
+        "months": list(table.index),
+        "series": {str(name): [str(to_money(v)) for v in table[name]] for name in table.columns},
     }
 
 

@@ -1,4 +1,4 @@
-"""Billing pages, CSV files and the rates JSON. Thin: parse the form, call billing.services, render.
+"""Billing pages, CSV files and the rates JSON. Thin: parse the form, call billing's use cases, render.
 
 When every job source is down, pages render with a notice (DataSourceError) instead of a 500.
 """
@@ -21,9 +21,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing import services
-from billing.costs import RESOURCES, aggregate, calculate, to_money
-from billing.models import Receipt, Tier
+from billing import budgets, exports, ledger, services
+from billing.costs import RESOURCES, aggregate, calculate, monthly_costs, to_money, totals
+from billing.models import Budget, GpuFactor, Receipt, Tier
 from slurm.jobsource.frame import JobQuery
 from slurm.visibility import accounts_of
 from userportal.clusters import current_cluster
@@ -83,7 +83,7 @@ def usage(request: HttpRequest, username: str) -> HttpResponse:
     jobs = found.jobs
     if tab == "billed":
         jobs = found.billed
-    context.update(source=found.source, failures=found.failures, totals=services.totals(jobs))
+    context.update(source=found.source, failures=found.failures, totals=totals(jobs))
     context["unbilled_totals"] = found.totals("unbilled")
     if tab == "aggregate":
         context["groups"] = _group_rows(aggregate(jobs, ["account", "tier"]))
@@ -115,14 +115,14 @@ def usage_csv(request: HttpRequest, username: str) -> HttpResponse:
         found = services.usage(query, cached=True)
     except DataSourceError as exc:
         return HttpResponse(str(exc.user_message), status=exc.status_code, content_type="text/plain; charset=utf-8")
-    return _csv(services.usage_csv(found.jobs), f"usage-{username}.csv")
+    return _csv(exports.usage_csv(found.jobs), f"usage-{username}.csv")
 
 
 def receipts(request: HttpRequest, username: str) -> HttpResponse:
     if request.method == "POST":
         return _create_receipt(request, username)
     form = _query(request, user=username)[0]
-    context = {"owner": username, "receipts": services.receipts_of(username), "form": form}
+    context = {"owner": username, "receipts": ledger.receipts_of(username), "form": form}
     context["currency"] = settings.BILLING_CURRENCY
     return render(request, "billing/receipts.html", context)
 
@@ -135,10 +135,10 @@ def _create_receipt(request: HttpRequest, username: str) -> HttpResponse:
     start, end = services.window(data.get("start"), data.get("end"), data.get("before"))
     query = JobQuery(start, end, current_cluster(request), user=username)
     try:
-        receipt = services.create_receipt(username, query, request=request)
-    except services.NothingToBill:
+        receipt = ledger.create_receipt(username, query, request=request)
+    except ledger.NothingToBill:
         messages.info(request, _("There are no unbilled jobs in this period."))
-    except services.AlreadyBilled:
+    except ledger.AlreadyBilled:
         messages.error(request, _("Some of these jobs were billed by another request at the same time. Try again."))
     except DataSourceError as exc:
         messages.error(request, str(exc.user_message))
@@ -155,18 +155,18 @@ def _receipt(username: str, receipt_id: int) -> Receipt:
 def receipt(request: HttpRequest, username: str, receipt_id: int) -> HttpResponse:
     found = _receipt(username, receipt_id)
     items = Paginator(found.items.all(), PAGE_SIZE).get_page(request.GET.get("page"))
-    context = {"owner": username, "receipt": found, "items": items, **services.receipt_summary(found)}
+    context = {"owner": username, "receipt": found, "items": items, **ledger.receipt_summary(found)}
     return render(request, "billing/receipt.html", context)
 
 
 def receipt_print(request: HttpRequest, username: str, receipt_id: int) -> HttpResponse:
     found = _receipt(username, receipt_id)
-    context = {"owner": username, "receipt": found, "items": found.items.all(), **services.receipt_summary(found)}
+    context = {"owner": username, "receipt": found, "items": found.items.all(), **ledger.receipt_summary(found)}
     return render(request, "billing/receipt_print.html", context)
 
 
 def receipt_csv(request: HttpRequest, username: str, receipt_id: int) -> HttpResponse:
-    return _csv(services.receipt_csv(_receipt(username, receipt_id)), f"receipt-{receipt_id}.csv")
+    return _csv(exports.receipt_csv(_receipt(username, receipt_id)), f"receipt-{receipt_id}.csv")
 
 
 # --- rates -----------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def playground(request: HttpRequest) -> HttpResponse:
         except InvalidOperation:
             messages.error(request, _("Give numbers of hours."))
     context = {"tiers": tiers, "tier": tier, "config": config, "result": result, "currency": settings.BILLING_CURRENCY}
-    context["gpu_types"] = list(services.GpuFactor.objects.values_list("gpu_type", flat=True))
+    context["gpu_types"] = list(GpuFactor.objects.values_list("gpu_type", flat=True))
     return render(request, "billing/playground.html", context)
 
 
@@ -251,12 +251,12 @@ def playground(request: HttpRequest) -> HttpResponse:
 def forecasts(request: HttpRequest) -> HttpResponse:
     cluster = current_cluster(request)
     if request.user.is_staff:
-        accounts = sorted(set(services.Budget.objects.filter(cluster=cluster).values_list("account", flat=True)))
+        accounts = sorted(set(Budget.objects.filter(cluster=cluster).values_list("account", flat=True)))
     else:
         accounts = accounts_of(request.user.get_username(), cluster)
     context: dict[str, Any] = {"forecasts": [], "currency": settings.BILLING_CURRENCY}
     try:
-        context["forecasts"] = [services.forecast(account, cluster) for account in accounts]
+        context["forecasts"] = [budgets.forecast(account, cluster) for account in accounts]
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "billing/forecasts.html", context)
@@ -265,7 +265,7 @@ def forecasts(request: HttpRequest) -> HttpResponse:
 def account_forecast(request: HttpRequest, account: str) -> HttpResponse:
     context: dict[str, Any] = {"account": account, "currency": settings.BILLING_CURRENCY}
     try:
-        context["forecasts"] = [services.forecast(account, current_cluster(request))]
+        context["forecasts"] = [budgets.forecast(account, current_cluster(request))]
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "billing/forecasts.html", context)
@@ -273,16 +273,16 @@ def account_forecast(request: HttpRequest, account: str) -> HttpResponse:
 
 def account_balance(request: HttpRequest, account: str) -> HttpResponse:
     try:
-        return JsonResponse(services.ood_balance([services.forecast(account, current_cluster(request))]))
+        return JsonResponse(budgets.ood_balance([budgets.forecast(account, current_cluster(request))]))
     except DataSourceError as exc:
         return JsonResponse({"detail": str(exc.user_message)}, status=exc.status_code)
 
 
 def balance(request: HttpRequest) -> HttpResponse:
     cluster = current_cluster(request)
-    accounts = sorted(set(services.Budget.objects.filter(cluster=cluster).values_list("account", flat=True)))
+    accounts = sorted(set(Budget.objects.filter(cluster=cluster).values_list("account", flat=True)))
     try:
-        return JsonResponse(services.ood_balance([services.forecast(a, cluster) for a in accounts]))
+        return JsonResponse(budgets.ood_balance([budgets.forecast(a, cluster) for a in accounts]))
     except DataSourceError as exc:
         return JsonResponse({"detail": str(exc.user_message)}, status=exc.status_code)
 
@@ -291,7 +291,7 @@ def balance(request: HttpRequest) -> HttpResponse:
 def staff_rates(request: HttpRequest) -> HttpResponse:
     tiers = list(Tier.objects.all())
     tier = next((t for t in tiers if t.slug == request.GET.get("type")), tiers[0] if tiers else None)
-    context = {"tiers": tiers, "tier": tier, "rates": services.current_rates(tier) if tier else None}
+    context: dict[str, Any] = {"tiers": tiers, "tier": tier, "rates": services.current_rates(tier) if tier else None}
     context["history"] = list(tier.rates.all()[:30]) if tier else []
     context["currency"] = settings.BILLING_CURRENCY
     return render(request, "billing/staff_rates.html", context)
@@ -306,7 +306,7 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
         return render(request, "billing/staff_usage.html", context)
-    context.update(source=found.source, totals=services.totals(found.jobs))
+    context.update(source=found.source, totals=totals(found.jobs))
     context["by_user"] = _group_rows(aggregate(found.jobs, ["user"]))
     context["by_account"] = _group_rows(aggregate(found.jobs, ["account", "tier"]))
     ordered = found.jobs.sort_values(["end", "job_id"], ascending=False)
@@ -322,12 +322,12 @@ def staff_usage_csv(request: HttpRequest) -> HttpResponse:
         found = services.usage(query, cached=True)
     except DataSourceError as exc:
         return HttpResponse(str(exc.user_message), status=exc.status_code, content_type="text/plain; charset=utf-8")
-    return _csv(services.usage_csv(found.jobs), "usage-all.csv")
+    return _csv(exports.usage_csv(found.jobs), "usage-all.csv")
 
 
 def staff_receipts(request: HttpRequest) -> HttpResponse:
     context = {
-        "pending": services.pending_receipts(),
+        "pending": ledger.pending_receipts(),
         "paid": list(Receipt.objects.filter(status=Receipt.Status.PAID).order_by("-paid_at")[:50]),
     }
     return render(request, "billing/staff_receipts.html", context)
@@ -337,7 +337,7 @@ def mark_paid(request: HttpRequest, receipt_id: int) -> HttpResponse:
     if request.method != "POST":
         return redirect("billing:staff_receipts")
     found = get_object_or_404(Receipt, pk=receipt_id)
-    if services.mark_paid(found, request=request):
+    if ledger.mark_paid(found, request=request):
         messages.success(request, _("Receipt %(number)s is marked as paid.") % {"number": found.pk})
     else:
         messages.info(request, _("Receipt %(number)s was already paid.") % {"number": found.pk})
@@ -345,7 +345,7 @@ def mark_paid(request: HttpRequest, receipt_id: int) -> HttpResponse:
 
 
 def paid_csv(request: HttpRequest) -> HttpResponse:
-    return _csv(services.paid_csv(), "paid.csv")
+    return _csv(exports.paid_csv(), "paid.csv")
 
 
 class AuditFilter(forms.Form):
@@ -359,7 +359,7 @@ class AuditFilter(forms.Form):
 def _audit_entries(request: HttpRequest) -> tuple[AuditFilter, Any]:
     form = AuditFilter(request.GET or None)
     filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
-    return form, services.audit_entries(**filters)
+    return form, exports.audit_entries(**filters)
 
 
 def staff_audit(request: HttpRequest) -> HttpResponse:
@@ -370,7 +370,7 @@ def staff_audit(request: HttpRequest) -> HttpResponse:
 
 def staff_audit_csv(request: HttpRequest) -> HttpResponse:
     _form, entries = _audit_entries(request)
-    return _csv(services.audit_csv(entries[:100_000].iterator()), "audit.csv")
+    return _csv(exports.audit_csv(entries[:100_000].iterator()), "audit.csv")
 
 
 def staff_charts(request: HttpRequest) -> HttpResponse:
@@ -394,7 +394,7 @@ def staff_charts_json(request: HttpRequest) -> HttpResponse:
         {
             "currency": settings.BILLING_CURRENCY,
             "source": found.source,
-            "by_tier": services.monthly_costs(found.jobs, "tier"),
-            "by_account": services.monthly_costs(found.jobs, "account"),
+            "by_tier": monthly_costs(found.jobs, "tier"),
+            "by_account": monthly_costs(found.jobs, "account"),
         }
     )

@@ -214,7 +214,7 @@ class Relabelled:
 
 
 def bench_receipt(args: argparse.Namespace, lines: list[str]) -> None:
-    from billing import services
+    from billing import ledger
     from billing.models import Receipt, ReceiptItem
     from slurm.jobsource.frame import JobQuery
 
@@ -233,7 +233,7 @@ def bench_receipt(args: argparse.Namespace, lines: list[str]) -> None:
         clean()
         s0, c0 = server_cpu(), time.process_time()
         t0 = time.perf_counter()
-        receipt = services.create_receipt("benchreceipt", query, actor="bench", sources=[source])
+        receipt = ledger.create_receipt("benchreceipt", query, actor="bench", sources=[source])
         times.append(time.perf_counter() - t0)
         s1 = server_cpu()
         cpus.append(cpu_note(time.process_time() - c0, s1 - s0 if s0 is not None and s1 is not None else None))

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from django.db import connection
 
-from billing import services
+from billing import ledger
 from billing.models import Receipt, ReceiptItem
 from slurm.jobsource.frame import COLUMNS, JobQuery, finish_frame
 
@@ -46,9 +46,9 @@ def test_two_concurrent_receipts_never_bill_a_job_twice():
 
     def request() -> None:
         try:
-            services.create_receipt("owner", QUERY, actor="owner", sources=[FixedSource(barrier)])
+            ledger.create_receipt("owner", QUERY, actor="owner", sources=[FixedSource(barrier)])
             outcomes.append("created")
-        except services.AlreadyBilled:
+        except ledger.AlreadyBilled:
             outcomes.append("refused")
         except BaseException as exc:  # reported below
             outcomes.append(repr(exc))

@@ -9,7 +9,7 @@ import json
 import pytest
 from django.urls import reverse
 
-from billing import services
+from billing import exports, ledger, services
 from billing.models import Rate, Receipt
 from slurm.jobsource.frame import JobSourceError
 from userportal.models import AuditEntry
@@ -34,7 +34,7 @@ def test_usage_csv_has_the_documented_columns(client, personas, billing_jobs):
     client.force_login(personas.owner)
     response = client.get(reverse("billing:usage_csv", kwargs={"username": "owner"}))
     rows = list(csv.reader(io.StringIO(response.content.decode())))
-    assert rows[0] == [name for name, _ in services.USAGE_CSV_COLUMNS]
+    assert rows[0] == [name for name, _ in exports.USAGE_CSV_COLUMNS]
     assert len(rows) == 4
 
 
@@ -59,7 +59,7 @@ def test_create_receipt_from_the_page_then_csv_and_print(client, personas, billi
     assert client.get(reverse("billing:receipt", kwargs=kwargs)).status_code == 200
     assert client.get(reverse("billing:receipt_print", kwargs=kwargs)).status_code == 200
     rows = list(csv.reader(io.StringIO(client.get(reverse("billing:receipt_csv", kwargs=kwargs)).content.decode())))
-    assert rows[0] == services.RECEIPT_CSV_COLUMNS
+    assert rows[0] == exports.RECEIPT_CSV_COLUMNS
     assert len(rows) == 4
     client.post(reverse("billing:receipts", kwargs={"username": "owner"}))
     assert Receipt.objects.filter(username="owner").count() == 1  # nothing left to bill
@@ -96,7 +96,7 @@ def test_formula_get_is_json_and_post_is_staff_only_and_audited(client, personas
 
 def test_staff_pages_render(client, personas, billing_jobs):
     client.force_login(personas.staff)
-    receipt = services.create_receipt("owner", _query(personas), actor="owner")
+    receipt = ledger.create_receipt("owner", _query(personas), actor="owner")
     for name in (
         "staff_rates",
         "staff_usage",
@@ -116,12 +116,12 @@ def test_staff_pages_render(client, personas, billing_jobs):
     assert receipt.status == "paid"
     audit_csv = client.get(reverse("billing:staff_audit_csv"), {"action": "billing."}).content.decode()
     rows = list(csv.reader(io.StringIO(audit_csv)))
-    assert rows[0] == services.AUDIT_CSV_COLUMNS
+    assert rows[0] == exports.AUDIT_CSV_COLUMNS
     assert {row[7] for row in rows[1:]} == {"billing.receipt.create", "billing.receipt.paid"}
     page = client.get(reverse("billing:staff_audit"), {"action": "billing.receipt.paid"})
     assert [e.action for e in page.context["page"].object_list] == ["billing.receipt.paid"]
     paid = client.get(reverse("billing:paid_csv")).content.decode().splitlines()
-    assert paid[0].split(",") == services.PAID_CSV_COLUMNS
+    assert paid[0].split(",") == exports.PAID_CSV_COLUMNS
     assert len(paid) == 2
 
 

@@ -7,28 +7,29 @@ import pytest
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 
-from billing import services
+from billing import ledger, services
 from billing.models import Receipt, ReceiptItem
+from billing.receipt_items import insert_items
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
 FIELDS = [f.name for f in ReceiptItem._meta.fields if f.name not in ("id", "receipt")]
 
 
-def test_insert_items_stores_what_bulk_create_stores(billing_jobs, owner_query):
+def test_insert_items_stores_what_bulk_create_stores(billing_jobs, owner_query, orm_items):
     jobs = services.usage(owner_query).jobs
     fast = Receipt.objects.create(
         username="owner", cluster="testcluster", currency="THB", total=0, period_start=owner_query.start,
         period_end=owner_query.end,
     )  # fmt: skip
-    assert services.insert_items(fast, jobs) == len(jobs) == 3
+    assert insert_items(fast, jobs) == len(jobs) == 3
     stored = sorted(fast.items.values_list(*FIELDS))
     ReceiptItem.objects.filter(receipt=fast).delete()
-    ReceiptItem.objects.bulk_create(services._items(fast, jobs))
+    ReceiptItem.objects.bulk_create(orm_items(fast, jobs))
     assert sorted(fast.items.values_list(*FIELDS)) == stored
 
 
-def test_insert_items_quotes_every_text_and_keeps_exact_values(billing_jobs, owner_query):
+def test_insert_items_quotes_every_text_and_keeps_exact_values(billing_jobs, owner_query, orm_items):
     """On MariaDB the statements are written by insert_items itself: quotes, backslashes, ``%s``,
     newlines and Thai must arrive as they are, with microseconds and exact money."""
     jobs = services.usage(owner_query).jobs.copy()
@@ -41,11 +42,11 @@ def test_insert_items_quotes_every_text_and_keeps_exact_values(billing_jobs, own
         username="owner", cluster="testcluster", currency="THB", total=0, period_start=owner_query.start,
         period_end=owner_query.end,
     )  # fmt: skip
-    assert services.insert_items(fast, jobs) == 3
+    assert insert_items(fast, jobs) == 3
     stored = sorted(fast.items.values_list(*FIELDS))
     assert {row[FIELDS.index("account")] for row in stored} == set(jobs["account"])
     ReceiptItem.objects.filter(receipt=fast).delete()
-    ReceiptItem.objects.bulk_create(services._items(fast, jobs))
+    ReceiptItem.objects.bulk_create(orm_items(fast, jobs))
     assert sorted(fast.items.values_list(*FIELDS)) == stored
 
 
@@ -56,5 +57,5 @@ def test_usage_cache_skips_the_database_but_billed_marks_stay_fresh(billing_jobs
         again = services.usage(owner_query, cached=True)
     assert len(slurm_queries) == 0
     assert (again.jobs["billed"] == 0).all()
-    receipt = services.create_receipt("owner", owner_query)  # never from the cache
+    receipt = ledger.create_receipt("owner", owner_query)  # never from the cache
     assert (services.usage(owner_query, cached=True).jobs["billed"] == receipt.pk).all()

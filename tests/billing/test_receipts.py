@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing import services
+from billing import budgets, exports, ledger, services
 from billing.models import Receipt, ReceiptItem, Tier
 from userportal.models import AuditEntry
 
@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
 
 def test_receipt_bills_the_unbilled_jobs_at_their_rates(billing_jobs, owner_query, personas):
-    receipt = services.create_receipt("owner", owner_query, actor="owner")
+    receipt = ledger.create_receipt("owner", owner_query, actor="owner")
     items = {item.job_id: item for item in receipt.items.all()}
     cpu, gpu = items[billing_jobs["cpu"].id_job], items[billing_jobs["gpu"].id_job]
     assert cpu.cpu_hours == Decimal("8.0000")
@@ -30,10 +30,10 @@ def test_receipt_bills_the_unbilled_jobs_at_their_rates(billing_jobs, owner_quer
     assert entry.actor == "owner"
 
 
-def test_billed_jobs_are_filtered_out_and_the_job_key_refuses_a_second_bill(billing_jobs, owner_query):
-    services.create_receipt("owner", owner_query)
-    with pytest.raises(services.NothingToBill):
-        services.create_receipt("owner", owner_query)
+def test_billed_jobs_are_filtered_out_and_the_job_key_refuses_a_second_bill(billing_jobs, owner_query, orm_items):
+    ledger.create_receipt("owner", owner_query)
+    with pytest.raises(ledger.NothingToBill):
+        ledger.create_receipt("owner", owner_query)
     # A request that fetched the jobs before the first receipt committed: the unique key refuses it.
     found = services.usage(owner_query)
     assert (found.jobs["billed"] != 0).all()
@@ -44,34 +44,34 @@ def test_billed_jobs_are_filtered_out_and_the_job_key_refuses_a_second_bill(bill
     from django.db import IntegrityError, transaction
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        ReceiptItem.objects.bulk_create(services._items(second, found.jobs))
+        ReceiptItem.objects.bulk_create(orm_items(second, found.jobs))
 
 
 def test_a_race_rolls_back_the_whole_losing_receipt(billing_jobs, owner_query, monkeypatch):
-    services.create_receipt("owner", owner_query)
-    real_usage = services.usage
+    ledger.create_receipt("owner", owner_query)
+    real_usage = ledger.usage
 
     def stale_usage(query, sources=None):  # as if read before the other receipt was committed
         found = real_usage(query, sources)
         found.jobs["billed"] = 0
         return found
 
-    monkeypatch.setattr(services, "usage", stale_usage)
+    monkeypatch.setattr(ledger, "usage", stale_usage)
     before = Receipt.objects.count()
-    with pytest.raises(services.AlreadyBilled):
-        services.create_receipt("owner", owner_query)
+    with pytest.raises(ledger.AlreadyBilled):
+        ledger.create_receipt("owner", owner_query)
     assert Receipt.objects.count() == before
     assert AuditEntry.objects.filter(action="billing.receipt.create", status="conflict").exists()
 
 
 def test_rates_changed_after_a_receipt_leave_it_unchanged(billing_jobs, owner_query):
-    receipt = services.create_receipt("owner", owner_query)
+    receipt = ledger.create_receipt("owner", owner_query)
     total, items = receipt.total, list(receipt.items.values_list("cost", flat=True))
     services.set_rates(Tier.objects.get(slug="mu"), {"cpu": Decimal("9.0"), "gpu": Decimal("99")}, actor="staffer")
     receipt.refresh_from_db()
     assert receipt.total == total
     assert list(receipt.items.values_list("cost", flat=True)) == items
-    assert services.receipt_csv(receipt).count("\n") == 4
+    assert exports.receipt_csv(receipt).count("\n") == 4
     # Jobs that ended before the change keep their old rate on the usage page too.
     assert services.usage(owner_query).totals()["cost"] == total
     entry = AuditEntry.objects.get(action="billing.rates.update")
@@ -80,14 +80,14 @@ def test_rates_changed_after_a_receipt_leave_it_unchanged(billing_jobs, owner_qu
 
 
 def test_mark_paid_is_audited_once(billing_jobs, owner_query):
-    receipt = services.create_receipt("owner", owner_query)
-    assert services.mark_paid(receipt, actor="staffer") is True
-    assert services.mark_paid(receipt, actor="staffer") is False
+    receipt = ledger.create_receipt("owner", owner_query)
+    assert ledger.mark_paid(receipt, actor="staffer") is True
+    assert ledger.mark_paid(receipt, actor="staffer") is False
     assert receipt.status == Receipt.Status.PAID
     assert receipt.paid_by == "staffer"
     assert AuditEntry.objects.filter(action="billing.receipt.paid", target=f"receipt:{receipt.pk}").count() == 1
-    header, row = services.paid_csv().splitlines()
-    assert header.split(",") == services.PAID_CSV_COLUMNS
+    header, row = exports.paid_csv().splitlines()
+    assert header.split(",") == exports.PAID_CSV_COLUMNS
     assert row.split(",")[0] == str(receipt.pk)
 
 
@@ -104,12 +104,12 @@ def test_forecast_and_ood_balance(billing_jobs, personas):
         start=today - timedelta(days=9),
         end=today + timedelta(days=20),
     )
-    forecast = services.forecast("def-owner", "testcluster")
+    forecast = budgets.forecast("def-owner", "testcluster")
     assert forecast.spent > 0
     assert forecast.burn_per_day > 0
     assert forecast.remaining == Decimal("100") - forecast.spent
     assert forecast.runs_out is not None
     assert forecast.runs_out >= today
-    balance = services.ood_balance([forecast])
+    balance = budgets.ood_balance([forecast])
     assert balance["version"] == 1
     assert balance["balances"] == [{"project": "def-owner", "value": float(forecast.remaining)}]

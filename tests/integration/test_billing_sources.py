@@ -17,7 +17,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
-from billing import services
+from billing import ledger, services
 from billing.costs import price
 from billing.models import Tier
 from slurm.jobsource.csvfile import CsvSource
@@ -95,7 +95,7 @@ def test_the_same_jobs_cost_the_same_from_each_source(window, tmp_path):
 
 def test_rates_changed_after_a_receipt_leave_it_unchanged(window):
     user = "alice"
-    receipt = services.create_receipt(user, window, actor=user)
+    receipt = ledger.create_receipt(user, window, actor=user)
     total = receipt.total
     services.set_rates(Tier.objects.get(slug="mu"), {"cpu": Decimal("123.4567")}, actor="staff")
     receipt.refresh_from_db()
