@@ -1,4 +1,4 @@
-"""Celery tasks of the quotas module: thin, named, idempotent (services.check_quotas upserts)."""
+"""Celery tasks of the quotas module: thin, named, idempotent (alerts.check_quotas upserts)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from celery import shared_task
 
-from quotas import services
+from quotas import alerts
 from userportal.errors import DataSourceError
 
 
@@ -18,7 +18,7 @@ from userportal.errors import DataSourceError
     max_retries=5,
 )
 def check_quotas() -> dict[str, Any]:
-    result = services.check_quotas()
+    result = alerts.check_quotas()
     return {
         "groups": result.groups,
         "raised": result.raised,

@@ -18,7 +18,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
-from quotas import services
+from quotas import alerts
+from quotas.limits import Limits
 from quotas.models import QuotaAlert, UsageSnapshot
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "slurm", "robinhood"])]
@@ -45,7 +46,7 @@ def test_alices_physics_quota_comes_from_ldap(client, ldap_quotas):
     assert response.status_code == 200
     assert response.context["unavailable"] is None
     physics = {r.group: r for r in response.context["reports"]}["physics"]
-    assert physics.limits == services.Limits(2 * TIB, 1_000_000, 10 * TIB)
+    assert physics.limits == Limits(2 * TIB, 1_000_000, 10 * TIB)
     used = (150 + 20 + 2) * GIB + 4096 * 1200 + 1048576 + 4096  # Robinhood's rows (robinhood.sh)
     assert physics.project.bytes == used
     assert physics.bytes_percent == pytest.approx(used / (2 * TIB) * 100)
@@ -62,7 +63,7 @@ def test_bobs_two_groups_come_from_one_search_with_the_defaults_for_missing_attr
     response = _page(client, "bob")
     reports = {r.group: r for r in response.context["reports"]}
     assert set(reports) == {"chem", "physics"}
-    assert reports["chem"].limits == services.Limits(int(1.5 * TIB), 600_000, 0)
+    assert reports["chem"].limits == Limits(int(1.5 * TIB), 600_000, 0)
     assert reports["physics"].limits.bytes == 2 * TIB
     chem_used = 920 * GIB + 4096 * 5000 + 4096
     assert reports["chem"].bytes_percent == pytest.approx(chem_used / (1.5 * TIB) * 100)  # 59.9 %, not 89.9 %
@@ -71,7 +72,7 @@ def test_bobs_two_groups_come_from_one_search_with_the_defaults_for_missing_attr
 
 def test_staffs_group_takes_the_default_inodes(client, ldap_quotas):
     reports = {r.group: r for r in _page(client, "staffer").context["reports"]}
-    assert reports["staff"].limits == services.Limits(500 * GIB, 500_000, TIB)
+    assert reports["staff"].limits == Limits(500 * GIB, 500_000, TIB)
 
 
 def test_a_wrong_ldap_uri_gives_the_page_a_notice(client, ldap_quotas):
@@ -129,11 +130,11 @@ def test_a_hung_directory_times_out_into_the_notice(client, ldap_quotas, silent_
 
 
 def test_the_alert_task_uses_ldap_limits_and_skips_when_ldap_is_down(ldap_quotas):
-    result = services.check_quotas(cluster="testcluster", dry_run=True)
+    result = alerts.check_quotas(cluster="testcluster", dry_run=True)
     assert result.skipped == ""
     assert "chem" not in result.raised  # 59.9 % of its LDAP quota (89.9 % of the 1 TiB default)
     ldap_quotas.QUOTAS_LDAP_SERVER_URI = "ldap://127.0.0.1:9"
-    result = services.check_quotas(cluster="testcluster")
+    result = alerts.check_quotas(cluster="testcluster")
     assert result.skipped.startswith("ldap:")
     assert not QuotaAlert.objects.exists()
     assert UsageSnapshot.objects.filter(group="chem").exists()  # the use is still recorded

@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.urls import reverse
 
-from quotas import services
+from quotas import alerts
 from quotas.models import QuotaAlert
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "slurm", "robinhood"])]
@@ -49,7 +49,7 @@ def test_users_cannot_see_each_others_storage(client, users):
 
 def test_alert_task_warns_chem_members(users, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.check_quotas(cluster="testcluster")
+        result = alerts.check_quotas(cluster="testcluster")
     assert "chem" in result.raised
     assert QuotaAlert.objects.get(group="chem").level == 80
     recipients = sorted(m.to[0] for m in mail.outbox)

@@ -10,7 +10,8 @@ from django.core import mail
 from django.core.management import call_command
 from django.urls import reverse
 
-from quotas import services
+from quotas import alerts, services
+from quotas.limits import Limits, limits_for
 from quotas.models import AcctStat, Quota, QuotaAlert, UsageSnapshot
 from quotas.router import ReadOnlyRobinhoodDatabase
 
@@ -121,23 +122,23 @@ def test_quota_file_in_json_and_yaml(tmp_path, settings):
     path = tmp_path / "quotas.json"
     path.write_text(json.dumps(data))
     settings.QUOTAS_SOURCE, settings.QUOTAS_FILE = "file", str(path)
-    limits = services.limits_for(["def-owner", "other"])
-    assert limits["def-owner"] == services.Limits(500 * 1024**3, 1000, 10 * TIB)
-    assert limits["other"] == services.Limits(2 * TIB, 1000, 0)
+    limits = limits_for(["def-owner", "other"])
+    assert limits["def-owner"] == Limits(500 * 1024**3, 1000, 10 * TIB)
+    assert limits["other"] == Limits(2 * TIB, 1000, 0)
     yaml_path = tmp_path / "quotas.yaml"
     yaml_path.write_text("default:\n  bytes: 1T\n  inodes: 5\n")
     settings.QUOTAS_FILE = str(yaml_path)
-    assert services.limits_for(["x"])["x"] == services.Limits(TIB, 5, 0)
+    assert limits_for(["x"])["x"] == Limits(TIB, 5, 0)
 
 
 def test_trend_projects_the_day_the_quota_fills():
     today = date(2026, 11, 22)
     points = [(today - timedelta(days=4 - i), 100 + 10 * i) for i in range(5)]  # +10 bytes a day, 140 today
-    fit = services.trend(points, 200, today=today)
+    fit = alerts.trend(points, 200, today=today)
     assert fit.bytes_per_day == pytest.approx(10.0)
     assert fit.full_on == today + timedelta(days=7)
-    assert services.trend(points[:1], 200, today=today).full_on is None
-    assert services.trend([(today - timedelta(days=1), 5), (today, 5)], 200, today=today).full_on is None
+    assert alerts.trend(points[:1], 200, today=today).full_on is None
+    assert alerts.trend([(today - timedelta(days=1), 5), (today, 5)], 200, today=today).full_on is None
 
 
 def test_alerts_mail_members_once_per_threshold_and_clear(
@@ -154,7 +155,7 @@ def test_alerts_mail_members_once_per_threshold_and_clear(
         group="def-owner", day=today - timedelta(days=7), bytes_used=int(0.5 * TIB), inodes_used=1
     )
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.check_quotas(today=today)
+        result = alerts.check_quotas(today=today)
     assert result.raised == ["def-owner"]
     alert = QuotaAlert.objects.get(group="def-owner")
     assert alert.level == 80
@@ -165,12 +166,12 @@ def test_alerts_mail_members_once_per_threshold_and_clear(
     assert UsageSnapshot.objects.filter(group="def-owner", day=today).count() == 1
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.check_quotas(today=today)  # a redelivered task: no second mail
+        alerts.check_quotas(today=today)  # a redelivered task: no second mail
     assert len(mail.outbox) == 2
 
     Quota.objects.filter(group="def-owner").update(bytes_limit=100 * TIB)
     with django_capture_on_commit_callbacks(execute=True):
-        result = services.check_quotas(today=today)
+        result = alerts.check_quotas(today=today)
     assert result.cleared == ["def-owner"]
     assert QuotaAlert.objects.get(group="def-owner").level == 0
 

@@ -11,7 +11,8 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
-from quotas import ldap_source, services
+from quotas import alerts, ldap_source
+from quotas.limits import Limits, limits_for
 from quotas.models import QuotaAlert, UsageSnapshot
 from userportal.conf import strict_ldap_attribute, strict_ldap_filter
 
@@ -110,10 +111,10 @@ def storage(robinhood, personas):
 def test_each_group_gets_its_ldap_limits_and_the_defaults_for_missing_attributes(directory):
     directory.add("physics", hpcQuotaBytes="10T", hpcQuotaInodes="2000000", hpcQuotaNearlineBytes="50T")
     directory.add("chem", hpcQuotaBytes="1.5T")
-    limits = services.limits_for(["physics", "chem", "nogroup"])
-    assert limits["physics"] == services.Limits(10 * TIB, 2_000_000, 50 * TIB)
-    assert limits["chem"] == services.Limits(int(1.5 * TIB), 500_000, 0)  # inodes, nearline: the defaults
-    assert limits["nogroup"] == services.Limits(TIB, 500_000, 0)  # no entry at all
+    limits = limits_for(["physics", "chem", "nogroup"])
+    assert limits["physics"] == Limits(10 * TIB, 2_000_000, 50 * TIB)
+    assert limits["chem"] == Limits(int(1.5 * TIB), 500_000, 0)  # inodes, nearline: the defaults
+    assert limits["nogroup"] == Limits(TIB, 500_000, 0)  # no entry at all
     [conn] = directory.connections
     [search] = conn.searches  # one search for every group of the call
     assert search["filter"] == (
@@ -133,17 +134,17 @@ def test_each_group_gets_its_ldap_limits_and_the_defaults_for_missing_attributes
 def test_group_names_are_escaped_in_the_filter(directory):
     directory.add("physics", hpcQuotaBytes="10T")
     hostile = "x)(cn=*"
-    limits = services.limits_for([hostile])
+    limits = limits_for([hostile])
     [search] = directory.searches
     assert search["filter"] == r"(&(objectClass=posixGroup)(cn=x\29\28cn=\2a))"  # one group: no (|...)
-    assert limits[hostile] == services.Limits(TIB, 500_000, 0)  # did not widen to physics
+    assert limits[hostile] == Limits(TIB, 500_000, 0)  # did not widen to physics
 
 
 def test_names_match_without_case_and_a_duplicate_entry_is_ignored(directory, caplog):
     directory.add("Physics", hpcQuotaBytes="3T")
     directory.add("physics", ou="old-groups", hpcQuotaBytes="1T")
     with caplog.at_level(logging.WARNING, logger="quotas.ldap_source"):
-        assert services.limits_for(["physics"])["physics"].bytes == 3 * TIB
+        assert limits_for(["physics"])["physics"].bytes == 3 * TIB
     assert "several entries for group physics" in caplog.text
     assert "ou=old-groups" in caplog.text
 
@@ -151,44 +152,44 @@ def test_names_match_without_case_and_a_duplicate_entry_is_ignored(directory, ca
 def test_answers_are_cached_and_only_new_groups_are_searched(directory, settings):
     directory.add("physics", hpcQuotaBytes="10T")
     directory.add("chem", hpcQuotaBytes="2T")
-    services.limits_for(["physics"])
-    services.limits_for(["physics"])
+    limits_for(["physics"])
+    limits_for(["physics"])
     assert len(directory.searches) == 1
-    assert services.limits_for(["physics", "chem"])["chem"].bytes == 2 * TIB
+    assert limits_for(["physics", "chem"])["chem"].bytes == 2 * TIB
     assert [s["filter"] for s in directory.searches][1] == "(&(objectClass=posixGroup)(cn=chem))"
     settings.QUOTAS_LDAP_CACHE_SECONDS = 0
-    services.limits_for(["physics"])
-    services.limits_for(["physics"])
+    limits_for(["physics"])
+    limits_for(["physics"])
     assert len(directory.searches) == 4
 
 
 def test_defaults_apply_at_read_time_not_when_cached(directory, settings):
     directory.add("chem", hpcQuotaBytes="2T")
-    assert services.limits_for(["chem"])["chem"].inodes == 500_000
+    assert limits_for(["chem"])["chem"].inodes == 500_000
     settings.QUOTAS_DEFAULT_INODES = 7
-    assert services.limits_for(["chem"])["chem"].inodes == 7
+    assert limits_for(["chem"])["chem"].inodes == 7
     assert len(directory.searches) == 1
 
 
 def test_an_unreadable_value_falls_back_to_the_default(directory, caplog):
     directory.add("chem", hpcQuotaBytes="lots", hpcQuotaInodes="1000")
-    with caplog.at_level(logging.WARNING, logger="quotas.services"):
-        limits = services.limits_for(["chem"])["chem"]
-    assert limits == services.Limits(TIB, 1000, 0)
+    with caplog.at_level(logging.WARNING, logger="quotas.limits"):
+        limits = limits_for(["chem"])["chem"]
+    assert limits == Limits(TIB, 1000, 0)
     assert "not a size: 'lots'" in caplog.text
 
 
 def test_an_empty_attribute_setting_always_takes_the_default(directory, settings):
     settings.QUOTAS_LDAP_NEARLINE_BYTES_ATTR = ""
     directory.add("physics", hpcQuotaBytes="10T", hpcQuotaNearlineBytes="50T")
-    assert services.limits_for(["physics"])["physics"] == services.Limits(10 * TIB, 500_000, 0)
+    assert limits_for(["physics"])["physics"] == Limits(10 * TIB, 500_000, 0)
     assert directory.searches[0]["attrs"] == ["cn", "hpcQuotaBytes", "hpcQuotaInodes"]
 
 
 def test_many_groups_are_searched_in_chunks_over_one_connection(directory):
     names = [f"g{i:03d}" for i in range(450)]
     directory.add("g001", hpcQuotaBytes="5T")
-    limits = services.limits_for(names)
+    limits = limits_for(names)
     assert limits["g001"].bytes == 5 * TIB
     assert len(directory.connections) == 1
     assert len(directory.searches) == 3  # 200 + 200 + 50
@@ -200,7 +201,7 @@ def test_the_page_shows_the_ldap_quota_with_one_search(client, storage, personas
     response = client.get(reverse("quotas:user", kwargs={"username": "owner"}))
     assert response.status_code == 200
     [report] = response.context["reports"]
-    assert report.limits == services.Limits(2 * TIB, 10_000, 0)
+    assert report.limits == Limits(2 * TIB, 10_000, 0)
     assert report.bytes_percent == pytest.approx(50.0, abs=0.01)
     assert report.inodes_percent == pytest.approx(15.0)
     assert f'max="{2 * TIB}"' in response.content.decode()
@@ -227,14 +228,14 @@ def test_any_ldap_error_becomes_unavailable(directory, monkeypatch):
 
     monkeypatch.setattr(ldap, "initialize", refused)
     with pytest.raises(ldap_source.LdapQuotasUnavailable, match="Bad parameter"):
-        services.limits_for(["chem"])
+        limits_for(["chem"])
 
 
 def test_the_alert_task_records_use_logs_and_skips_when_ldap_is_down(storage, directory, caplog):
     directory.down = True
     today = date(2026, 11, 22)
     with caplog.at_level(logging.WARNING, logger="quotas.services"):
-        result = services.check_quotas(today=today)
+        result = alerts.check_quotas(today=today)
     assert result.skipped.startswith("ldap: Can't contact LDAP server")
     assert result.raised == [] and result.mailed == 0
     assert "alerts skipped" in caplog.text
@@ -250,7 +251,7 @@ def test_the_alert_task_records_use_logs_and_skips_when_ldap_is_down(storage, di
 def test_the_alert_task_uses_ldap_limits(storage, directory, settings):
     settings.QUOTAS_ALERT_THRESHOLDS = [80, 90, 100]
     directory.add("def-owner", hpcQuotaBytes="1100G")  # 1 TiB used of 1100 GiB: 93 %
-    result = services.check_quotas(today=date(2026, 11, 22))
+    result = alerts.check_quotas(today=date(2026, 11, 22))
     assert result.raised == ["def-owner"]
     assert QuotaAlert.objects.get(group="def-owner").level == 90
 
