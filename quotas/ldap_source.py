@@ -4,7 +4,7 @@ A page costs one search: the group filter of each of its groups joined with ``|`
 task, which asks for every group, searches in chunks of MAX_GROUPS_PER_SEARCH). Answers are
 cached for QUOTAS_LDAP_CACHE_SECONDS, and a failure is remembered for a short while
 (userportal.sources), so while the directory is down the next pages show their notice at once
-instead of waiting for the timeout again. Values come back as the directory holds them ("10T", "1000000"): quotas.services turns
+instead of waiting for the timeout again. Values come back as the directory holds them ("10T", "1000000"): quotas.limits turns
 them into Limits, so the QUOTAS_DEFAULT_* fallbacks always apply at read time.
 """
 
