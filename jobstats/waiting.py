@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.conf import settings
@@ -12,8 +13,11 @@ from django.utils.translation import gettext as _
 from jobstats.domain import pending as pending_domain
 from jobstats.domain.submitline import Dependencies
 from jobstats.services import slurm_unavailable
+from slurm.commands import SlurmCommandError, run_command
 from slurm.decoders import TresCatalog, format_timelimit, parse_tres
 from slurm.models import cluster_models
+
+logger = logging.getLogger(__name__)
 
 
 def _tres_text(tres_text: str, catalog: TresCatalog) -> str:
@@ -110,12 +114,25 @@ def association_limits(cluster: str, id_assoc: int, catalog: TresCatalog, *, max
     return found
 
 
+def run_squeue(job_id: int, *, squeue: str, timeout: float) -> pending_domain.SqueueAnswer | None:
+    """The scheduler's view of a pending job; None when squeue is missing, slow or says nothing."""
+    if not squeue:
+        return None
+    argv = [squeue, "--start", "--noheader", "--jobs", str(int(job_id)), "--format", "%S|%r|%Q"]
+    try:
+        result = run_command(argv, timeout=timeout)
+    except SlurmCommandError as exc:
+        logger.info("squeue unavailable for job %s: %s", job_id, exc)
+        return None
+    return pending_domain.parse_squeue(result.stdout)
+
+
 def _squeue(job_id: int) -> pending_domain.SqueueAnswer | None:
     key = f"jobstats:squeue:{job_id}"
     cached = cache.get(key)
     if cached is not None:
         return cached or None
-    answer = pending_domain.run_squeue(job_id, squeue=settings.SLURM_SQUEUE, timeout=settings.SLURM_SQUEUE_TIMEOUT)
+    answer = run_squeue(job_id, squeue=settings.SLURM_SQUEUE, timeout=settings.SLURM_SQUEUE_TIMEOUT)
     cache.set(key, answer or False, 60)
     return answer
 

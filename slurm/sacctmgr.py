@@ -1,4 +1,4 @@
-"""A small sacctmgr client: argv lists (never a shell), ``-i -P``, a timeout, strict names.
+"""A small sacctmgr client: ``-i -P`` through :mod:`slurm.commands`, strict names.
 
 sacctmgr is the only way the portal changes Slurm's accounting (slurmdbd owns its database; the
 portal's database account there is SELECT-only). Every name that reaches an argv is checked
@@ -15,13 +15,13 @@ from __future__ import annotations
 import functools
 import logging
 import re
-import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
+from slurm.commands import SlurmCommandError, run_command
 from userportal.errors import DataSourceError
 
 logger = logging.getLogger(__name__)
@@ -151,17 +151,14 @@ class SacctmgrClient:
         self.timeout = timeout
 
     def run(self, args: Sequence[str]) -> Result:
-        argv = [self.executable, "-i", "-P", *args]
         try:
-            proc = subprocess.run(  # noqa: S603 - an argv list of validated names, never a shell
-                argv, capture_output=True, text=True, timeout=self.timeout, check=False
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise SacctmgrError(f"{display(args)} timed out after {self.timeout:g} s") from exc
-        except OSError as exc:
+            proc = run_command([self.executable, "-i", "-P", *args], timeout=self.timeout, check=False)
+        except SlurmCommandError as exc:
+            if exc.timed_out:
+                raise SacctmgrError(f"{display(args)} timed out after {self.timeout:g} s") from exc
             raise SacctmgrError(f"cannot run {self.executable}: {exc}") from exc
-        stdout = proc.stdout or ""
-        both = stdout + (proc.stderr or "")
+        stdout = proc.stdout
+        both = stdout + proc.stderr
         if proc.returncode == 0:
             logger.info("%s: done", display(args))
             return Result(tuple(args), True, stdout)

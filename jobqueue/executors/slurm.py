@@ -14,13 +14,13 @@ import os
 import pwd
 import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from jobqueue.executors import Executor, ExecutorError, ExecutorUnavailable, Output, Poll, run_script, time_limit
+from slurm.commands import CommandResult, SlurmCommandError, run_command
 
 if TYPE_CHECKING:
     from jobqueue.models import Job
@@ -32,16 +32,17 @@ PENDING_STATES = {"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_HOLD", "RESV_DE
 RUNNING_STATES = {"RUNNING", "COMPLETING", "STAGE_OUT", "SIGNALING", "RESIZING"}
 
 
-def slurm_command(argv: list[str]) -> subprocess.CompletedProcess[str]:
+def slurm_command(argv: list[str]) -> CommandResult:
     """Run a Slurm client command (as JOBQUEUE_SLURM_USER when set and running as root)."""
     user = settings.JOBQUEUE_SLURM_USER
-    if user and os.geteuid() == 0:
-        argv = ["runuser", "-u", user, "--", *argv]
     try:
-        return subprocess.run(  # noqa: S603 (an argv list, never a shell)
-            argv, capture_output=True, text=True, timeout=settings.JOBQUEUE_SLURM_TIMEOUT, check=False
+        return run_command(
+            argv,
+            timeout=settings.JOBQUEUE_SLURM_TIMEOUT,
+            as_user=user if user and os.geteuid() == 0 else None,
+            check=False,
         )
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    except SlurmCommandError as exc:
         raise ExecutorUnavailable(f"{argv[0]} failed: {exc}") from exc
 
 

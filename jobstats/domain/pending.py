@@ -1,6 +1,7 @@
 """Why a job is pending, in plain language, and when the scheduler expects to start it.
 
-The current reason and the estimated start come from slurmctld (``squeue --start``); the
+The current reason and the estimated start come from slurmctld (``squeue --start``, which
+:mod:`jobstats.waiting` runs; this module only parses its output); the
 accounting database only keeps the previous reason code (``state_reason_prev``). The limit a
 QOS or association reason refers to is looked up in qos_table and the association rows, so the
 sentence can name it ("the QOS gpuprio allows gres/gpu:a100=8 for all its users together").
@@ -8,16 +9,11 @@ sentence can name it ("the QOS gpuprio allows gres/gpu:a100=8 for all its users 
 
 from __future__ import annotations
 
-import logging
-import os
 import re
-import subprocess  # argv lists only, never a shell
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from django.utils.translation import gettext as _
-
-logger = logging.getLogger(__name__)
 
 # The first reason codes of enum job_state_reason (slurm.h), stable since long before 22.05.
 REASON_CODES = {
@@ -140,22 +136,3 @@ def parse_squeue(output: str) -> SqueueAnswer | None:
             start = None
     priority = int(priority_text) if priority_text.strip().isdigit() else None
     return SqueueAnswer(start, reason.strip(), priority)
-
-
-def run_squeue(job_id: int, *, squeue: str, timeout: float) -> SqueueAnswer | None:
-    """The scheduler's view of a pending job; None when squeue is missing, slow or says nothing."""
-    if not squeue:
-        return None
-    argv = [squeue, "--start", "--noheader", "--jobs", str(int(job_id)), "--format", "%S|%r|%Q"]
-    env = {**os.environ, "TZ": "UTC", "SLURM_TIME_FORMAT": "standard"}
-    try:
-        result = subprocess.run(  # noqa: S603 - a fixed argv, the job id an int
-            argv, capture_output=True, text=True, timeout=timeout, check=False, env=env
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        logger.info("squeue unavailable for job %s: %s", job_id, exc)
-        return None
-    if result.returncode != 0:
-        logger.info("squeue failed for job %s: %s", job_id, result.stderr.strip()[:200])
-        return None
-    return parse_squeue(result.stdout)

@@ -8,7 +8,7 @@ rows came from. The modules:
 * ``database``: the Slurm accounting database through the read-only models, read *packed* on
   MariaDB (``expressions``: the GROUP_CONCAT/CONCAT_WS SQL; ``packed``: their parsing);
 * ``slurmrestd``: ``/slurmdb/<version>/jobs`` with the JWT headers (domain 3);
-* ``sacct``: ``sacct --parsable2`` as an argv list, with ``TZ=UTC`` and a timeout (domain 2.1);
+* ``sacct``: ``sacct --parsable2`` through :mod:`slurm.commands` (domain 2.1);
 * ``csvfile``: a file with sacct's column names, the seed's last resort;
 * ``cascade``: :func:`~slurm.jobsource.cascade.fetch_jobs`, the backends in ``settings.BILLING_SOURCES`` order.
 

@@ -1,15 +1,14 @@
-"""The ``sacct`` job source: ``sacct --parsable2`` as an argv list, with ``TZ=UTC`` and a timeout (domain 2.1)."""
+"""The ``sacct`` job source: ``sacct --parsable2`` through :mod:`slurm.commands` (domain 2.1)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC
 
 import pandas as pd
 from django.conf import settings
 
+from slurm.commands import SlurmCommandError, run_command
 from slurm.jobsource.frame import (
     JobQuery,
     JobSourceBadResponse,
@@ -100,17 +99,12 @@ class SacctSource:
     def fetch(self, query: JobQuery) -> pd.DataFrame:
         if not self.binary:
             raise JobSourceNotConfigured("BILLING_SACCT is empty")
-        env = {**os.environ, "TZ": "UTC"}  # sacct prints zone-less local times
         try:
-            result = subprocess.run(  # noqa: S603 - an argv list, never a shell
-                self.argv(query), capture_output=True, text=True, timeout=self.timeout, check=False, env=env
-            )
-        except FileNotFoundError as exc:
-            raise JobSourceNotConfigured(f"sacct not found: {self.binary}") from exc
-        except subprocess.TimeoutExpired as exc:
-            raise JobSourceError(f"sacct took more than {self.timeout} s") from exc
-        if result.returncode != 0:
-            raise JobSourceError(f"sacct exited with {result.returncode}: {result.stderr.strip()[:300]}")
+            result = run_command(self.argv(query), timeout=self.timeout)
+        except SlurmCommandError as exc:
+            if exc.not_found:
+                raise JobSourceNotConfigured(f"sacct not found: {self.binary}") from exc
+            raise JobSourceError(str(exc)) from exc
         try:
             rows = parse_parsable2(result.stdout, fields=SACCT_FIELDS)
             frame = sacct_frame(rows, query.cluster)

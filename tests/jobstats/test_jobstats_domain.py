@@ -12,7 +12,8 @@ from jobstats.domain import gpu_models
 from jobstats.domain.cost import Prices, job_cost, rated_watts
 from jobstats.domain.efficiency import JobUsage, accounting_usage, summarise
 from jobstats.domain.gpu_models import GpuModelsError, load_table
-from jobstats.domain.pending import explain_reason, parse_squeue, run_squeue
+from jobstats.domain.pending import explain_reason, parse_squeue
+from jobstats.waiting import run_squeue
 from slurm.decoders import step_cpu_seconds
 from userportal.figures import figure, layout, no_data, trace
 from userportal.prometheus import Series

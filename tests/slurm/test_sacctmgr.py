@@ -2,35 +2,32 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from slurm import sacctmgr
+from slurm.commands import CommandResult
 from slurm.sacctmgr import QosSpec, SacctmgrClient, SacctmgrError
 from userportal.errors import DataSourceError
 
 
 class FakeRun:
-    """Records argv lists and answers with (returncode, stdout, stderr) in turn."""
+    """Records the runner's argv lists and answers with (returncode, stdout, stderr) in turn."""
 
     def __init__(self, *answers):
         self.answers = list(answers) or [(0, "", "")]
         self.calls = []
 
     def __call__(self, argv, **kwargs):
-        self.calls.append((argv, kwargs))
+        self.calls.append((list(argv), kwargs))
         code, out, err = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(code, BaseException):
-            raise code
-        return subprocess.CompletedProcess(argv, code, out, err)
+        return CommandResult(tuple(argv), code, out, err)
 
 
 @pytest.fixture
 def fake(monkeypatch):
     def install(*answers):
         runner = FakeRun(*answers)
-        monkeypatch.setattr(sacctmgr.subprocess, "run", runner)
+        monkeypatch.setattr(sacctmgr, "run_command", runner)
         return runner
 
     return install
@@ -48,7 +45,6 @@ def test_add_qos_runs_an_argv_list_with_immediate_parsable_and_timeout(fake):
         "GrpTRES=gres/gpu:a100=2", "MaxWall=7-0", "Priority=1000",
     ]  # fmt: skip
     assert kwargs["timeout"] == 7
-    assert "shell" not in kwargs
 
 
 def test_add_existing_qos_is_success_and_sets_its_limits(fake):
@@ -72,11 +68,12 @@ def test_other_failures_raise_a_data_source_error(fake):
     assert isinstance(info.value, DataSourceError)
 
 
-def test_timeout_and_missing_binary_raise_sacctmgr_error(fake):
-    fake((subprocess.TimeoutExpired(["sacctmgr"], 1), "", ""))
+def test_timeout_and_missing_binary_raise_sacctmgr_error(tmp_path):
+    slow = tmp_path / "sacctmgr"
+    slow.write_text("#!/bin/sh\nsleep 5\n")
+    slow.chmod(0o755)
     with pytest.raises(SacctmgrError, match="timed out"):
-        SacctmgrClient(timeout=1).delete_qos("x")
-    fake((FileNotFoundError("no sacctmgr"), "", ""))
+        SacctmgrClient(str(slow), timeout=0.2).delete_qos("x")
     with pytest.raises(SacctmgrError, match="cannot run"):
         SacctmgrClient("/nonexistent/sacctmgr").delete_qos("x")
 
