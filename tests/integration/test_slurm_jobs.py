@@ -15,7 +15,15 @@ import pytest
 
 from slurm.decoders import JobState, TresCatalog
 from slurm.models import Tres, cluster_models
-from slurm.sacct import parse_exit_code, parse_parsable2, parse_state, parse_timestamp, parse_tres_text, split_job_id
+from slurm.sacct import (
+    parse_exit_code,
+    parse_parsable2,
+    parse_state,
+    parse_timestamp,
+    parse_total_cpu,
+    parse_tres_text,
+    split_job_id,
+)
 from slurm.visibility import accounts_of, jobs_of_user
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
@@ -60,12 +68,12 @@ def batch(stack_dir) -> dict[str, int]:
     return jobs
 
 
-def sacct(run, job_ids: list[int]) -> list[dict[str, str]]:
+def sacct(run, job_ids: list[int], fields: list[str] = SACCT_FIELDS) -> list[dict[str, str]]:
     result = run(
         ["sacct", "--parsable2", "--noheader", "--allusers", "--duplicates", "-j", ",".join(map(str, job_ids)),
-         f"--format={','.join(SACCT_FIELDS)}"],
+         f"--format={','.join(fields)}"],
     )  # fmt: skip
-    return parse_parsable2(result.stdout, fields=SACCT_FIELDS)
+    return parse_parsable2(result.stdout, fields=fields)
 
 
 def wait_for_final(run, job_ids: list[int], *, timeout: float = 150) -> list[dict[str, str]]:
@@ -155,7 +163,15 @@ def test_srun_steps_are_read_with_their_cpu_time(batch, slurm_cmd):
     rows = sacct(slurm_cmd, [job.id_job])
     sacct_steps = {split_job_id(r["JobID"]).step for r in rows if "." in r["JobID"]}
     assert {"batch", "0", "1", "2"} <= sacct_steps
-    assert steps["2"].cpu_seconds > 0.5  # a 2 s busy loop
+    # The busy step's CPU time is what sacct says (TotalCPU, to its centisecond rounding), whatever
+    # share of a core a loaded machine gave the 2 s loop.
+    total_cpu = {
+        split_job_id(r["JobID"]).step: parse_total_cpu(r["TotalCPU"])
+        for r in sacct(slurm_cmd, [job.id_job], fields=[*SACCT_FIELDS, "TotalCPU"])
+        if "." in r["JobID"]
+    }
+    assert total_cpu["2"] > 0.05
+    assert steps["2"].cpu_seconds == pytest.approx(total_cpu["2"], abs=0.01)
 
 
 def test_pending_job_has_no_start_and_waits_on_its_qos(batch, slurm_cmd):
