@@ -4,8 +4,8 @@ slurmdbd owns the accounting schema and is its only writer (domain.md section 1)
 reads it with a SELECT-only account in production; this router is the second line of defence,
 so a stray ``save()`` fails loudly in development and tests instead of going to the wrong place.
 
-Writes are allowed only inside :func:`allow_writes`, which the demo seeder (``seed_demo``) and
-the test factories (:mod:`slurm.testing`) use to fill a demo or test copy of the database.
+Writes are allowed only inside :func:`allow_writes`, which the demo seeder (``demo.seed``) and
+the test factories (``tests/slurm_factories.py``) use to fill a demo or test copy of the database.
 The flag is a :class:`~contextvars.ContextVar`, so it is per thread and per asyncio task:
 opening it in one request never lets another request write.
 """

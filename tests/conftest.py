@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.test import override_settings
 from factories import StaffFactory, UserFactory
+from slurm_factories import SlurmFixtures
 
-from slurm.testing import SlurmFixtures, create_slurm_tables
+from slurm.schema import create_tables
 
 OWNER_ACCOUNT = "def-owner"
 OTHER_ACCOUNT = "def-other"
@@ -28,7 +30,21 @@ OTHER_ACCOUNT = "def-other"
 def django_db_setup(django_db_setup, django_db_blocker):
     """The unmanaged Slurm tables exist in the test copy of the `slurm` database."""
     with django_db_blocker.unblock():
-        create_slurm_tables(using="slurm")
+        create_tables(using="slurm")
+
+
+# A second cluster, so tests can check that table names follow the cluster.
+CLUSTERS = ["testcluster", "othercluster"]
+
+
+@pytest.fixture(scope="session")
+def slurm_tables(django_db_setup, django_db_blocker) -> None:
+    """The tables of both test clusters, created once per session outside any transaction (SQLite's schema editor needs that).
+
+    create_tables() is idempotent, so --reuse-db and a test database that already has them are fine.
+    """
+    with django_db_blocker.unblock(), override_settings(SLURM_CLUSTERS=CLUSTERS):
+        create_tables(using="slurm", clusters=CLUSTERS)
 
 
 @dataclass

@@ -12,6 +12,7 @@ import pytest
 from django.conf import settings
 from django.contrib.auth.models import Permission
 from django.test import Client
+from factories import sample_receipt
 
 from jobstats.models import JobScript
 from userportal.access import Rule, is_api_view, iter_routes
@@ -47,10 +48,9 @@ def samples(personas) -> dict[str, str]:
         time_submit=personas.owner_job.time_submit,
         defaults={"submit_script": "#!/bin/bash\nsleep 1\n"},
     )
-    from billing.testing import sample_receipt  # a receipt of the owner, for billing's receipt pages
 
     return {
-        "receipt_id": str(sample_receipt("owner").pk),
+        "receipt_id": str(sample_receipt("owner").pk),  # a receipt of the owner, for billing's receipt pages
         "id_job": str(personas.owner_job.id_job),
         "username": "owner",
         "user": "owner",

@@ -52,7 +52,8 @@ def test_str_list_strips_and_drops_empty_items(monkeypatch):
     assert str_list("X_L") == ["a", "b", "c"]
 
 
-def _settings_in_subprocess(**env: str) -> subprocess.CompletedProcess[str]:
+def _settings_in_subprocess(then: str = "", **env: str) -> subprocess.CompletedProcess[str]:
+    """Set Django up in a fresh interpreter with ``env``, then run the Python statement ``then``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "SLURM", "OIDC_", "AUTH_LDAP"))}
     clean.pop("SECRET_KEY", None)
     clean.update(env)
@@ -60,7 +61,7 @@ def _settings_in_subprocess(**env: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-c",
-            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='userportal.settings'; django.setup()",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='userportal.settings'; django.setup()\n" + then,
         ],
         cwd=ROOT,
         env=clean,
@@ -96,6 +97,14 @@ def test_oidc_without_endpoints_is_refused():
 def test_development_defaults_start(tmp_path):
     result = _settings_in_subprocess(PORTAL_DEBUG="true", PORTAL_VAR_DIR=str(tmp_path))
     assert result.returncode == 0, result.stderr
+
+
+def test_demo_app_is_installed_only_in_development(tmp_path):
+    show = "from django.apps import apps; print('demo installed:', apps.is_installed('demo'))"
+    development = _settings_in_subprocess(show, PORTAL_DEBUG="true", PORTAL_VAR_DIR=str(tmp_path))
+    production = _settings_in_subprocess(show, SECRET_KEY="x" * 50, PORTAL_VAR_DIR=str(tmp_path))
+    assert "demo installed: True" in development.stdout, development.stderr
+    assert "demo installed: False" in production.stdout, production.stderr
 
 
 def test_readme_documents_every_environment_variable():

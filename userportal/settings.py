@@ -67,6 +67,8 @@ INSTALLED_APPS = [
     "slurm",
     *FEATURE_APPS,
 ]
+if DEBUG:
+    INSTALLED_APPS.append("demo")  # the demo data generator (manage.py seed_demo) of `make run`; never in production
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

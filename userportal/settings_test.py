@@ -26,6 +26,8 @@ os.environ.setdefault("PROMETHEUS_TIMEOUT", "0.5")
 
 from userportal.settings import *  # noqa: E402, F403
 
+if "demo" not in INSTALLED_APPS:  # noqa: F405
+    INSTALLED_APPS.append("demo")  # noqa: F405 - the suite tests manage.py seed_demo whatever PORTAL_DEBUG says
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast logins in tests
 
 # WhiteNoise warns when STATIC_ROOT does not exist; tests serve static files through the finders.

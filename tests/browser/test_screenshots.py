@@ -17,7 +17,7 @@ SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 @pytest.fixture
 def demo_cluster(personas):
     """A small synthetic cluster beside the personas, so the pages have data to show."""
-    from slurm.demo import seed_demo
+    from demo.seed import seed_demo
 
     seed_demo(cluster="testcluster", seed=7, users=12, accounts=4, jobs=400, days=14)
     return personas

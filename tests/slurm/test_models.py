@@ -12,6 +12,7 @@ from django.apps import apps
 from django.db import connections, models
 from django.db.backends.mysql.base import DatabaseWrapper as MySQLDatabaseWrapper
 from django.test import override_settings
+from slurm_factories import SlurmFixtures
 
 from slurm.decoders import MEM_PER_CPU, NO_VAL, NO_VAL64, JobState, state_filter
 from slurm.fields import BlobTextField, UnsignedBigIntegerField, UnsignedIntegerField
@@ -27,7 +28,6 @@ from slurm.models import (
 )
 from slurm.router import allow_writes
 from slurm.schema import create_tables, drop_tables
-from slurm.testing import SlurmFixtures
 
 # The column definitions of the real 22.05 schema (stack/infra/samples/slurm_acct_db.schema.sql,
 # a mariadb-dump --no-data of a live slurmdbd), verbatim, one table per entry.

@@ -11,10 +11,10 @@ from django.contrib.auth.models import User
 from django.db import router
 from django.db.models import Model
 from django.db.utils import DatabaseError
+from slurm_factories import SlurmFixtures
 
 from slurm.models import Job, Qos, cluster_models
 from slurm.router import ReadOnlySlurmDatabase, SlurmRouter, allow_writes, writes_allowed
-from slurm.testing import SlurmFixtures
 
 pytestmark = [pytest.mark.django_db(databases=["default", "slurm"])]
 

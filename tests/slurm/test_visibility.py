@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
+from slurm_factories import SlurmFixtures
 
 from slurm.models import Job
-from slurm.testing import SlurmFixtures
 from slurm.visibility import (
     account_assoc_ids,
     accounts_of,

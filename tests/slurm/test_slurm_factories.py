@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from slurm_factories import STANDARD_TRES, SlurmFixtures, uid_for
 
 from slurm.decoders import NO_VAL, JobState, parse_tres
 from slurm.models import Account, Qos, SlurmUser, Tres, cluster_models
-from slurm.testing import STANDARD_TRES, SlurmFixtures, create_slurm_tables, uid_for
 
 pytestmark = [pytest.mark.django_db(databases=["default", "slurm"])]
 
@@ -71,7 +71,3 @@ def test_qos(slurm: SlurmFixtures) -> None:
     gpuprio = slurm.qos("gpuprio", priority=1000, grp_tres="1002=2")
     assert slurm.qos("gpuprio").pk == gpuprio.pk
     assert Qos.objects.get(name="gpuprio").priority == 1000
-
-
-def test_create_slurm_tables_is_safe_to_call_again(slurm_tables: None) -> None:
-    create_slurm_tables()

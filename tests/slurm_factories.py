@@ -1,6 +1,6 @@
 """Factories for Slurm accounting rows in tests: a small, readable way to build the slurm database.
 
-Usage (the tables must exist first: call ``create_slurm_tables()`` once per test session, outside
+Usage (the tables must exist first: call ``slurm.schema.create_tables()`` once per test session, outside
 a transaction, e.g. from a session fixture wrapped in ``django_db_blocker.unblock()``)::
 
     slurm = SlurmFixtures()                       # the default cluster
@@ -40,7 +40,6 @@ from slurm.decoders import (
 )
 from slurm.models import Account, Assoc, Job, Qos, SlurmUser, Step, Tres, cluster_models, default_cluster
 from slurm.router import SLURM_DB_ALIAS, allow_writes
-from slurm.schema import create_tables
 
 # (id, type, name) as the reference slurmdbd created them, plus a second GPU model.
 STANDARD_TRES: tuple[tuple[int, str, str, int], ...] = (
@@ -60,11 +59,6 @@ STANDARD_TRES: tuple[tuple[int, str, str, int], ...] = (
 
 # Fixed uids for the personas the whole suite uses; others get a stable uid from their name.
 KNOWN_UIDS = {"root": 0, "alice": 1001, "bob": 1002}
-
-
-def create_slurm_tables(using: str = SLURM_DB_ALIAS, clusters: Sequence[str] | None = None) -> None:
-    """Create the slurm tables (idempotent). An alias of :func:`slurm.schema.create_tables`."""
-    create_tables(using=using, clusters=clusters)
 
 
 def uid_for(username: str) -> int:

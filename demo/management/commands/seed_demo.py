@@ -7,7 +7,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 
-from slurm.demo import MIN_JOBS, seed_demo
+from demo.catalog import MIN_JOBS
+from demo.seed import seed_demo
 from slurm.models import default_cluster
 from slurm.router import SLURM_DB_ALIAS
 
