@@ -101,8 +101,9 @@ def test_a_deleted_head_is_reported_and_writing_goes_on(chain):
         cursor.execute(f"DELETE FROM {AuditHead._meta.db_table}")  # noqa: S608
     assert any("head row is missing" in p.message for p in verify_chain())
     entry = audit("test.after_head_loss", actor="alice")
-    assert entry.seq == chain[-1].seq + 1
-    assert entry.prev_hash == chain[-1].hash
+    rebuilt = AuditEntry.objects.get(action="audit.head_rebuilt")  # the loss is recorded in the chain
+    assert (rebuilt.seq, rebuilt.prev_hash) == (chain[-1].seq + 1, chain[-1].hash)
+    assert (entry.seq, entry.prev_hash) == (rebuilt.seq + 1, rebuilt.hash)
 
 
 def test_verify_finds_reordered_entries(chain):
@@ -150,3 +151,103 @@ def test_concurrent_writers_never_fork_the_chain():
     assert errors == []
     assert AuditEntry.objects.count() == 40
     assert list(verify_chain()) == []
+
+
+# --- the head: signed, rebuilt inside the chain, compared with the copy in the log ---------------
+def head_row() -> tuple:
+    from userportal.models import AuditHead
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT seq, hash, signature FROM {AuditHead._meta.db_table} WHERE id = 1")  # noqa: S608
+        return cursor.fetchone()
+
+
+def set_head(seq: int, hash_: str, signature: str | None = None) -> None:
+    from userportal.models import AuditHead
+
+    table = AuditHead._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} SET seq = %s, hash = %s WHERE id = 1", [seq, hash_])  # noqa: S608
+        if signature is not None:
+            cursor.execute(f"UPDATE {table} SET signature = %s WHERE id = 1", [signature])  # noqa: S608
+
+
+def test_a_deleted_tail_with_a_rewritten_head_is_detected(chain):
+    # The attacker deletes the last two entries and points the head at the new last one: without
+    # the key the head's signature no longer matches.
+    raw_delete(chain[4].seq)
+    raw_delete(chain[3].seq)
+    set_head(chain[2].seq, chain[2].hash)
+    assert any("signature" in p.message for p in verify_chain())
+    # The next write does not quietly go on from the forged head: the rebuild is in the chain.
+    audit("test.after", actor="alice")
+    rebuilt = AuditEntry.objects.get(action="audit.head_rebuilt")
+    assert (rebuilt.seq, rebuilt.prev_hash, rebuilt.status) == (chain[2].seq + 1, chain[2].hash, "alert")
+    assert rebuilt.extra["head_seq"] == chain[2].seq
+    problems = list(verify_chain())
+    assert [p.seq for p in problems] == [rebuilt.seq]
+    assert "rebuilt" in problems[0].message
+    with pytest.raises(CommandError, match="audit log broken"):
+        call_command("audit_verify", verbosity=0)
+    call_command("audit_verify", f"--accept-rebuild={rebuilt.seq}", verbosity=0)  # staff looked into it
+
+
+def test_a_deleted_head_row_is_rebuilt_inside_the_chain(chain):
+    from userportal.models import AuditHead
+
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {AuditHead._meta.db_table}")  # noqa: S608
+    raw_delete(chain[4].seq)
+    entry = audit("test.after_head_loss", actor="alice")
+    rebuilt = AuditEntry.objects.get(action="audit.head_rebuilt")
+    assert rebuilt.seq == chain[3].seq + 1
+    assert entry.seq == rebuilt.seq + 1
+    assert [p.seq for p in verify_chain()] == [rebuilt.seq]
+
+
+def test_an_old_signed_head_put_back_is_caught_by_the_head_in_the_log(chain, caplog, tmp_path):
+    # Someone with a copy of an older head row (a backup) deletes the tail and puts that row back:
+    # the chain and its head agree, but the log, kept outside the database, recorded more.
+    old_head = head_row()
+    with caplog.at_level("INFO", logger="userportal.audit"):
+        later = [audit("test.later", actor="alice", target=str(i)) for i in range(2)]
+    log = tmp_path / "portal.log"
+    log.write_text(
+        "".join(f"2026-12-07 10:00:00,000 INFO userportal.audit: {r.getMessage()}\n" for r in caplog.records)
+    )
+    for entry in reversed(later):
+        raw_delete(entry.seq)
+    set_head(*old_head)
+    assert list(verify_chain()) == []  # undetectable from the database alone
+    head = f"{later[-1].seq}:{later[-1].hash}"
+    assert any("tail deleted" in p.message for p in verify_chain(known_heads={later[-1].seq: later[-1].hash}))
+    for option in (f"--head={head}", f"--head-from={log}"):
+        with pytest.raises(CommandError, match="audit log broken"):
+            call_command("audit_verify", option, verbosity=0)
+
+
+def test_audit_verify_accepts_the_head_in_the_log_of_an_intact_chain(chain, caplog, tmp_path):
+    log = tmp_path / "portal.log"
+    with caplog.at_level("INFO", logger="userportal.audit"):
+        audit("test.more", actor="alice")
+    log.write_text("\n".join(r.getMessage() for r in caplog.records))
+    call_command("audit_verify", f"--head-from={log}", verbosity=0)
+    call_command("audit_verify", f"--head={chain[2].seq}:{chain[2].hash}", verbosity=0)
+    with pytest.raises(CommandError, match="audit log broken"):
+        call_command("audit_verify", f"--head={chain[2].seq}:{'0' * 64}", verbosity=0)
+    with pytest.raises(CommandError, match="SEQ:HASH"):
+        call_command("audit_verify", "--head=nonsense", verbosity=0)
+
+
+def test_check_deploy_refuses_an_audit_key_derived_from_the_secret_key(settings):
+    from userportal.checks import check_audit_key
+
+    settings.AUDIT_HMAC_KEY_DERIVED = True
+    assert [m.id for m in check_audit_key()] == ["portal.E010"]
+    settings.AUDIT_HMAC_KEY_DERIVED = False
+    settings.AUDIT_HMAC_KEY = settings.SECRET_KEY
+    assert [m.id for m in check_audit_key()] == ["portal.E010"]
+    settings.AUDIT_HMAC_KEY = "short"
+    assert [m.id for m in check_audit_key()] == ["portal.E010"]
+    settings.AUDIT_HMAC_KEY = "a-separate-key-of-forty-random-characters-xx"
+    assert check_audit_key() == []

@@ -1,9 +1,11 @@
-"""System checks: every route has an access rule, every API view applies it."""
+"""System checks: every route has an access rule, every API view applies it; in production
+(check --deploy) the audit log has a key of its own."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.core import checks
 
 from userportal.access import is_api_view, iter_routes
@@ -34,3 +36,21 @@ def check_access_rules(app_configs: Any = None, **kwargs: Any) -> list[checks.Ch
                     )
                 )
     return errors
+
+
+@checks.register(checks.Tags.security, deploy=True)
+def check_audit_key(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    # A key derived from SECRET_KEY falls with it: whoever reads the settings or a leaked secret
+    # could rebuild the audit chain. A key of its own can live where the web processes cannot write.
+    key = str(settings.AUDIT_HMAC_KEY)
+    secret = str(settings.SECRET_KEY)
+    if getattr(settings, "AUDIT_HMAC_KEY_DERIVED", False) or secret in key or len(key) < 32:
+        return [
+            checks.Error(
+                "AUDIT_HMAC_KEY is derived from SECRET_KEY, contains it, or is shorter than 32 characters.",
+                hint="Set AUDIT_HMAC_KEY (or AUDIT_HMAC_KEY_FILE) to a separate random value, "
+                "e.g. `head -c 48 /dev/urandom | base64`.",
+                id="portal.E010",
+            )
+        ]
+    return []

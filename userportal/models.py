@@ -106,10 +106,12 @@ class AuditEntry(models.Model):
 
 class AuditHead(models.Model):
     """The chain's head (a single row): locked while an entry is appended, so two writers never
-    fork the chain, and compared with the last entry so a deleted tail is noticed."""
+    fork the chain, signed, and compared with the last entry so a deleted tail is noticed."""
 
     seq = models.PositiveBigIntegerField(default=0)
     hash = models.CharField(max_length=64, default="0" * 64)
+    # HMAC of (seq, hash) with AUDIT_HMAC_KEY: a head moved without the key is noticed.
+    signature = models.CharField(max_length=64, blank=True, default="")
 
     class Meta:
         verbose_name = _("audit chain head")

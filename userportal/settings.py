@@ -349,8 +349,11 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
 # --- Audit log -------------------------------------------------------------------------------
 # The HMAC key of the audit chain: without it, someone who can write the database could rebuild
-# the chain. Defaults to a key derived from SECRET_KEY; set a separate one in production.
-AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="") or f"audit:{SECRET_KEY}"
+# the chain. Defaults to a key derived from SECRET_KEY, which check --deploy refuses: production
+# sets a separate one (userportal.checks.check_audit_key).
+AUDIT_HMAC_KEY = env.str("AUDIT_HMAC_KEY", default="")
+AUDIT_HMAC_KEY_DERIVED = not AUDIT_HMAC_KEY
+AUDIT_HMAC_KEY = AUDIT_HMAC_KEY or f"audit:{SECRET_KEY}"
 
 # --- Site ------------------------------------------------------------------------------------
 PORTAL_SITE_NAME = env.str("PORTAL_SITE_NAME", default="HPC user portal")

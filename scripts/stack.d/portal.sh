@@ -63,6 +63,7 @@ write_portal_env() {
     echo "# Written by scripts/stack: the portal daemons' own settings (loaded after portal.env)."
     env_line DJANGO_SETTINGS_MODULE userportal.settings
     env_line SECRET_KEY "$(secret django_secret_key)"
+    env_line AUDIT_HMAC_KEY "$(secret audit_hmac_key)"
     env_line DATABASE_URL "mysql://portal:$(secret mariadb_portal)@127.0.0.1:$port/userportal"
     env_line PORTAL_VAR_DIR "$D/portal-var"
     env_line PORTAL_HTTPS false
