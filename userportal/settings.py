@@ -128,7 +128,8 @@ for _alias, _db in DATABASES.items():
         _db["OPTIONS"].setdefault("transaction_mode", "IMMEDIATE")
     _db.setdefault("CONN_MAX_AGE", strict_int("PORTAL_CONN_MAX_AGE", default=0, minimum=0))
 DATABASES["slurm"].setdefault("TEST", {})
-DATABASE_ROUTERS = ["slurm.router.SlurmRouter"]
+# The read-only databases (slurm; robinhood, below): one userportal.dbrouter.ReadOnlyRouter each.
+DATABASE_ROUTERS = ["slurm.router.SlurmRouter", "quotas.router.RobinhoodRouter"]
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Cluster names as Slurm's ClusterName; per-cluster tables are <cluster>_job_table and so on.
@@ -560,7 +561,6 @@ if DATABASES["robinhood"]["ENGINE"].endswith("mysql"):
 if DATABASES["robinhood"]["ENGINE"].endswith("sqlite3"):
     DATABASES["robinhood"].setdefault("OPTIONS", {}).setdefault("timeout", 20)
 DATABASES["robinhood"].setdefault("CONN_MAX_AGE", strict_int("PORTAL_CONN_MAX_AGE", default=0, minimum=0))
-DATABASE_ROUTERS = [*DATABASE_ROUTERS, "quotas.router.RobinhoodRouter"]
 QUOTAS_SOURCE = strict_choice("QUOTAS_SOURCE", default="model", choices=("model", "file", "ldap"))
 QUOTAS_FILE = env.str("QUOTAS_FILE", default="")  # JSON or YAML, for QUOTAS_SOURCE=file
 if QUOTAS_SOURCE == "file" and not QUOTAS_FILE:
