@@ -14,24 +14,18 @@ from typing import Any
 from django.http import Http404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.generics import GenericAPIView
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from jobstats import queries
-from jobstats.serializers import DataTablesPageSerializer, JobPageSerializer, JobQuerySerializer, JobRowSerializer
+from jobstats.pagination import DataTablesRenderer, JobListPagination
+from jobstats.serializers import JobQuerySerializer, JobRecordSerializer
 from userportal.clusters import current_cluster
-
-
-class DataTablesRenderer(JSONRenderer):
-    """JSON, selected by ``?format=datatables`` (DRF's format override needs a renderer of that name)."""
-
-    format = "datatables"
-
 
 _ORDER = re.compile(r"^order\[(\d{1,2})\]\[(column|dir|name)\]$")
 _COLUMN = re.compile(r"^columns\[(\d{1,3})\]\[(data|name)\]$")
@@ -95,10 +89,12 @@ def datatables_params(params: Any) -> tuple[dict[str, Any], dict[str, list[str]]
     return flat, errors
 
 
-class JobList(APIView):
+class JobList(GenericAPIView[Any]):
     """Jobs the caller may see, newest first (DataTables server side or paginated JSON)."""
 
     renderer_classes = [JSONRenderer, DataTablesRenderer]
+    pagination_class = JobListPagination
+    serializer_class = JobRecordSerializer
 
     def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
         # An unknown ?format= is a bad parameter (a 400 from the serializer below), not DRF's 404.
@@ -117,11 +113,7 @@ class JobList(APIView):
         ),
         parameters=[JobQuerySerializer, *DATATABLES_PARAMETERS],
         responses={
-            200: PolymorphicProxySerializer(
-                component_name="JobListAnswer",
-                serializers=[JobPageSerializer, DataTablesPageSerializer],
-                resource_type_field_name=None,
-            ),
+            200: JobRecordSerializer(many=True),
             400: OpenApiResponse(description="Bad parameters: an object of field errors."),
         },
     )
@@ -130,28 +122,9 @@ class JobList(APIView):
         serializer = JobQuerySerializer(data=params)
         if not serializer.is_valid() or errors:
             raise ValidationError({**(serializer.errors if serializer.errors else {}), **errors})
-        query = serializer.to_query()
-        result = queries.list_jobs(request.user, current_cluster(request), query)
-        if (
-            serializer.validated_data.get("format") == "datatables"
-            or getattr(request.accepted_renderer, "format", "") == "datatables"
-        ):
-            return Response(
-                {
-                    "draw": serializer.validated_data.get("draw", 0),
-                    "recordsTotal": result.total,
-                    "recordsFiltered": result.filtered,
-                    "data": result.rows,
-                }
-            )
-        url = request.build_absolute_uri()
-        following = query.offset + query.limit
-        next_url = replace_query_param(url, "offset", following) if following < result.filtered else None
-        previous_url = None
-        if query.offset > 0:
-            before = max(query.offset - query.limit, 0)
-            previous_url = replace_query_param(url, "offset", before) if before else remove_query_param(url, "offset")
-        return Response({"count": result.filtered, "next": next_url, "previous": previous_url, "results": result.rows})
+        jobs = queries.select_jobs(request.user, current_cluster(request), serializer.to_query())
+        page = self.paginate_queryset(jobs)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
 
 
 class JobDetail(APIView):
@@ -163,12 +136,12 @@ class JobDetail(APIView):
         operation_id="jobs_retrieve",
         summary="One job record",
         responses={
-            200: JobRowSerializer,
+            200: JobRecordSerializer,
             404: OpenApiResponse(description="No such job, or not visible to the caller."),
         },
     )
     def get(self, request: Request, job_db_inx: int) -> Response:
-        row = queries.get_job(request.user, current_cluster(request), job_db_inx)
-        if row is None:
+        job = queries.get_job(request.user, current_cluster(request), job_db_inx)
+        if job is None:
             raise NotFound(_("No such job."))
-        return Response(row)
+        return Response(JobRecordSerializer(job).data)

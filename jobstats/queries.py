@@ -5,20 +5,17 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 from django.db import DatabaseError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from jobstats.services import ASCENDING_ORDER, DEFAULT_ORDER, cached_count, slurm_unavailable
 from slurm.decoders import (
-    NO_VAL,
     STATE_FILTER_CHOICES,
     STATE_LABELS,
-    decode_state,
-    epoch_to_datetime,
-    expand_hostlist,
     state_filter,
 )
 from slurm.models import cluster_models
@@ -120,8 +117,6 @@ class JobListQuery:
     ended_before: int | None = None
     search: str = ""
     order: tuple[str, ...] = DEFAULT_ORDER
-    offset: int = 0
-    limit: int = 100
 
 
 def _assoc_ids(cluster: str, **filters: str) -> QuerySet[Any, Any]:
@@ -138,9 +133,8 @@ def api_scope(user: Any, cluster: str, query: JobListQuery) -> QuerySet[Any]:
     scope = "accounts" if query.account and not user.is_staff else "own"
     jobs: QuerySet[Any] = jobs_visible_to(user, cluster, scope=scope)
     if scope == "own" and not user.is_staff and user.is_authenticated:
-        jobs = jobs_of_user_by_uid(
-            user.get_username(), cluster
-        )  # the same rows as jobs_visible_to(own), through sacct_def
+        # The same rows as jobs_visible_to(own), found through the sacct_def index.
+        jobs = jobs_of_user_by_uid(user.get_username(), cluster)
     username = query.username
     if username and not user.is_staff and username != user.get_username():
         username = None
@@ -188,82 +182,81 @@ def _filtered(query: JobListQuery) -> bool:
     )
 
 
-def _iso(epoch: int | None) -> str | None:
-    moment = epoch_to_datetime(epoch)
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ") if moment else None
+class JobSelection(Sequence[Any]):
+    """The jobs of one API request, in order, read like a queryset by DRF's pagination.
 
-
-def api_row(job: Any) -> dict[str, Any]:
-    state = decode_state(job.state)
-    limit = job.timelimit
-    return {
-        "job_db_inx": job.job_db_inx,
-        "id_job": job.id_job,
-        "display_id": job.display_id,
-        "job_name": job.job_name or "",
-        "account": job.account or "",
-        "partition": job.partition or "",
-        "time_submit": _iso(job.time_submit),
-        "time_eligible": _iso(job.time_eligible),
-        "time_start": _iso(job.time_start),
-        "time_end": _iso(job.time_end),
-        "timelimit": None if limit in (None, NO_VAL, 0xFFFFFFFF) else limit,
-        "state": state.name,
-        "get_state_display": str(state.label),
-        "nodes": expand_hostlist(job.nodelist),
-        "username": getattr(job, "username", None) or "",
-    }
-
-
-@dataclass(frozen=True)
-class JobListAnswer:
-    total: int
-    filtered: int
-    rows: list[dict[str, Any]]
-
-
-def list_jobs(user: Any, cluster: str, query: JobListQuery) -> JobListAnswer:
-    """One page of jobs for the API: two counts (cached a minute; one without filters) and one page query.
-
-    The default order is the sacct_def index's, so the page is read along that index; a deep
-    page of the unfiltered list takes its keys from the index alone (see _index_page).
+    Its length is the filtered count and ``total`` the count before the request's filters, both
+    cached under their SQL (cached_count). A slice is one page of job records, annotated with
+    ``username``; the default order is the sacct_def index's, so a page is read along that index,
+    and a deep page of an unfiltered own list takes its keys from the index alone (_index_page).
     """
+
+    def __init__(
+        self, jobs: QuerySet[Any], *, cluster: str, order: tuple[str, ...], total: int, filtered: int, uid: int | None
+    ) -> None:
+        self.jobs = jobs
+        self.cluster = cluster
+        self.order = order
+        self.total = total
+        self.filtered = filtered
+        self.uid = uid  # the uid whose index may give a deep page's keys (an unfiltered own list), else None
+
+    def __len__(self) -> int:
+        return self.filtered
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, int):
+            return self.page(index, 1)[0]
+        if index.step not in (None, 1):
+            raise ValueError("JobSelection slices have no step.")
+        offset = index.start or 0
+        stop = self.filtered if index.stop is None else index.stop
+        return self.page(offset, max(stop - offset, 0))
+
+    def page(self, offset: int, limit: int) -> list[Any]:
+        """``limit`` job records from ``offset``, in order (one query; a deep own page: the index's keys first)."""
+        try:
+            keyed = _index_page(self.jobs, self.uid, self.total, self.order, offset, limit)
+            rows = with_username(self.jobs if keyed is None else keyed, self.cluster).order_by(*self.order)
+            return list(rows if keyed is not None else rows[offset : offset + limit])
+        except DatabaseError as exc:
+            raise slurm_unavailable(exc) from exc
+
+
+def with_username(jobs: QuerySet[Any], cluster: str) -> QuerySet[Any]:
+    """The API's columns of ``jobs``, each with the ``username`` of its association (a subquery, not a join per row)."""
     assoc = cluster_models(cluster).assoc
-    order = INDEX_ORDERS.get(query.order, query.order)
+    return jobs.only(*API_COLUMNS).annotate(
+        username=Subquery(assoc.objects.filter(id_assoc=OuterRef("id_assoc")).values("user")[:1])
+    )
+
+
+def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
+    """The jobs of a jobs API request: two counts (cached; one without filters), the page read later."""
     try:
         base = api_scope(user, cluster, query)
         total = cached_count(base)
         jobs = api_filter(base, query)
         filtered = cached_count(jobs) if _filtered(query) else total
-        page_jobs = None
-        if not _filtered(query) and not user.is_staff and not query.account:
-            page_jobs = _index_page(jobs, uid_of(user.get_username(), cluster), total, order, query.offset, query.limit)
-        selected = jobs if page_jobs is None else page_jobs
-        page = selected.only(*API_COLUMNS).annotate(
-            username=Subquery(assoc.objects.filter(id_assoc=OuterRef("id_assoc")).values("user")[:1])
-        )
-        page = (
-            page.order_by(*order)
-            if page_jobs is not None
-            else page.order_by(*order)[query.offset : query.offset + query.limit]
-        )
-        rows = [api_row(job) for job in page]
+        own_unfiltered = not _filtered(query) and not user.is_staff and not query.account
+        uid = uid_of(user.get_username(), cluster) if own_unfiltered else None
     except DatabaseError as exc:
         raise slurm_unavailable(exc) from exc
-    return JobListAnswer(total, filtered, rows)
+    order = INDEX_ORDERS.get(query.order, query.order)
+    return JobSelection(jobs, cluster=cluster, order=order, total=total, filtered=filtered, uid=uid)
 
 
-def get_job(user: Any, cluster: str, job_db_inx: int) -> dict[str, Any] | None:
-    """One job by its record key, under the same scoping as the list (members see their accounts' jobs)."""
-    assoc = cluster_models(cluster).assoc
+def get_job(user: Any, cluster: str, job_db_inx: int) -> Any | None:
+    """One job record by its key, under the same scoping as the list (members see their accounts' jobs)."""
     try:
-        job = (
-            jobs_visible_to(user, cluster, scope="accounts")
-            .filter(job_db_inx=job_db_inx)
-            .only(*API_COLUMNS)
-            .annotate(username=Subquery(assoc.objects.filter(id_assoc=OuterRef("id_assoc")).values("user")[:1]))
-            .first()
-        )
+        return with_username(
+            jobs_visible_to(user, cluster, scope="accounts").filter(job_db_inx=job_db_inx), cluster
+        ).first()
     except DatabaseError as exc:
         raise slurm_unavailable(exc) from exc
-    return api_row(job) if job is not None else None

@@ -1,4 +1,4 @@
-"""Serializers of the jobs API: the query (validated, bounded) and the rows (for the schema)."""
+"""Serializers of the jobs API: the query (validated, bounded) and the job records it answers."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from jobstats import queries
+from jobstats.pagination import MAX_PAGE
 from jobstats.services import DEFAULT_ORDER
-from slurm.decoders import STATE_FILTER_CHOICES
+from slurm.decoders import STATE_FILTER_CHOICES, epoch_to_datetime
 
-MAX_PAGE = 1000
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
 
 
@@ -152,7 +152,6 @@ class JobQuerySerializer(serializers.Serializer):
 
     def to_query(self) -> queries.JobListQuery:
         data = self.validated_data
-        datatables = data.get("format") == "datatables"
         order = tuple(data.get("ordering") or ())
         if order:
             order = (*order, "-job_db_inx")
@@ -167,43 +166,48 @@ class JobQuerySerializer(serializers.Serializer):
             ended_before=data.get("ended_before"),
             search=(data.get("search") or "").strip(),
             order=order or DEFAULT_ORDER,
-            offset=data.get("start", 0) if datatables else data.get("offset", 0),
-            limit=(data.get("length") if datatables else data.get("limit")) or 100,
         )
 
 
-class JobRowSerializer(serializers.Serializer):
+class BlankCharField(serializers.CharField):
+    """Text the job table may hold as NULL, answered as "" (as TT's rows)."""
+
+    def get_attribute(self, instance: Any) -> Any:
+        return super().get_attribute(instance) or ""
+
+
+class EpochTimeField(serializers.DateTimeField):
+    """Slurm's epoch seconds as ISO-8601 UTC (``2026-03-01T12:00:00Z``); 0 (not yet) is null."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M:%SZ", default_timezone=UTC, allow_null=True, **kwargs)
+
+    def get_attribute(self, instance: Any) -> Any:
+        epoch: Any = super().get_attribute(instance)
+        return epoch_to_datetime(epoch)
+
+
+class JobRecordSerializer(serializers.Serializer):
     """One job record (TT's row keys, plus job_db_inx, display_id, partition and state)."""
+
+    # Reads job model instances annotated with ``username`` (jobstats.queries.with_username).
 
     job_db_inx = serializers.IntegerField(help_text=_("The record's key (a job id can have several records)."))
     id_job = serializers.IntegerField()
     display_id = serializers.CharField(help_text=_("As sacct prints it: 1234, 1234_7, 1240+1."))
-    job_name = serializers.CharField()
-    account = serializers.CharField()
-    partition = serializers.CharField()
-    time_submit = serializers.DateTimeField(allow_null=True)
-    time_eligible = serializers.DateTimeField(allow_null=True)
-    time_start = serializers.DateTimeField(allow_null=True)
-    time_end = serializers.DateTimeField(allow_null=True)
-    timelimit = serializers.IntegerField(allow_null=True, help_text=_("Minutes; null when unlimited or not recorded."))
-    state = serializers.CharField(help_text=_("The state name, e.g. OUT_OF_MEMORY."))
-    get_state_display = serializers.CharField(help_text=_("The state's label in the request's language."))
+    job_name = BlankCharField()
+    account = BlankCharField()
+    partition = BlankCharField()
+    time_submit = EpochTimeField()
+    time_eligible = EpochTimeField()
+    time_start = EpochTimeField()
+    time_end = EpochTimeField()
+    timelimit = serializers.IntegerField(
+        source="timelimit_minutes", allow_null=True, help_text=_("Minutes; null when unlimited or not recorded.")
+    )
+    state = serializers.CharField(source="state_info.name", help_text=_("The state name, e.g. OUT_OF_MEMORY."))
+    get_state_display = serializers.CharField(
+        source="state_info.label", help_text=_("The state's label in the request's language.")
+    )
     nodes = serializers.ListField(child=serializers.CharField())
-    username = serializers.CharField()
-
-    def to_representation(self, instance: Any) -> Any:
-        return instance  # rows are already plain dicts (jobstats.queries.api_row)
-
-
-class DataTablesPageSerializer(serializers.Serializer):
-    draw = serializers.IntegerField()
-    recordsTotal = serializers.IntegerField()  # DataTables' names
-    recordsFiltered = serializers.IntegerField()
-    data = JobRowSerializer(many=True)
-
-
-class JobPageSerializer(serializers.Serializer):
-    count = serializers.IntegerField()
-    next = serializers.CharField(allow_null=True)
-    previous = serializers.CharField(allow_null=True)
-    results = JobRowSerializer(many=True)
+    username = BlankCharField()

@@ -125,6 +125,17 @@ def test_json_format_is_a_paginated_list(owner_client, jobs):
     assert body["previous"] is None
     _response, second = get(owner_client, limit=2, offset=2)
     assert "offset" not in second["previous"]
+    assert second["previous"] == "http://testserver/api/jobs/?limit=2"
+    _response, unlimited = get(owner_client, offset=1)
+    assert unlimited["previous"] == "http://testserver/api/jobs/"  # no limit asked: none added
+
+
+def test_datatables_draw_is_echoed_as_validated(owner_client, jobs):
+    _response, body = datatables(owner_client, draw="3.0", start=1, length=2)
+    assert body["draw"] == 3
+    assert len(body["data"]) == 2
+    _response, empty = datatables(owner_client, draw="", ended_before="2000-01-01")
+    assert (empty["draw"], empty["recordsFiltered"], empty["data"]) == (0, 0, [])
 
 
 @pytest.mark.parametrize(
