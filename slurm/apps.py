@@ -26,3 +26,10 @@ class SlurmConfig(AppConfig):
             if model is None:
                 raise
             return model
+
+    def ready(self) -> None:
+        # userportal's access rules ask slurm who belongs to an account; userportal imports nothing of slurm.
+        from slurm.visibility import is_account_member  # models need the app registry: import once it is ready
+        from userportal.access import register_membership
+
+        register_membership(is_account_member)

@@ -10,11 +10,14 @@ import re
 
 import pytest
 from django.conf import settings
-from django.contrib.auth.models import Permission
+from django.contrib.auth.models import Permission, User
+from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
 from factories import sample_receipt
 
 from jobstats.models import JobScript
+from slurm import visibility
+from userportal import access
 from userportal.access import Rule, is_api_view, iter_routes
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm", "robinhood"])
@@ -183,3 +186,24 @@ def test_route_walk_covers_the_enabled_modules():
     routes = [route for route, _rule, _api in all_routes()]
     for module in settings.PORTAL_MODULES:
         assert any(module in route for route in routes), f"no route of module {module}"
+
+
+def test_the_slurm_app_registers_account_membership_at_start_up():
+    assert access._membership == [visibility.is_account_member]
+
+
+def test_account_member_rule_without_a_registered_check_says_what_is_missing(monkeypatch):
+    monkeypatch.setattr(access, "_membership", [])
+    with pytest.raises(ImproperlyConfigured, match="slurm app must be in INSTALLED_APPS"):
+        access.is_account_member("owner", "def-owner", "testcluster")
+
+
+def test_account_member_rule_asks_the_registered_check(rf, monkeypatch):
+    asked = []
+    monkeypatch.setattr(access, "_membership", [])
+    access.register_membership(lambda user, account, cluster: asked.append((user, account, cluster)) or True)
+    request = rf.get("/")
+    request.session = {}
+    request.user = User(username="owner")
+    assert access.allowed(Rule.ACCOUNT_MEMBER, request, {"account": "def-owner"})
+    assert asked == [("owner", "def-owner", "testcluster")]

@@ -5,6 +5,10 @@ Every pattern in the URL conf is wrapped with `guard(rule, path(...))` (or a who
 TableAccessPermission enforces the same rule for DRF views (userportal.permissions) (after token authentication).
 A pattern without a rule is refused (fail closed) and fails tests/test_access.py, which walks
 every route as anonymous, owner, another user, a member of the owner's account and staff.
+
+Slurm account membership (Rule.ACCOUNT_MEMBER) is Slurm's business, and userportal imports
+nothing of slurm/: the slurm app registers its check at start-up (SlurmConfig.ready() calls
+register_membership()).
 """
 
 from __future__ import annotations
@@ -12,19 +16,40 @@ from __future__ import annotations
 import enum
 import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver
+
+from userportal.clusters import current_cluster
 
 logger = logging.getLogger(__name__)
 
 SERVICE_GROUP = "service-accounts"
+
+# (username, account, cluster) -> whether the user has a live association with the account.
+MembershipCheck = Callable[[str, str, str], bool]
+_membership: list[MembershipCheck] = []  # the registered check, at most one
+
+
+def register_membership(check: MembershipCheck) -> None:
+    """Install the account membership check that Rule.ACCOUNT_MEMBER asks (the slurm app's, at start-up)."""
+    _membership[:] = [check]
+
+
+def is_account_member(username: str, account: str, cluster: str) -> bool:
+    """Whether ``username`` is a member of the Slurm ``account`` on ``cluster``, by the registered check."""
+    if not _membership:
+        raise ImproperlyConfigured(
+            "No account membership check is registered: the slurm app must be in INSTALLED_APPS "
+            "(SlurmConfig.ready() calls userportal.access.register_membership())."
+        )
+    return _membership[0](username, account, cluster)
 
 
 class Rule(enum.Enum):
@@ -119,9 +144,6 @@ def allowed(rule: Rule, request: HttpRequest, kwargs: dict[str, Any]) -> bool:
         account = kwargs.get("account")
         if not account:
             return False
-        from slurm.visibility import is_account_member  # the source app; imported lazily (app loading)
-        from userportal.clusters import current_cluster
-
         return is_account_member(user.get_username(), str(account), current_cluster(request))
     if rule is Rule.SERVICE:
         return is_service_account(user)
