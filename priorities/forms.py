@@ -1,20 +1,21 @@
-"""Forms: bounds mirror the policy (min/max attributes); the server-side check is services.validate_request."""
+"""Forms: bounds mirror the policy (min/max attributes); the server-side check is policy.validate_request."""
 
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any, cast
 
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from priorities import services
+from priorities.policy import Policy, RequestData, parse_usernames, validate_request
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
     input_type = "datetime-local"
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
@@ -39,13 +40,14 @@ class PriorityRequestForm(forms.Form):
         help_text=_("Users of the same account who share the priority, separated by commas or spaces."),
     )
 
-    def __init__(self, *args, username: str, cluster: str, accounts: list[str], gpu_types: list[str], **kwargs):
+    def __init__(
+        self, *args: Any, username: str, cluster: str, accounts: list[str], gpu_types: list[str], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.username, self.cluster = username, cluster
-        self.policy = services.Policy.from_settings()
-        self.fields["account"].choices = [(a, a) for a in accounts]
-        self.fields["gpu_type"].choices = [(t, t) for t in gpu_types]
-        self.fields["duration_days"].max_value = self.policy.max_days
+        self.policy = Policy.from_settings()
+        cast(forms.ChoiceField, self.fields["account"]).choices = [(a, a) for a in accounts]
+        cast(forms.ChoiceField, self.fields["gpu_type"]).choices = [(t, t) for t in gpu_types]
         self.fields["duration_days"].widget.attrs["max"] = self.policy.max_days
         self.fields["duration_days"].help_text = _("At most %(days)d days.") % {"days": self.policy.max_days}
         limits = [self.policy.request_limit(t) for t in gpu_types]
@@ -61,11 +63,12 @@ class PriorityRequestForm(forms.Form):
             css = "form-select" if isinstance(field.widget, forms.Select) else "form-control"
             field.widget.attrs.setdefault("class", css)
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned
-        self.data_object = services.RequestData(
+        self.data_object = RequestData(
             account=cleaned["account"],
             gpu_type=cleaned["gpu_type"],
             gpu_count=cleaned["gpu_count"],
@@ -73,9 +76,9 @@ class PriorityRequestForm(forms.Form):
             duration_days=cleaned["duration_days"],
             justification=cleaned["justification"],
             ticket=cleaned["ticket"],
-            users=[u for u in services.parse_usernames(cleaned.get("users", "")) if u != self.username],
+            users=[u for u in parse_usernames(cleaned.get("users", "")) if u != self.username],
         )
-        for name, messages in services.validate_request(
+        for name, messages in validate_request(
             self.data_object, username=self.username, cluster=self.cluster, policy=self.policy
         ).items():
             for message in messages:

@@ -1,10 +1,10 @@
-"""Celery tasks: thin, idempotent, acknowledged late; the work is in priorities.services."""
+"""Celery tasks: thin, idempotent, acknowledged late; the work is in priorities.reconciler."""
 
 from __future__ import annotations
 
 from celery import shared_task
 
-from priorities import services
+from priorities import reconciler
 from priorities.models import PriorityRequest
 from userportal.errors import DataSourceError
 
@@ -19,10 +19,10 @@ def activate(*, priority_id: int) -> bool:
     reconciler's (see services._start_if_due).
     """
     priority = PriorityRequest.objects.filter(pk=priority_id).first()
-    return priority is not None and services.activate(priority)
+    return priority is not None and reconciler.activate(priority)
 
 
 @shared_task(name="priorities.reconcile", acks_late=True)
 def reconcile(*, dry_run: bool = False) -> list[str]:
     """Beat task: start, expire and repair what differs between the database and Slurm."""
-    return [str(change) for change in services.reconcile(dry_run=dry_run)]
+    return [str(change) for change in reconciler.reconcile(dry_run=dry_run)]

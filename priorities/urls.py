@@ -8,7 +8,7 @@ from userportal.access import Rule, guard
 app_name = "priorities"
 
 urlpatterns = [
-    # Signed-in users; every list is scoped to the user's own requests by services.requests_visible_to.
+    # Signed-in users; every list is scoped to the user's own requests by services.requests_of.
     guard(Rule.LOGIN, path("secure/priorities/", views.index, name="index")),
     guard(Rule.LOGIN, path("secure/priorities/new/", views.new, name="new")),
     guard(Rule.LOGIN, path("secure/priorities/policy/", views.policy, name="policy")),

@@ -2,24 +2,34 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
+from django.forms import Form
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from priorities import forms, services
+from priorities.mail import ticket_url
 from priorities.models import ARCHIVED_STATUSES, PriorityRequest, Status
+from priorities.policy import Policy, gpu_types, parse_usernames
+from priorities.qos import automatic, commands
+from priorities.timeline import gpu_timeline, timeline_summary
 from slurm.sacctmgr import SacctmgrError
 from slurm.visibility import accounts_of
 from userportal.clusters import current_cluster
 
 
-def index(request):
+def index(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert user.is_authenticated  # Rule.LOGIN (urls.py)
     archived = request.GET.get("archived") == "1"
     # Everyone, staff included, sees their own and shared requests here; staff see all in the panel.
-    priorities = services.requests_of(request.user)
+    priorities = services.requests_of(user)
     priorities = (
         priorities.filter(status__in=ARCHIVED_STATUSES)
         if archived
@@ -28,35 +38,37 @@ def index(request):
     return render(
         request,
         "priorities/index.html",
-        {"priorities": list(priorities.order_by("-start")), "archived": archived, "apply_mode": services.automatic()},
+        {"priorities": list(priorities.order_by("-start")), "archived": archived, "apply_mode": automatic()},
     )
 
 
-def policy(request):
-    policy = services.Policy.from_settings()
-    cluster = current_cluster(request)
-    types = services.gpu_types(cluster)
+def policy(request: HttpRequest) -> HttpResponse:
+    policy = Policy.from_settings()
+    types = gpu_types()
     return render(
         request,
         "priorities/policy.html",
-        {"policy": policy, "limits": policy.limits_for(types), "apply_mode": services.automatic()},
+        {"policy": policy, "limits": policy.limits_for(types), "apply_mode": automatic()},
     )
 
 
 @require_http_methods(["GET", "POST"])
-def new(request):
+def new(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    assert user.is_authenticated  # Rule.LOGIN (urls.py)
     cluster = current_cluster(request)
-    username = request.user.get_username()
-    kwargs = {
-        "username": username,
-        "cluster": cluster,
-        "accounts": accounts_of(username, cluster),
-        "gpu_types": services.gpu_types(cluster),
-    }
-    form = forms.PriorityRequestForm(request.POST or None, **kwargs)
+    username = user.get_username()
+    types = gpu_types()
+    form = forms.PriorityRequestForm(
+        request.POST or None,
+        username=username,
+        cluster=cluster,
+        accounts=accounts_of(username, cluster),
+        gpu_types=types,
+    )
     if request.method == "POST" and form.is_valid():
         try:
-            priority = services.create_request(form.data_object, user=request.user, cluster=cluster, request=request)
+            priority = services.create_request(form.data_object, user=user, cluster=cluster, request=request)
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 for error in errors:
@@ -68,11 +80,11 @@ def new(request):
     return render(
         request,
         "priorities/new.html",
-        {"form": form, "policy": policy, "limits": policy.limits_for(kwargs["gpu_types"])},
+        {"form": form, "policy": policy, "limits": policy.limits_for(types)},
     )
 
 
-def staff_list(request):
+def staff_list(request: HttpRequest) -> HttpResponse:
     params = {
         key: request.GET.get(key, "")
         for key in ("q", "status", "gpu_type", "account", "date_from", "date_to", "sort", "archived")
@@ -89,7 +101,7 @@ def staff_list(request):
             "statuses": Status.choices,
             "accounts": list(accounts),
             "gpu_types": list(types),
-            "apply_mode": services.automatic(),
+            "apply_mode": automatic(),
         },
     )
 
@@ -103,12 +115,12 @@ ACTIONS = {
 
 
 @require_http_methods(["GET", "POST"])
-def staff_detail(request, priority_id: int):
+def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
     priority = get_object_or_404(
         PriorityRequest.objects.select_related("requester").prefetch_related("members", "messages"), pk=priority_id
     )
     actor = request.user.get_username()
-    bound = {}
+    bound: dict[str, Form] = {}
     if request.method == "POST":
         action = request.POST.get("action", "")
         form_class = ACTIONS.get(action)
@@ -117,7 +129,7 @@ def staff_detail(request, priority_id: int):
             if form is not None and not form.is_valid():
                 bound[action] = form
             else:
-                done = _run_action(request, priority, action, form, actor)
+                done = _run_action(request, priority, action, form.cleaned_data if form else {}, actor)
                 if done == "deleted":
                     messages.success(request, _("Request #%(id)d was deleted.") % {"id": priority_id})
                     return redirect("priorities:staff")
@@ -134,10 +146,10 @@ def staff_detail(request, priority_id: int):
             return redirect("priorities:staff-detail", priority_id=priority.pk)
     context = {
         "priority": priority,
-        "commands": services.commands(priority),
-        "apply_mode": services.automatic(),
+        "commands": commands(priority),
+        "apply_mode": automatic(),
         "history": priority.history.select_related("history_user").order_by("-history_date")[:50],
-        "ticket_url": services.ticket_url(priority.ticket),
+        "ticket_url": ticket_url(priority.ticket),
         "suggested_name": f"prio_{priority.account}_{priority.pk}".replace(".", "_")[:64],
     }
     for name, form_class in ACTIONS.items():
@@ -147,18 +159,18 @@ def staff_detail(request, priority_id: int):
     return render(request, "priorities/staff_detail.html", context, status=400 if bound else 200)
 
 
-def _run_action(request, priority, action, form, actor):
+def _run_action(request: HttpRequest, priority: PriorityRequest, action: str, data: dict[str, Any], actor: str) -> str:
     if action == "accept":
-        services.accept(priority, qos_name=form.cleaned_data["qos_name"], actor=actor, request=request)
+        services.accept(priority, qos_name=data["qos_name"], actor=actor, request=request)
         return _("Accepted as %(name)s.") % {"name": priority.qos_name}
     if action == "refuse":
-        services.refuse(priority, reason=form.cleaned_data["reason"], actor=actor, request=request)
+        services.refuse(priority, reason=data["reason"], actor=actor, request=request)
         return _("Refused.")
     if action == "message":
-        services.add_message(priority, text=form.cleaned_data["text"], actor=actor, request=request)
+        services.add_message(priority, text=data["text"], actor=actor, request=request)
         return _("Message added.")
     if action == "add_users":
-        names = services.parse_usernames(form.cleaned_data["users"])
+        names = parse_usernames(data["users"])
         added = services.add_users(priority, usernames=names, actor=actor, request=request)
         return _("Users added: %(names)s.") % {"names": ", ".join(added) or "-"}
     if action == "remove_user":
@@ -176,11 +188,11 @@ def _run_action(request, priority, action, form, actor):
     raise ValidationError(_("Unknown action."))
 
 
-def timeline(request):
+def timeline(request: HttpRequest) -> HttpResponse:
     cluster = current_cluster(request)
-    data = services.timeline(cluster)
+    data = gpu_timeline(cluster)
     return render(
         request,
         "priorities/timeline.html",
-        {"timeline": data, "summary": services.timeline_summary(data), "cluster": cluster},
+        {"timeline": data, "summary": timeline_summary(data), "cluster": cluster},
     )

@@ -20,6 +20,8 @@ from django.utils import timezone
 
 from priorities import services
 from priorities.models import PriorityRequest, Status
+from priorities.policy import RequestData
+from priorities.reconciler import reconcile
 from slurm import sacctmgr
 from slurm.models import Qos, Tres
 
@@ -91,7 +93,7 @@ def test_accepted_priority_is_applied_used_repaired_and_expired(live, qos_name, 
     User.objects.create_user("staffer", email="staff@example.org", is_staff=True)
     cluster = settings_cluster()
     now = timezone.now()
-    request = services.RequestData(
+    request = RequestData(
         account=ACCOUNT, gpu_type="a100", gpu_count=1, start=now, duration_days=2,
         justification="integration test", ticket="1", users=["bob"],
     )  # fmt: skip
@@ -99,7 +101,7 @@ def test_accepted_priority_is_applied_used_repaired_and_expired(live, qos_name, 
     # Policy violations are refused with the field and the reason.
     with pytest.raises(ValidationError) as info:
         services.create_request(
-            services.RequestData(**{**request.__dict__, "duration_days": 30, "gpu_count": 99}),
+            RequestData(**{**request.__dict__, "duration_days": 30, "gpu_count": 99}),
             user=alice, cluster=cluster,
         )  # fmt: skip
     assert set(info.value.message_dict) == {"duration_days", "gpu_count"}
@@ -110,7 +112,7 @@ def test_accepted_priority_is_applied_used_repaired_and_expired(live, qos_name, 
             services.accept(priority, qos_name=bad, actor="staffer")
 
     services.accept(priority, qos_name=qos_name, actor="staffer")
-    services.reconcile(at=now + timedelta(seconds=1))  # the beat task (the eager start task already ran)
+    reconcile(at=now + timedelta(seconds=1))  # the beat task (the eager start task already ran)
     priority.refresh_from_db()
     assert priority.status == Status.ACTIVE
 
@@ -158,14 +160,14 @@ def test_accepted_priority_is_applied_used_repaired_and_expired(live, qos_name, 
     # Deleted by hand during its validity: the reconciler restores it, with its users.
     subprocess.run(["sacctmgr", "-i", "delete", "qos", qos_name], check=True, capture_output=True, timeout=30)
     assert not Qos.objects.filter(name=qos_name, deleted=0).exists()
-    changes = services.reconcile(at=timezone.now())
+    changes = reconcile(at=timezone.now())
     assert "create-qos" in [c.action for c in changes]
     assert Qos.objects.filter(name=qos_name, deleted=0).exists()
     assert qos_name in assoc_qos("alice")
     assert qos_name in assoc_qos("bob")
 
     # Two days later: expired, the QOS is gone and no association lists it.
-    services.reconcile(at=priority.end + timedelta(minutes=1))
+    reconcile(at=priority.end + timedelta(minutes=1))
     priority.refresh_from_db()
     assert priority.status == Status.EXPIRED
     assert priority.removed_at

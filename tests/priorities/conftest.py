@@ -7,8 +7,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from priorities import services
 from priorities.models import PriorityMember, PriorityRequest, Status
+from slurm import sacctmgr
 
 
 class FakeSacctmgr:
@@ -33,7 +33,7 @@ class FakeSacctmgr:
 @pytest.fixture
 def fake_sacctmgr(monkeypatch):
     fake = FakeSacctmgr()
-    monkeypatch.setattr(services, "client", lambda: fake)
+    monkeypatch.setattr(sacctmgr, "get_client", lambda: fake)
     return fake
 
 

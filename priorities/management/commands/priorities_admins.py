@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 
 from priorities.models import PriorityAdmin
@@ -12,7 +14,7 @@ from priorities.models import PriorityAdmin
 class Command(BaseCommand):
     help = "Manage the GPU priority admins: add <username> <email> | list | remove <username>."
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         sub = parser.add_subparsers(dest="action", required=True)
         add = sub.add_parser("add", help="Add (or update) an admin.")
         add.add_argument("username")
@@ -21,7 +23,7 @@ class Command(BaseCommand):
         remove = sub.add_parser("remove", help="Remove an admin.")
         remove.add_argument("username")
 
-    def handle(self, *, action, **options):
+    def handle(self, *, action: str, **options: Any) -> None:
         if action == "add":
             try:
                 validate_email(options["email"])

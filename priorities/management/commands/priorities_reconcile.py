@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from django.core.management.base import BaseCommand
+from typing import Any
 
-from priorities import services
+from django.core.management.base import BaseCommand, CommandParser
+
+from priorities.qos import automatic
+from priorities.reconciler import Change, reconcile
 
 
 class Command(BaseCommand):
@@ -14,15 +17,15 @@ class Command(BaseCommand):
         "Safe to re-run; --dry-run changes nothing."
     )
 
-    def add_arguments(self, parser):
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--dry-run", action="store_true", help="Report what would change; change nothing.")
 
-    def handle(self, *, dry_run, verbosity, **options):
-        def progress(change):
+    def handle(self, *, dry_run: bool, verbosity: int, **options: Any) -> None:
+        def progress(change: Change) -> None:
             if verbosity:
                 self.stdout.write(str(change))
 
-        changes = services.reconcile(dry_run=dry_run, progress=progress)
-        mode = "dry run" if dry_run else (services.automatic() and "automatic") or "manual (reported only)"
+        changes = reconcile(dry_run=dry_run, progress=progress)
+        mode = "dry run" if dry_run else (automatic() and "automatic") or "manual (reported only)"
         if verbosity:
             self.stdout.write(self.style.SUCCESS(f"{len(changes)} change(s); mode: {mode}"))
