@@ -3,14 +3,14 @@ cancel, jobs, nodes, dashboard). Views authorize and parse, services do the work
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status as http
 from rest_framework.authentication import SessionAuthentication
-from rest_framework.exceptions import NotFound, PermissionDenied, Throttled
+from rest_framework.exceptions import NotAuthenticated, NotFound, PermissionDenied, Throttled
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -19,9 +19,14 @@ from rest_framework.views import APIView
 from jobqueue import services
 from jobqueue.models import Job
 from jobqueue.serializers import JobListSerializer, JobSerializer, NodeSerializer, SubmitSerializer
+from jobqueue.steps import results_record
+from jobqueue.submission import SubmissionError, parse_submission
 from jobqueue.throttles import EndpointIPThrottle, SubmitUserThrottle
 from jobqueue.tokens import ConfigTokenAuthentication, JobTokenAuthentication, is_queue_admin
 from userportal.audit import audit
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 class JobQueueView(APIView):
@@ -31,18 +36,25 @@ class JobQueueView(APIView):
     throttle_classes = [EndpointIPThrottle]
     throttle_scope = ""
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         seconds = int(wait or 0) + 1
         raise Throttled(wait, detail=_("Too many requests: try again in %(s)d seconds.") % {"s": seconds})
 
+    def signed_in(self, request: Request) -> User:
+        user = request.user
+        if not user.is_authenticated:  # the access table (Rule.LOGIN) lets no anonymous request this far
+            raise NotAuthenticated()
+        return user
+
     def visible_job(self, request: Request, job_id: str) -> Job:
-        job = services.jobs_visible_to(request.user, admin=is_queue_admin(request)).filter(job_id=job_id).first()
+        jobs = services.jobs_visible_to(self.signed_in(request), admin=is_queue_admin(request))
+        job = jobs.filter(job_id=job_id).first()
         if job is None:
             raise NotFound(_("No such job."))
         return job
 
 
-def error_response(exc: services.SubmissionError) -> Response:
+def error_response(exc: SubmissionError) -> Response:
     errors = exc.errors
     body: dict[str, Any] = {"detail": " ".join(" ".join(v) for v in errors.values()), "errors": errors}
     return Response(body, status=exc.status)
@@ -54,7 +66,7 @@ class SubmitView(JobQueueView):
     throttle_classes = [EndpointIPThrottle, SubmitUserThrottle]
     throttle_scope = "submit"
 
-    def throttled(self, request: Request, wait: float | None) -> None:
+    def throttled(self, request: Request, wait: float | None) -> NoReturn:
         seconds = int(wait or 0) + 1
         raise Throttled(
             wait,
@@ -65,9 +77,10 @@ class SubmitView(JobQueueView):
     @extend_schema(request={"multipart/form-data": SubmitSerializer}, responses={200: OpenApiTypes.OBJECT})
     def post(self, request: Request) -> Response:
         try:
-            submission = services.parse_submission(request.user, request.data, request.FILES)
-            job = services.submit(request.user, submission, admin=is_queue_admin(request))
-        except services.SubmissionError as exc:
+            user = self.signed_in(request)
+            submission = parse_submission(user, request.data, request.FILES)
+            job = services.submit(user, submission, admin=is_queue_admin(request))
+        except SubmissionError as exc:
             audit("jobqueue.submit", request=request, status="refused", extra={"errors": exc.errors})
             return error_response(exc)
         audit("jobqueue.submit", request=request, target=f"jobqueue-job:{job.job_id}")
@@ -106,7 +119,7 @@ class ResultsView(JobQueueView):
     @extend_schema(responses={200: OpenApiTypes.OBJECT})
     def get(self, request: Request, queue_job_id: str) -> Response:
         job = self.visible_job(request, queue_job_id)
-        body = services.results_record(job)
+        body = results_record(job)
         if job.is_active:
             body.update(output=None, error_output=None, message=_("The job has not finished yet."))
         else:
@@ -122,7 +135,7 @@ class CancelView(JobQueueView):
         job = self.visible_job(request, queue_job_id)
         try:
             job = services.cancel(job)
-        except services.SubmissionError as exc:
+        except SubmissionError as exc:
             return error_response(exc)
         audit("jobqueue.cancel", request=request, target=f"jobqueue-job:{job.job_id}")
         return Response({"job_id": job.job_id, "status": job.status, "message": _("Cancellation requested.")})
@@ -141,7 +154,7 @@ class JobsView(JobQueueView):
     )
     def get(self, request: Request) -> Response:
         admin = is_queue_admin(request)
-        jobs = services.jobs_visible_to(request.user, admin=admin)
+        jobs = services.jobs_visible_to(self.signed_in(request), admin=admin)
         # The seed's clients send ?user_id=<themselves>: that is not a filter.
         wanted = request.query_params.get("user") or request.query_params.get("user_id")
         if wanted and wanted != request.user.get_username():

@@ -4,7 +4,7 @@ from django import forms
 from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
-from jobqueue.services import NAME
+from jobqueue.submission import NAME
 
 
 class SubmitForm(forms.Form):

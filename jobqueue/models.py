@@ -109,6 +109,16 @@ class Job(models.Model):
     def is_active(self) -> bool:
         return self.status in ACTIVE_STATUSES
 
+    def identity(self) -> dict[str, str]:
+        """The fields every answer about a job starts with, under the seed server's names."""
+        return {
+            "job_id": self.job_id,
+            "user_id": self.user.get_username(),
+            "competition_id": self.competition_id,
+            "project_id": self.project_id,
+            "status": self.status,
+        }
+
 
 class Node(models.Model):
     """A GPU node of the ssh executor (configured in JOBQUEUE_NODES); its row is the node's lock.

@@ -21,10 +21,12 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 
 from jobqueue.models import JobToken
+from jobqueue.submission import read_config_token
 from userportal.tokens import hash_key, new_key
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from rest_framework.request import Request
 
 KEY_BYTES = 33
 PREFIX_LENGTH = 8
@@ -103,7 +105,7 @@ def is_queue_admin(request: Any) -> bool:
 class JobTokenAuthentication(BaseAuthentication):
     """``Authorization: Bearer <key>`` against JobToken rows; other requests fall through."""
 
-    def authenticate(self, request: Any) -> tuple[Any, JobToken] | None:
+    def authenticate(self, request: Request) -> tuple[User, JobToken] | None:
         parts = get_authorization_header(request).split()
         if not parts or parts[0].lower() not in (b"bearer", b"token"):
             return None
@@ -118,23 +120,21 @@ class JobTokenAuthentication(BaseAuthentication):
         token = check_token(key)
         return token.user, token
 
-    def authenticate_header(self, request: Any) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="jobqueue"'
 
 
 class ConfigTokenAuthentication(BaseAuthentication):
     """The seed server's submit: the token inside the uploaded config JSON (multipart)."""
 
-    def authenticate(self, request: Any) -> tuple[Any, JobToken] | None:
-        from jobqueue.services import read_config_token  # the config parser lives with validation
-
+    def authenticate(self, request: Request) -> tuple[User, JobToken] | None:
         key = read_config_token(request)
         if not key:
             return None
         token = check_token(key)
         return token.user, token
 
-    def authenticate_header(self, request: Any) -> str:
+    def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="jobqueue"'
 
 

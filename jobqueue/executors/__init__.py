@@ -1,4 +1,4 @@
-"""Executors run a queued job somewhere and report on it; services.advance() drives them.
+"""Executors run a queued job somewhere and report on it; steps.advance() drives them.
 
 Every method is safe to call again after a crash (a worker killed between two calls): `start`
 does nothing when the job already started, `poll` only reads, `cancel` of a finished job is a

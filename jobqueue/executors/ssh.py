@@ -141,7 +141,7 @@ class NodeConnection:
         sock = None
         if self.jump is not None:
             jump_client = _new_client()
-            jump_client.connect(**_connect_kwargs(self.jump))  # type: ignore[arg-type]
+            jump_client.connect(**_connect_kwargs(self.jump))
             self._jump_client = jump_client
             jump_transport = jump_client.get_transport()
             assert jump_transport is not None
@@ -154,7 +154,7 @@ class NodeConnection:
                 timeout=settings.JOBQUEUE_SSH_TIMEOUT,
             )
         client = _new_client()
-        client.connect(sock=sock, **_connect_kwargs(self.node))  # type: ignore[arg-type]
+        client.connect(sock=sock, **_connect_kwargs(self.node))
         transport = client.get_transport()
         if keepalive and transport is not None:
             transport.set_keepalive(keepalive)

@@ -1,7 +1,7 @@
 """The job queue against the stack: real jobs on its GPU node over ssh (through the jump host) and in Slurm.
 
 The API is called as the seed server's clients call it; the test drives the job's steps itself
-(services.advance, as the Celery task does) so the unit-test settings (eager Celery) still hold.
+(steps.advance, as the Celery task does) so the unit-test settings (eager Celery) still hold.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from django.core.cache import caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
-from jobqueue import services
+from jobqueue import services, steps
 from jobqueue.executors import ssh as ssh_executor
 from jobqueue.models import Job, JobStatus, JobToken
 from jobqueue.tokens import issue_token
@@ -97,7 +97,7 @@ def follow(job_id: str, *, timeout: float = 120, until=None) -> Job:
     """Run the job's steps (what the Celery task chain does) until it is final or `until(job)`."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        services.advance(job_id)
+        steps.advance(job_id)
         job = Job.objects.get(job_id=job_id)
         if job.status not in (JobStatus.PENDING, JobStatus.RUNNING) or (until and until(job)):
             return job
@@ -214,7 +214,7 @@ def test_stopping_the_jump_sshd_mid_job_loses_nothing(client, queue, alice, stac
         follow(job_id, until=lambda job: job.status == JobStatus.RUNNING)
         jump.stop()
         # The node is unreachable: steps back off, the job stays running (it runs detached).
-        assert services.advance(job_id) is not None
+        assert steps.advance(job_id) is not None
         assert Job.objects.get(job_id=job_id).status == JobStatus.RUNNING
         time.sleep(3)
         jump.start()
@@ -233,7 +233,7 @@ def test_a_worker_killed_mid_job_loses_nothing(client, queue, alice):
     ssh_executor.close_all()  # the dead worker's connections are gone with it
     # what a worker killed mid-step leaves: a lease nobody will release, no step enqueued
     Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() + timedelta(minutes=5))
-    assert services.advance(job_id) is None  # a duplicate delivery does nothing while the lease holds
+    assert steps.advance(job_id) is None  # a duplicate delivery does nothing while the lease holds
     Job.objects.filter(pk=job.pk).update(
         lease_until=timezone.now() - timedelta(seconds=1), heartbeat=timezone.now() - timedelta(minutes=10)
     )

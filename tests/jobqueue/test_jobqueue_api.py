@@ -10,7 +10,7 @@ from django.core.management import call_command
 from django.utils import timezone
 from jobqueue_helpers import bearer, submission
 
-from jobqueue import services
+from jobqueue import steps
 from jobqueue.models import Job, JobStatus, JobToken
 
 pytestmark = pytest.mark.django_db
@@ -158,7 +158,7 @@ def test_a_finished_job_gives_its_results(client, alice_key, settings):
     job_id = submit(client, alice_key).json()["job_id"]
     assert client.get(f"/jobqueue/api/results/{job_id}", **bearer(alice_key)).json()["output"] is None
     fake_executor.finish(job_id, stdout='{"accuracy": 0.9}\n')
-    assert services.advance(job_id) is None
+    assert steps.advance(job_id) is None
     status = client.get(f"/jobqueue/api/status/{job_id}", **bearer(alice_key)).json()
     assert status["status"] == "completed"
     assert status["exit_code"] == 0

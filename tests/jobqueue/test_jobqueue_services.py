@@ -1,4 +1,4 @@
-"""The job state machine, node choice, reconciliation and the code scanner."""
+"""The job state machine (jobqueue.steps), node choice, reconciliation and the code scanner."""
 
 from __future__ import annotations
 
@@ -9,14 +9,15 @@ import pytest
 from django.utils import timezone
 from jobqueue_helpers import ML_CODE
 
-from jobqueue import scanner, services
+from jobqueue import scanner, services, steps
 from jobqueue.models import Job, JobStatus, Node
+from jobqueue.submission import Submission
 
 pytestmark = pytest.mark.django_db
 
 
 def make_job(user, **kwargs):
-    sub = services.Submission(
+    sub = Submission(
         code=ML_CODE, filename="s.py", competition_id="comp", project_id="p", expected_time=60, user_id=user.username
     )
     for key, value in kwargs.items():
@@ -30,9 +31,9 @@ def test_a_second_job_on_a_busy_node_waits_then_starts(alice, bob, settings):
     second.refresh_from_db()
     assert second.status == JobStatus.PENDING
     assert not second.remote_id
-    assert services.advance(second.job_id) == settings.JOBQUEUE_POLL_SECONDS  # node busy: try later
+    assert steps.advance(second.job_id) == settings.JOBQUEUE_POLL_SECONDS  # node busy: try later
     fake_executor.finish(first.job_id)
-    services.advance(first.job_id)
+    steps.advance(first.job_id)
     second.refresh_from_db()
     assert second.status == JobStatus.RUNNING  # the finished job handed the node over
     assert Node.objects.get(name="gpu-node-0").current_job_id == second.pk
@@ -41,7 +42,7 @@ def test_a_second_job_on_a_busy_node_waits_then_starts(alice, bob, settings):
 def test_a_failed_exit_code_fails_the_job_with_a_reason(alice):
     job = make_job(alice)
     fake_executor.finish(job.job_id, exit_code=3)
-    services.advance(job.job_id)
+    steps.advance(job.job_id)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert job.exit_code == 3
@@ -51,7 +52,7 @@ def test_a_failed_exit_code_fails_the_job_with_a_reason(alice):
 def test_a_lost_job_fails_with_a_reason(alice):
     job = make_job(alice)
     fake_executor.REMOTE[job.job_id]["state"] = "lost"
-    services.advance(job.job_id)
+    steps.advance(job.job_id)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
 
@@ -59,13 +60,13 @@ def test_a_lost_job_fails_with_a_reason(alice):
 def test_an_unreachable_node_is_retried_then_the_job_continues(alice):
     job = make_job(alice)
     fake_executor.DOWN["value"] = True
-    assert services.advance(job.job_id) is not None
+    assert steps.advance(job.job_id) is not None
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING
     assert job.unreachable_since is not None
     fake_executor.DOWN["value"] = False
     fake_executor.finish(job.job_id)
-    services.advance(job.job_id)
+    steps.advance(job.job_id)
     job.refresh_from_db()
     assert job.status == JobStatus.COMPLETED
     assert job.output
@@ -75,7 +76,7 @@ def test_a_node_unreachable_for_too_long_fails_the_job(alice, settings):
     job = make_job(alice)
     fake_executor.DOWN["value"] = True
     Job.objects.filter(pk=job.pk).update(unreachable_since=timezone.now() - timedelta(hours=2))
-    assert services.advance(job.job_id) is None
+    assert steps.advance(job.job_id) is None
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
     assert "unreachable" in job.error
@@ -85,7 +86,7 @@ def test_a_leased_job_is_not_advanced_twice(alice):
     job = make_job(alice)
     Job.objects.filter(pk=job.pk).update(lease_until=timezone.now() + timedelta(minutes=1))
     fake_executor.finish(job.job_id)
-    assert services.advance(job.job_id) is None
+    assert steps.advance(job.job_id) is None
     job.refresh_from_db()
     assert job.status == JobStatus.RUNNING
 
@@ -104,7 +105,7 @@ def test_reconcile_picks_up_jobs_whose_worker_died(alice):
 
 def test_start_is_not_repeated_for_a_started_job(alice):
     job = make_job(alice)
-    services.advance(job.job_id)
+    steps.advance(job.job_id)
     assert [call for call in fake_executor.CALLS if call[0] == "start"] == [("start", job.job_id)]
 
 
