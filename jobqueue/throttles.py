@@ -1,4 +1,4 @@
-"""Rate limits of the job-queue API: DRF throttles counting in the `jobqueue` cache (Redis in production).
+"""Rate limits of the job-queue API: DRF throttles counting in the `throttle` cache (Redis in production).
 
 SubmitUserThrottle: JOBQUEUE_SUBMIT_RATE submissions per user. EndpointIPThrottle: per client
 IP and endpoint (the view's `throttle_scope`), rates from JOBQUEUE_IP_RATES. Queue admins are
@@ -19,7 +19,7 @@ from jobqueue.tokens import is_queue_admin
 class _JobQueueThrottle(SimpleRateThrottle):
     @property
     def cache(self) -> Any:  # type: ignore[override]
-        return caches["jobqueue"]  # looked up per request: tests and settings may swap it
+        return caches["throttle"]  # looked up per request: tests and settings may swap it
 
     def allow_request(self, request: Any, view: Any) -> bool:
         if settings.JOBQUEUE_ADMIN_EXEMPT and is_queue_admin(request):

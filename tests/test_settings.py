@@ -55,7 +55,8 @@ def test_str_list_strips_and_drops_empty_items(monkeypatch):
 def _settings_in_subprocess(then: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     """Set Django up in a fresh interpreter with ``env``, then run the Python statement ``then``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("PORTAL_", "SLURM", "OIDC_", "AUTH_LDAP"))}
-    clean.pop("SECRET_KEY", None)
+    for name in ("SECRET_KEY", "REDIS_URL", "JOBQUEUE_CACHE_URL"):
+        clean.pop(name, None)
     clean.update(env)
     return subprocess.run(
         [
@@ -131,3 +132,11 @@ def test_ldap_in_clear_over_the_network_is_refused():
         AUTH_LDAP_USER_SEARCH_BASE="dc=x",
     )
     assert ok.returncode == 0, ok.stderr
+
+
+def test_rate_limits_count_in_redis_whenever_redis_url_is_set():
+    show = "from django.conf import settings; c = settings.CACHES['throttle']; print(c['BACKEND'], c['LOCATION'])"
+    redis = _settings_in_subprocess(show, PORTAL_DEBUG="true", REDIS_URL="redis://127.0.0.1:6399/4")
+    assert redis.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "redis://127.0.0.1:6399/4"]
+    local = _settings_in_subprocess(show, PORTAL_DEBUG="true")
+    assert local.stdout.split() == ["django.core.cache.backends.locmem.LocMemCache", "throttle"]

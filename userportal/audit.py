@@ -31,6 +31,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
+from userportal.clientip import client_ip
 from userportal.models import AuditEntry, AuditHead
 
 logger = logging.getLogger(__name__)
@@ -69,11 +70,6 @@ def _signed(head: AuditHead) -> bool:
     return hmac.compare_digest(head.signature, head_signature(head.seq, head.hash))
 
 
-def _client_ip(request: HttpRequest) -> str | None:
-    ip = request.META.get("REMOTE_ADDR") or None
-    return ip if ip and len(ip) <= 45 else None
-
-
 def audit(
     action: str,
     *,
@@ -91,7 +87,7 @@ def audit(
     clean_extra = json.loads(_canonical(extra or {}))
     fields = {
         "actor": (actor or "")[:150],
-        "ip": _client_ip(request) if request is not None else None,
+        "ip": client_ip(request) if request is not None else None,
         "user_agent": (request.headers.get("User-Agent", "") if request is not None else "")[:300],
         "method": (request.method or "")[:10] if request is not None else "",
         "path": request.path[:500] if request is not None else "",

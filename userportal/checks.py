@@ -1,5 +1,5 @@
 """System checks: every route has an access rule, every API view applies it; in production
-(check --deploy) the audit log has a key of its own."""
+(check --deploy) the audit log has a key of its own and rate limits count in a shared cache."""
 
 from __future__ import annotations
 
@@ -51,6 +51,21 @@ def check_audit_key(app_configs: Any = None, **kwargs: Any) -> list[checks.Check
                 hint="Set AUDIT_HMAC_KEY (or AUDIT_HMAC_KEY_FILE) to a separate random value, "
                 "e.g. `head -c 48 /dev/urandom | base64`.",
                 id="portal.E010",
+            )
+        ]
+    return []
+
+
+@checks.register(checks.Tags.security, checks.Tags.caches, deploy=True)
+def check_throttle_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    backend = str(settings.CACHES.get("throttle", {}).get("BACKEND", ""))
+    if backend.endswith(("LocMemCache", "DummyCache")):
+        return [
+            checks.Warning(
+                "Rate-limit counters are kept in each process's memory: every limit is multiplied by the "
+                "number of portal processes.",
+                hint="Set REDIS_URL (or PORTAL_THROTTLE_CACHE_URL to a Redis cache, e.g. rediscache://127.0.0.1:6379/3).",
+                id="portal.W011",
             )
         ]
     return []

@@ -260,6 +260,10 @@ AXES_USERNAME_CALLABLE = "userportal.auth.identity.axes_username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/lockout.html"
 AXES_ENABLED = strict_bool("AXES_ENABLED", default=True)
+# The client's address (userportal.clientip): REMOTE_ADDR, or behind PORTAL_NUM_PROXIES proxies
+# the one X-Forwarded-For names for them. Also DRF's NUM_PROXIES below.
+PORTAL_NUM_PROXIES = strict_int("PORTAL_NUM_PROXIES", default=0, minimum=0, maximum=10)
+AXES_CLIENT_IP_CALLABLE = "userportal.clientip.client_ip"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -281,6 +285,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "userportal.api.exception_handler",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
+    # Unset, DRF takes the whole X-Forwarded-For as the client: a forged header reset the limits.
+    "NUM_PROXIES": PORTAL_NUM_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "HPC user portal API",
@@ -362,6 +368,14 @@ PORTAL_DOCS_URL = env.str("PORTAL_DOCS_URL", default="")
 PORTAL_LOG_LEVEL = strict_choice("PORTAL_LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
 CACHES = {"default": env.cache("PORTAL_CACHE_URL", default="locmemcache://portal")}
+# Rate-limit counters (DRF throttles): shared by every portal process, so Redis whenever REDIS_URL
+# is set; a per-process memory cache multiplies each limit by the number of processes, which
+# check --deploy warns about. JOBQUEUE_CACHE_URL is the older name of PORTAL_THROTTLE_CACHE_URL.
+CACHES["throttle"] = env.cache(
+    "PORTAL_THROTTLE_CACHE_URL",
+    default=env.str("JOBQUEUE_CACHE_URL", default=REDIS_URL if "REDIS_URL" in os.environ else "locmemcache://throttle"),
+)
+CACHES["throttle"].setdefault("KEY_PREFIX", "throttle")
 
 LOGGING = {
     "version": 1,
@@ -533,8 +547,6 @@ JOBQUEUE_SCAN_LLM_URL = env.str("JOBQUEUE_SCAN_LLM_URL", default="")
 JOBQUEUE_SCAN_LLM_MODEL = env.str("JOBQUEUE_SCAN_LLM_MODEL", default="")
 JOBQUEUE_SCAN_LLM_API_KEY = env.str("JOBQUEUE_SCAN_LLM_API_KEY", default="")
 JOBQUEUE_SCAN_LLM_TIMEOUT = strict_float("JOBQUEUE_SCAN_LLM_TIMEOUT", default=20.0, minimum=1.0)
-# DRF throttling counters: a Redis cache in production (shared by every portal process).
-CACHES["jobqueue"] = env.cache("JOBQUEUE_CACHE_URL", default="locmemcache://jobqueue")
 CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "jobqueue.reconcile": {"task": "jobqueue.reconcile", "schedule": 60.0},

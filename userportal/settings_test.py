@@ -23,6 +23,9 @@ os.environ.setdefault("EMAIL_URL", "memorymail://")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("PROMETHEUS_URL", "http://127.0.0.1:9")  # nothing listens: unit tests see "unavailable"
 os.environ.setdefault("PROMETHEUS_TIMEOUT", "0.5")
+# Rate-limit counters in local memory, even with the stack's REDIS_URL: tests clear them, and
+# clearing a Redis cache flushes its whole database (Celery's queues with it).
+os.environ.setdefault("PORTAL_THROTTLE_CACHE_URL", "locmemcache://throttle")
 
 from userportal.settings import *  # noqa: E402, F403
 

@@ -66,7 +66,7 @@ def queue(settings, stack_dir, shared_dir, monkeypatch):
     settings.JOBQUEUE_SLURM_ACCOUNT = "staff"
     settings.JOBQUEUE_SLURM_PARTITION = "gpu"
     settings.JOBQUEUE_SLURM_GRES = "gpu:1"
-    caches["jobqueue"].clear()
+    caches["throttle"].clear()  # local memory in tests (userportal/settings_test.py)
     ssh_executor.close_all()
     yield settings
     ssh_executor.close_all()

@@ -15,7 +15,7 @@ def jobqueue_settings(settings, tmp_path, monkeypatch):
     settings.JOBQUEUE_NODES = ["gpu-node-0=127.0.0.1:22", "gpu-node-1=127.0.0.1:22"]
     settings.JOBQUEUE_DIR = tmp_path / "jobqueue"
     settings.JOBQUEUE_SCAN_LLM_URL = ""
-    caches["jobqueue"].clear()
+    caches["throttle"].clear()
     fake_executor.REMOTE.clear()
     fake_executor.CALLS.clear()
     fake_executor.DOWN["value"] = False
