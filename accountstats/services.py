@@ -9,7 +9,6 @@ no exporter. Every label value goes through userportal.promql.
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -27,59 +26,14 @@ from slurm.models import Tres, cluster_models
 from slurm.visibility import PortalUser, accounts_of, jobs_of_account
 from userportal import promql
 from userportal.figures import Figure, constant_trace, figure, layout, no_data, trace
-from userportal.prometheus import MetricsSession, Series, step_for
+from userportal.prometheus import MetricsSession, Series
 from userportal.promql import TAG, by_tag, union
+from userportal.windows import DAY, HOUR, Window
 
 GIB = 1024**3
-HOUR = 3600
 PAGE_SIZE = 50
-ACCOUNT_NAME = re.compile(r"[A-Za-z0-9_.@+-]{1,64}")
 
-WINDOWS: tuple[tuple[int, str], ...] = (
-    (86400, "1 d"),
-    (7 * 86400, "7 d"),
-    (30 * 86400, "30 d"),
-    (90 * 86400, "90 d"),
-)
-MAX_WINDOW = 366 * 86400
-
-
-class WindowError(ValueError):
-    pass
-
-
-@dataclass(frozen=True)
-class Window:
-    start: float
-    end: float
-
-    @property
-    def seconds(self) -> int:
-        return max(int(self.end - self.start), 60)
-
-    @property
-    def step(self) -> int:
-        return step_for(self.start, self.end, minimum=60)
-
-
-def window_from(
-    *, delta: str | None = None, start: str | None = None, end: str | None = None, default_days: int | None = None
-) -> Window:
-    """The window a request asks for: ``?delta=`` seconds back from now, or ``?start=&end=`` epochs."""
-    now = time.time()
-    try:
-        if start or end:
-            low = float(start) if start else now - 30 * 86400
-            high = min(float(end), now) if end else now
-        else:
-            days = default_days if default_days is not None else settings.ACCOUNTSTATS_DEFAULT_DAYS
-            seconds = float(delta) if delta else days * 86400.0
-            low, high = now - seconds, now
-    except ValueError:
-        raise WindowError(_("start, end and delta are epoch seconds.")) from None
-    if high - low < 60 or high - low > MAX_WINDOW:
-        raise WindowError(_("The period must be between one minute and one year."))
-    return Window(low, high)
+WINDOWS: tuple[tuple[int, str], ...] = ((DAY, "1 d"), (7 * DAY, "7 d"), (30 * DAY, "30 d"), (90 * DAY, "90 d"))
 
 
 # --- The accounting database ------------------------------------------------------------------
@@ -108,7 +62,7 @@ def use_by_account(accounts: Iterable[str], cluster: str, *, days: int) -> list[
     if not names:
         return []
     now = int(time.time())
-    since = now - days * 86400
+    since = now - days * DAY
     models = cluster_models(cluster)
     catalog = Tres.catalog()
     users = dict(
@@ -327,7 +281,7 @@ def build_graph(session: MetricsSession, name: str, account: str, window: Window
 
 
 def _range(session: MetricsSession, expr: str, window: Window) -> list[Series]:
-    return session.query_range(expr, start=window.start, end=window.end, step=window.step)
+    return session.query_range(expr, window)
 
 
 def _largest(series: list[Series], count: int) -> list[Series]:

@@ -18,6 +18,7 @@ from accountstats import services
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError, PrometheusUnavailable
 from userportal.prometheus import MetricsSession
+from userportal.windows import DAY, WindowError, requested
 
 
 def index(request: HttpRequest) -> HttpResponse:
@@ -35,8 +36,10 @@ def index(request: HttpRequest) -> HttpResponse:
 def account(request: HttpRequest, account: str) -> HttpResponse:
     cluster = current_cluster(request)
     try:
-        window = services.window_from(delta=request.GET.get("delta"))
-    except services.WindowError as exc:
+        window = requested(
+            delta=request.GET.get("delta"), start=None, end=None, default=settings.ACCOUNTSTATS_DEFAULT_DAYS * DAY
+        )
+    except WindowError as exc:
         return render(request, "400.html", {"message": str(exc)}, status=400)
     context: dict[str, Any] = {
         "account": account,
@@ -67,12 +70,12 @@ def graph(request: HttpRequest, account: str, name: str) -> JsonResponse:
     if spec is None:
         return JsonResponse({"detail": _("No graph of that name."), "graphs": sorted(services.GRAPHS)}, status=404)
     try:
-        window = services.window_from(
+        window = requested(
             delta=request.GET.get("delta"),
             start=request.GET.get("start"),
             end=request.GET.get("end"),
-            default_days=spec.default_days,
+            default=(spec.default_days or settings.ACCOUNTSTATS_DEFAULT_DAYS) * DAY,
         )
-    except services.WindowError as exc:
+    except WindowError as exc:
         return JsonResponse({"detail": str(exc), "status": 400}, status=400)
     return JsonResponse(services.build_graph(MetricsSession(), name, account, window))

@@ -22,8 +22,9 @@ from slurm.decoders import job_memory_mb, parse_tres
 from slurm.models import Tres
 from slurm.visibility import jobs_of_user_by_uid
 from userportal.errors import PrometheusUnavailable
-from userportal.prometheus import MetricsSession, finite, step_for
+from userportal.prometheus import MetricsSession, finite
 from userportal.promql import by_tag, union
+from userportal.windows import step_for
 
 PAGE_SIZE = 50
 HOUR = 3600
@@ -111,7 +112,7 @@ def current_use(username: str, cluster: str, session: MetricsSession, *, now: fl
 def used_last_hour(session: MetricsSession, username: str, *, now: float | None = None) -> dict[str, float | None]:
     """Mean cores in use, peak memory (bytes) and peak GPUs in use over the last hour, in one query."""
     end = now or time.time()
-    step = step_for(end - HOUR, end)
+    step = step_for(HOUR)
     series = user_expressions(username, step)
     window = f"[{HOUR}s:{step}s]"
     parts = {

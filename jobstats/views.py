@@ -13,9 +13,10 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from jobstats import energy, jobpage, listing, services, windows
+from jobstats import energy, jobpage, listing, services
 from jobstats.domain.graphs import JOB_GRAPHS, USER_GRAPHS, build_job_graph, build_user_graph, job_graphs_for
 from jobstats.domain.jobids import JobIdError, format_job_ids, parse_array_task, parse_job_ids
+from jobstats.windows import job_window
 from slurm.decoders import STATE_FILTER_CHOICES
 from slurm.models import Tres
 from slurm.visibility import accounts_of
@@ -23,6 +24,7 @@ from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError, SlurmDatabaseUnavailable
 from userportal.figures import no_data
 from userportal.prometheus import MetricsSession
+from userportal.windows import WindowError, requested
 
 WINDOWS = (
     (3600, "1 h"),
@@ -104,13 +106,13 @@ def user_graph(request: HttpRequest, username: str, name: str) -> JsonResponse:
     if spec is None:
         return json_error(404, _("No graph of that name."), graphs=sorted(USER_GRAPHS))
     try:
-        window = windows.user_window(
+        window = requested(
             delta=request.GET.get("delta"),
             start=request.GET.get("start"),
             end=request.GET.get("end"),
-            default_delta=spec.default_delta,
+            default=spec.default_delta,
         )
-    except windows.WindowError as exc:
+    except WindowError as exc:
         return json_error(400, str(exc))
     return JsonResponse(build_user_graph(name, MetricsSession(), username, window))
 
@@ -229,8 +231,8 @@ def job_graph(request: HttpRequest, username: str, job_id: str, name: str) -> Js
     if not jobs:
         return json_error(404, _("No such job for this user."))
     try:
-        window = windows.job_window(jobs, start=request.GET.get("start"), end=request.GET.get("end"))
-    except windows.WindowError as exc:
+        window = job_window(jobs, start=request.GET.get("start"), end=request.GET.get("end"))
+    except WindowError as exc:
         return json_error(400, str(exc))
     if window is None:
         return JsonResponse(no_data(str(JOB_GRAPHS[name].title), _("The job has not started yet.")))

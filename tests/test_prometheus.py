@@ -13,7 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from userportal.errors import PrometheusBadResponse, PrometheusUnavailable
-from userportal.prometheus import MAX_POINTS, PROMETHEUS_DOWN, MetricsSession, PrometheusClient, step_for
+from userportal.prometheus import PROMETHEUS_DOWN, MetricsSession, PrometheusClient
+from userportal.windows import MAX_POINTS, Window
 
 
 class FakePrometheus(BaseHTTPRequestHandler):
@@ -111,11 +112,6 @@ def test_nobody_listening_is_unavailable_quickly():
     assert client.ready() is False
 
 
-def test_step_keeps_series_under_the_point_budget():
-    assert step_for(0, 3600, minimum=30) == 30
-    assert 180 * 86400 / step_for(0, 180 * 86400) <= MAX_POINTS
-
-
 class CountingClient:
     """A client that fails with ``error`` (or answers nothing) and counts the calls."""
 
@@ -138,7 +134,7 @@ def test_a_dead_prometheus_is_remembered_for_every_apps_next_session():
     with pytest.raises(PrometheusUnavailable):
         MetricsSession(dead).query("up")
     with pytest.raises(PrometheusUnavailable):
-        MetricsSession(dead).query_range("up", start=0, end=60, step=30)  # another page, another app
+        MetricsSession(dead).query_range("up", Window.of(0, 60))  # another page, another app
     assert dead.calls == 1
     assert PROMETHEUS_DOWN.recent()
 

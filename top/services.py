@@ -25,19 +25,19 @@ from userportal import promql
 from userportal.errors import PrometheusUnavailable
 from userportal.prometheus import MetricsSession
 from userportal.promql import TAG, union
+from userportal.windows import DAY, HOUR
 
 GIB = 1024**3
-HOUR = 3600
 REASONABLE_GIB_PER_CORE = 4 * 1.1
 REASONABLE_GIB_PER_GPU = 128 * 1.1
 REASONABLE_CORES_PER_GPU = 12 * 1.1
 
 WINDOWS: dict[str, tuple[int, str | Promise]] = {
     "now": (0, _("now")),
-    "1d": (86400, _("last day")),
-    "7d": (7 * 86400, _("last 7 days")),
-    "30d": (30 * 86400, _("last 30 days")),
-    "90d": (90 * 86400, _("last 90 days")),
+    "1d": (DAY, _("last day")),
+    "7d": (7 * DAY, _("last 7 days")),
+    "30d": (30 * DAY, _("last 30 days")),
+    "90d": (90 * DAY, _("last 90 days")),
 }
 
 
@@ -338,7 +338,7 @@ class FsRow:
 
 def top_filesystem(session: MetricsSession, seconds: int) -> dict[str, list[FsRow]]:
     """Per filesystem, the top 20 users by metadata ops/s and by bandwidth (MiB/s), root excluded."""
-    span = promql.duration(seconds or 86400)
+    span = promql.duration(seconds or DAY)
     parts = {
         "mdt": f"sum by (fs, user) (avg_over_time({promql.selector('lustre:metadata:rate3m_user')}[{span}]))",
         "ost": (

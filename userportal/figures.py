@@ -17,7 +17,8 @@ from typing import Any
 
 from django.utils.translation import gettext as _
 
-from userportal.prometheus import MAX_POINTS, Series, finite
+from userportal.prometheus import Series, finite
+from userportal.windows import MAX_POINTS
 
 Figure = dict[str, Any]
 CONFIG = {"displaylogo": False, "responsive": True, "modeBarButtonsToRemove": ["lasso2d", "select2d"]}

@@ -27,10 +27,9 @@ from urllib3.util.retry import Retry
 
 from userportal.errors import PrometheusBadResponse, PrometheusUnavailable
 from userportal.sources import DownMemory
+from userportal.windows import Window, step_for
 
 logger = logging.getLogger(__name__)
-
-MAX_POINTS = 1000  # every series we return stays at or under this many points
 
 
 @dataclass(frozen=True)
@@ -51,12 +50,6 @@ def finite(value: float | None) -> float | None:
     if value is None or math.isnan(value) or math.isinf(value):
         return None
     return value
-
-
-def step_for(start: float, end: float, *, minimum: int = 30, max_points: int = MAX_POINTS) -> int:
-    """The query step (seconds) that keeps a range at or under `max_points` points."""
-    span = max(end - start, 1.0)
-    return max(minimum, math.ceil(span / (max_points - 1)))
 
 
 class PrometheusClient:
@@ -83,7 +76,7 @@ class PrometheusClient:
     def query_range(self, promql: str, *, start: datetime, end: datetime, step: int | None = None) -> list[Series]:
         if end <= start:
             raise ValueError("end must be after start")
-        step = step or step_for(start.timestamp(), end.timestamp())
+        step = step or step_for((end - start).total_seconds())
         result = self._call(
             self._prom.custom_query_range, query=promql, start_time=start, end_time=end, step=f"{int(step)}s"
         )
@@ -170,14 +163,15 @@ class MetricsSession:
             self._failed(exc)
             raise
 
-    def query_range(self, expr: str, *, start: float, end: float, step: int) -> list[Series]:
+    def query_range(self, expr: str, window: Window) -> list[Series]:
+        """``expr`` over ``window``, on a grid whose last point is the window's end (userportal.windows)."""
         self._guard()
         try:
             return self.client.query_range(
                 expr,
-                start=datetime.fromtimestamp(start, tz=UTC),
-                end=datetime.fromtimestamp(end, tz=UTC),
-                step=step,
+                start=datetime.fromtimestamp(window.first, tz=UTC),
+                end=datetime.fromtimestamp(window.end, tz=UTC),
+                step=window.step,
             )
         except PrometheusUnavailable as exc:
             self._failed(exc)

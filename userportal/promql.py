@@ -12,11 +12,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from django.conf import settings
-
-from userportal.prometheus import Sample, Series
 
 TAG = "portal_series"  # the label tagged() adds, so several expressions share one round trip
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -86,11 +84,6 @@ def node_name(instance: str) -> str:
     return instance.split(":", 1)[0].split(".", 1)[0]
 
 
-def rate_window(step: int) -> str:
-    """The rate() window: the site's setting, widened to the step so downsampled points average it."""
-    return duration(max(int(settings.PROMETHEUS_RATE_WINDOW), int(step)))
-
-
 def tagged(expr: str, tag: str) -> str:
     """``expr`` with the label portal_series="<tag>", so a union of several stays apart."""
     return f"label_replace({expr}, {quote(TAG)}, {quote(tag)}, {quote('')}, {quote('')})"
@@ -101,7 +94,12 @@ def union(parts: Mapping[str, str]) -> str:
     return " or ".join(tagged(expr, tag) for tag, expr in parts.items())
 
 
-Result = TypeVar("Result", Sample, Series)
+class Labelled(Protocol):
+    @property
+    def labels(self) -> dict[str, str]: ...
+
+
+Result = TypeVar("Result", bound=Labelled)
 
 
 def by_tag(results: Iterable[Result]) -> dict[str, list[Result]]:

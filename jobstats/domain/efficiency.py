@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from slurm.decoders import TRES_MEM, parse_tres, step_cpu_seconds
-from userportal.prometheus import MetricsSession, finite, step_for
-from userportal.promql import by_tag, job_selector, rate_window, union
+from userportal.prometheus import MetricsSession, finite
+from userportal.promql import by_tag, job_selector, union
+from userportal.windows import rate_window, step_for
 
 SOURCE_PROMETHEUS = "prometheus"
 SOURCE_ACCOUNTING = "accounting"
@@ -51,7 +52,7 @@ def _subquery(expr: str, span: int, step: int) -> str:
 def prometheus_usage(session: MetricsSession, job_id: int, start: float, end: float) -> JobUsage | None:
     """Usage over [start, end] from slurm-job-exporter, in one query; None when it has no series of the job."""
     span = max(int(end - start), 60)
-    step = step_for(start, start + span)
+    step = step_for(span)
     rw = rate_window(step)
 
     def sel(metric: str, **labels: str) -> str:

@@ -21,8 +21,9 @@ from django.utils.translation import gettext_lazy
 from jobstats.domain.gpu_models import gpu_model
 from userportal import promql
 from userportal.figures import Figure, constant_trace, figure, layout, no_data, trace
-from userportal.prometheus import MetricsSession, Series, finite, step_for
-from userportal.promql import by_tag, job_selector, node_name, node_selector, rate_window, union
+from userportal.prometheus import MetricsSession, Series, finite
+from userportal.promql import by_tag, job_selector, node_name, node_selector, union
+from userportal.windows import Window, rate_window
 
 GIB = 1024**3
 MIB = 1024**2
@@ -43,19 +44,6 @@ class JobScope:
     @property
     def multi(self) -> bool:
         return len(self.job_ids) > 1
-
-
-@dataclass(frozen=True)
-class Window:
-    start: float
-    end: float
-    step: int
-
-    @classmethod
-    def of(cls, start: float, end: float) -> Window:
-        if end - start < 60:
-            end = start + 60  # a 5-second job still gets a readable (and valid) range
-        return cls(float(start), float(end), step_for(start, end))
 
 
 JobBuilder = Callable[[MetricsSession, JobScope, Window], Figure]
@@ -87,7 +75,7 @@ def _gpu_label(gpu: str) -> str:
 
 
 def _range(session: MetricsSession, expr: str, window: Window) -> dict[str, list[Series]]:
-    return by_tag(session.query_range(expr, start=window.start, end=window.end, step=window.step))
+    return by_tag(session.query_range(expr, window))
 
 
 def _sorted(series: list[Series], *keys: str) -> list[Series]:

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from slurm.models import cluster_models
-from userportal.prometheus import MAX_POINTS, get_client
+from userportal.prometheus import get_client
 from userportal.promql import selector
+from userportal.windows import MAX_POINTS
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
