@@ -6,15 +6,8 @@ import random
 from collections import Counter
 
 from demo.catalog import DAY, DEPARTMENTS, EVENT_REASONS, FIRST_NAMES, NODE_GROUPS, SURNAMES, DemoUser, Node
-from slurm.decoders import (
-    TRES_BILLING,
-    TRES_CPU,
-    TRES_ENERGY,
-    TRES_MEM,
-    TRES_NODE,
-    compress_hostlist,
-    format_tres,
-)
+from slurm.decoders import TRES_BILLING, TRES_CPU, TRES_ENERGY, TRES_MEM, TRES_NODE, format_tres
+from slurm.hostlists import compress_hostlist
 from slurm.models import Account, Assoc, ClusterModels, Event, Qos, SlurmUser, Tres
 
 

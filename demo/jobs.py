@@ -29,11 +29,10 @@ from slurm.decoders import (
     TRES_MEM,
     TRES_NODE,
     JobState,
-    compress_hostlist,
     format_duration,
-    format_ranges,
     format_tres,
 )
+from slurm.hostlists import compress_hostlist, format_ranges
 from slurm.models import JobScript
 
 

@@ -31,7 +31,6 @@ from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_n
 from slurm.decoders import (
     StateInfo,
     TresCatalog,
-    compress_hostlist,
     decode_exit_code,
     decode_state,
     format_duration,
@@ -39,6 +38,7 @@ from slurm.decoders import (
     job_memory_mb,
     parse_tres,
 )
+from slurm.hostlists import compress_hostlist
 from slurm.models import Qos, Tres, cluster_models
 from slurm.visibility import jobs_of_user_by_uid
 from userportal.errors import DataSourceError, PrometheusUnavailable

@@ -13,11 +13,7 @@ from django.db import DatabaseError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
 from jobstats.services import ASCENDING_ORDER, DEFAULT_ORDER, cached_count, slurm_unavailable
-from slurm.decoders import (
-    STATE_FILTER_CHOICES,
-    STATE_LABELS,
-    state_filter,
-)
+from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
 from slurm.visibility import jobs_of_user_by_uid, jobs_visible_to, uid_of
 

@@ -29,12 +29,12 @@ from slurm.decoders import (
     decode_exit_code,
     decode_state,
     epoch_to_datetime,
-    expand_hostlist,
     format_duration,
     format_timelimit,
     job_memory_mb,
     parse_tres,
 )
+from slurm.hostlists import expand_hostlist
 from slurm.models import Tres
 from slurm.visibility import jobs_of_user, jobs_of_user_by_uid
 from userportal.errors import SlurmDatabaseUnavailable

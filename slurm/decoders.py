@@ -1,4 +1,6 @@
-"""Pure decoders for the values slurmdbd stores: states, exit codes, TRES, memory, node lists, ids, times.
+"""Pure decoders for the values slurmdbd stores: states, exit codes, TRES, memory, times, QOS lists.
+
+Node lists (hostlist expressions) are in :mod:`slurm.hostlists`, the JobID texts in :mod:`slurm.ids`.
 
 Every function here is pure (no database, no settings) and tolerant: a value Slurm might store
 but we did not expect decodes to an "unknown" result instead of raising, because one odd row
@@ -7,10 +9,8 @@ must not turn a job list into a 500. Section numbers refer to the domain referen
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
-from itertools import groupby, product
 from typing import NamedTuple
 
 from django.db import models
@@ -99,9 +99,6 @@ JOB_STATE_FLAGS: tuple[tuple[int, str], ...] = (
     (0x00200000, "RESV_DEL_HOLD"),
     (0x00400000, "SIGNALING"),
 )
-JOB_REQUEUE = 0x400
-JOB_RESIZING = 0x2000
-JOB_REVOKED = 0x80000
 _NAMED_FLAGS_MASK = sum(bit for bit, _name in JOB_STATE_FLAGS)
 
 # The one label table: state names (as sacct prints them, and as status filters send them) to
@@ -219,11 +216,6 @@ def decode_exit_code(raw: int | None) -> ExitCode:
     if low != 0x7F:  # WIFSIGNALED
         return ExitCode(0, low)
     return ExitCode(0, 0)  # stopped, not terminated
-
-
-def encode_exit_code(code: int = 0, signal: int = 0) -> int:
-    """The raw wait status for ``code:signal`` (for fixtures and the demo seeder)."""
-    return signal & 0x7F if signal else (code & 0xFF) << 8
 
 
 # --- TRES (1.7) -----------------------------------------------------------------------------
@@ -376,210 +368,6 @@ def job_memory_mb(
     return mem.mb * max(cpus, 1) if mem.per_cpu else mem.mb * max(nodes, 1)
 
 
-# --- Node lists (1.9) -----------------------------------------------------------------------
-NO_NODES = {"", "None assigned", "(null)", "None"}
-_MAX_HOSTS = 1_000_000  # a typo like node[1-999999999] must not eat the server's memory
-
-
-def _split_top_level(expr: str) -> list[str]:
-    """Split on commas outside brackets: ``a[1,3],b2`` to ``["a[1,3]", "b2"]``."""
-    parts: list[str] = []
-    depth = 0
-    current: list[str] = []
-    for char in expr:
-        if char == "[":
-            depth += 1
-        elif char == "]":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return [part.strip() for part in parts if part.strip()]
-
-
-def _expand_range_list(inner: str) -> list[str]:
-    """``001-003,7`` to ``["001", "002", "003", "7"]``; zero padding follows the range start."""
-    values: list[str] = []
-    for item in inner.split(","):
-        lo, sep, hi = item.strip().partition("-")
-        if not sep:
-            if not lo.isdigit():
-                raise ValueError(item)
-            values.append(lo)
-            continue
-        if not (lo.isdigit() and hi.isdigit()) or int(hi) < int(lo) or int(hi) - int(lo) > _MAX_HOSTS:
-            raise ValueError(item)
-        width = len(lo)
-        values.extend(str(n).zfill(width) for n in range(int(lo), int(hi) + 1))
-    return values
-
-
-def _expand_group(group: str) -> list[str]:
-    """Expand one prefix group; several bracket sets give their product, as Slurm does."""
-    pieces = re.split(r"(\[[^\[\]]*\])", group)
-    choices: list[list[str]] = []
-    for piece in pieces:
-        if piece.startswith("[") and piece.endswith("]"):
-            choices.append(_expand_range_list(piece[1:-1]))
-        elif "[" in piece or "]" in piece:
-            raise ValueError(group)
-        elif piece:
-            choices.append([piece])
-    return ["".join(combo) for combo in product(*choices)]
-
-
-def expand_hostlist(expr: str | None) -> list[str]:
-    """Expand a Slurm hostlist expression into node names, in order.
-
-    Handles several prefix groups (``nc[1-2],ng[3-4]``), commas inside brackets, singles,
-    zero padding (``node[001-010]``) and ``None assigned``. A malformed group is kept as
-    written rather than raising: one bad row must not break a page.
-    """
-    if expr is None or expr.strip() in NO_NODES:
-        return []
-    hosts: list[str] = []
-    for group in _split_top_level(expr.strip()):
-        try:
-            hosts.extend(_expand_group(group))
-        except ValueError:
-            hosts.append(group)
-    return hosts
-
-
-def format_ranges(numbers: Iterable[int], width: int = 0) -> str:
-    """``[1, 2, 3, 7]`` to ``1-3,7`` (``node_inx`` syntax; the inside of a hostlist bracket)."""
-    parts: list[str] = []
-    ordered = sorted(set(numbers))
-    for _key, run in groupby(enumerate(ordered), key=lambda pair: pair[1] - pair[0]):
-        block = [n for _i, n in run]
-        lo, hi = str(block[0]).zfill(width), str(block[-1]).zfill(width)
-        parts.append(lo if block[0] == block[-1] else f"{lo}-{hi}")
-    return ",".join(parts)
-
-
-def parse_ranges(text: str | None) -> list[int]:
-    """``0-3,5`` to ``[0, 1, 2, 3, 5]`` (``node_inx``); malformed parts are skipped."""
-    numbers: list[int] = []
-    for part in (text or "").split(","):
-        try:
-            numbers.extend(int(n) for n in _expand_range_list(part))
-        except ValueError:
-            continue
-    return numbers
-
-
-_HOST_RE = re.compile(r"^(.*?)(\d+)$")
-
-
-def compress_hostlist(hosts: Iterable[str]) -> str:
-    """Compress node names into a hostlist expression: the inverse of expand_hostlist.
-
-    Names group by prefix; numbers keep their zero padding (``n01``, ``n02`` give ``n[01-02]``).
-    Duplicates are dropped and numbers sorted within a group; groups keep first-seen order.
-    """
-    groups: dict[tuple[str, int], set[int]] = {}
-    literal: dict[str, None] = {}
-    order: list[tuple[str, int] | str] = []
-    for host in hosts:
-        match = _HOST_RE.match(host)
-        if not match:
-            if host not in literal:
-                literal[host] = None
-                order.append(host)
-            continue
-        prefix, digits = match.groups()
-        # Padded numbers ("007") keep their width; unpadded ones share width 0 so 9 and 10 join.
-        width = len(digits) if digits.startswith("0") and len(digits) > 1 else 0
-        key = (prefix, width)
-        if key not in groups:
-            groups[key] = set()
-            order.append(key)
-        groups[key].add(int(digits))
-    parts: list[str] = []
-    for entry in order:
-        if isinstance(entry, str):
-            parts.append(entry)
-            continue
-        prefix, width = entry
-        numbers = groups[entry]
-        if len(numbers) == 1:
-            parts.append(f"{prefix}{str(next(iter(numbers))).zfill(width)}")
-        else:
-            parts.append(f"{prefix}[{format_ranges(numbers, width)}]")
-    return ",".join(parts)
-
-
-# --- Job and step ids (1.4, 1.10, 1.11) -----------------------------------------------------
-def format_array_task_str(array_task_str: str | None, array_max_tasks: int = 0) -> str:
-    """The pending tasks of an array meta record as sacct prints them: ``1-9%2``.
-
-    slurmctld sends the task set as a hex bitmask (``0x3FE``: bit n is task n); ranges are
-    accepted as well. ``array_max_tasks`` (the ``%N`` throttle) is appended when set.
-    """
-    text = (array_task_str or "").strip()
-    if text.lower().startswith("0x"):
-        try:
-            mask = int(text, 16)
-        except ValueError:
-            return text
-        text = format_ranges(i for i in range(mask.bit_length()) if mask >> i & 1)
-    if text and array_max_tasks:
-        text = f"{text}%{array_max_tasks}"
-    return text
-
-
-def format_job_id(
-    id_job: int,
-    id_array_job: int = 0,
-    id_array_task: int = NO_VAL,
-    het_job_id: int = 0,
-    het_job_offset: int = NO_VAL,
-    array_task_str: str | None = None,
-    array_max_tasks: int = 0,
-) -> str:
-    """The JobID sacct prints: ``1234_7`` (array task), ``1234_[8-20]`` (pending tasks),
-    ``1240+1`` (heterogeneous component), else ``1234``."""
-    if id_array_job and id_array_task not in (NO_VAL, INFINITE):
-        return f"{id_array_job}_{id_array_task}"
-    if id_array_job and array_task_str:
-        pending = format_array_task_str(array_task_str, array_max_tasks)
-        if pending:
-            return f"{id_array_job}_[{pending}]"
-    if het_job_id and het_job_offset not in (NO_VAL, INFINITE):
-        return f"{het_job_id}+{het_job_offset}"
-    return str(id_job)
-
-
-# Special step ids (slurm.h), stored as signed ints in step_table.id_step.
-STEP_PENDING = -3  # SLURM_PENDING_STEP 0xfffffffd
-STEP_EXTERN = -4  # SLURM_EXTERN_CONT 0xfffffffc
-STEP_BATCH = -5  # SLURM_BATCH_SCRIPT 0xfffffffb
-STEP_INTERACTIVE = -6  # SLURM_INTERACTIVE_STEP 0xfffffffa
-SPECIAL_STEP_NAMES: dict[int, str] = {
-    STEP_PENDING: "pending",
-    STEP_EXTERN: "extern",
-    STEP_BATCH: "batch",
-    STEP_INTERACTIVE: "interactive",
-}
-
-
-def step_name(id_step: int) -> str:
-    """``-5`` to ``batch``, ``-4`` to ``extern``, ``3`` to ``3``; accepts the unsigned spelling too."""
-    signed = id_step - 2**32 if id_step >= 2**31 else id_step
-    return SPECIAL_STEP_NAMES.get(signed, str(signed))
-
-
-def format_step_id(job_id: str | int, id_step: int, step_het_comp: int = NO_VAL) -> str:
-    """``1.batch``, ``1.0``, and ``1.0+1`` for component 1 of a heterogeneous step."""
-    text = f"{job_id}.{step_name(id_step)}"
-    if step_het_comp not in (NO_VAL, INFINITE):
-        text += f"+{step_het_comp}"
-    return text
-
-
 # --- Times (1.1) ----------------------------------------------------------------------------
 _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the largest a datetime can hold
 
@@ -589,15 +377,6 @@ def epoch_to_datetime(value: int | None) -> datetime | None:
     if not value or value < 0 or value > _MAX_EPOCH:
         return None
     return datetime.fromtimestamp(value, tz=UTC)
-
-
-def datetime_to_epoch(value: datetime | None) -> int:
-    """The inverse, for filters: None gives 0. Naive datetimes are refused (their zone is a guess)."""
-    if value is None:
-        return 0
-    if value.tzinfo is None:
-        raise ValueError("A naive datetime cannot be converted to a Slurm epoch; make it aware (UTC).")
-    return int(value.timestamp())
 
 
 def decode_timelimit(raw: int | None) -> int | None:

@@ -56,19 +56,9 @@ def _account_user_assoc_ids(accounts: QuerySet[Assoc, str] | list[str], cluster:
     return assoc.objects.filter(acct__in=accounts).exclude(user="").values_list("id_assoc", flat=True)
 
 
-def user_associations(username: str, cluster: str | None = None) -> list[int]:
-    """Ids of ``username``'s association rows on ``cluster``, deleted ones included."""
-    return sorted(_user_assoc_ids(username, cluster))
-
-
 def accounts_of(username: str, cluster: str | None = None) -> list[str]:
     """Accounts ``username`` belongs to now (live user associations), sorted."""
     return sorted(set(_live_accounts(username, cluster)))
-
-
-def account_assoc_ids(account: str, cluster: str | None = None) -> list[int]:
-    """Ids of every user association of ``account``, deleted ones included."""
-    return sorted(_account_user_assoc_ids([account], cluster))
 
 
 def is_account_member(username: str, account: str, cluster: str | None = None) -> bool:

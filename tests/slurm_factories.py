@@ -34,10 +34,10 @@ from slurm.decoders import (
     TRES_NODE,
     JobState,
     TresCatalog,
-    expand_hostlist,
     format_tres,
     parse_tres,
 )
+from slurm.hostlists import expand_hostlist
 from slurm.models import Account, Assoc, Job, Qos, SlurmUser, Step, Tres, cluster_models, default_cluster
 from slurm.router import SLURM_DB_ALIAS, allow_writes
 

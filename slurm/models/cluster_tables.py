@@ -12,9 +12,10 @@ from typing import ClassVar
 from django.db import models
 from django.utils import timezone
 
-from slurm import decoders
+from slurm import decoders, ids
 from slurm.decoders import NO_VAL, ExitCode, MemReq, StateInfo, TresCatalog
 from slurm.fields import BlobTextField, UnsignedBigIntegerField, UnsignedIntegerField
+from slurm.hostlists import expand_hostlist
 from slurm.models.base import SlurmModel, SlurmQuerySet, tinytext
 
 
@@ -93,7 +94,7 @@ class Job(ClusterModel):
     @property
     def display_id(self) -> str:
         """The JobID as sacct prints it: ``1234``, ``1234_7``, ``1234_[8-20%4]``, ``1240+1``."""
-        return decoders.format_job_id(
+        return ids.format_job_id(
             self.id_job,
             self.id_array_job,
             self.id_array_task,
@@ -110,10 +111,6 @@ class Job(ClusterModel):
     @property
     def exit(self) -> ExitCode:
         return decoders.decode_exit_code(self.exit_code)
-
-    @property
-    def derived_exit(self) -> ExitCode:
-        return decoders.decode_exit_code(self.derived_ec)
 
     @property
     def submit_time(self) -> datetime | None:
@@ -145,7 +142,7 @@ class Job(ClusterModel):
 
     @property
     def nodes(self) -> list[str]:
-        return decoders.expand_hostlist(self.nodelist)
+        return expand_hostlist(self.nodelist)
 
     @property
     def tres_req_dict(self) -> dict[int, int]:
@@ -250,10 +247,10 @@ class Step(ClusterModel):
     @property
     def step_id_text(self) -> str:
         """``batch``, ``extern``, ``0``: the part after the dot in sacct's JobID."""
-        return decoders.step_name(self.id_step)
+        return ids.step_name(self.id_step)
 
     def display_id(self, job_id: str | int) -> str:
-        return decoders.format_step_id(job_id, self.id_step, self.step_het_comp)
+        return ids.format_step_id(job_id, self.id_step, self.step_het_comp)
 
     @property
     def state_info(self) -> StateInfo:
@@ -282,7 +279,7 @@ class Step(ClusterModel):
 
     @property
     def nodes(self) -> list[str]:
-        return decoders.expand_hostlist(self.nodelist)
+        return expand_hostlist(self.nodelist)
 
 
 class Assoc(ClusterModel):

@@ -63,10 +63,6 @@ class Qos(SlurmModel):
     def grp_tres_dict(self) -> dict[int, int]:
         return decoders.parse_tres(self.grp_tres)
 
-    @property
-    def max_tres_pu_dict(self) -> dict[int, int]:
-        return decoders.parse_tres(self.max_tres_pu)
-
 
 class Tres(SlurmModel):
     """``tres_table``: the id → (type, name) catalogue. Dynamic ids (≥ 1001) differ per site."""

@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 from django.db import connections
 from django.test import override_settings
 
-from slurm.decoders import INFINITE, MEM_PER_CPU, NO_VAL, JobState, decode_state, expand_hostlist, parse_tres
+from slurm.decoders import INFINITE, MEM_PER_CPU, NO_VAL, JobState, decode_state, parse_tres
+from slurm.hostlists import expand_hostlist
 from slurm.models import GLOBAL_MODELS, Account, SlurmModel, SlurmUser, Tres, cluster_models
 from slurm.visibility import accounts_of
 
