@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 DEMO_ENV := PORTAL_DEBUG=true
 DEMO_SEED ?= 42
 
-.PHONY: run test venv venv-dev demo lint typecheck checks unit unit-postgres unit-mariadb messages screenshots stack-up stack-down stack-run clean
+.PHONY: run test venv venv-dev demo lint typecheck checks unit unit-postgres unit-mariadb messages screenshots prolog stack-up stack-down stack-run clean
 
 venv:
 	@scripts/bootstrap
@@ -45,6 +45,13 @@ messages: venv-dev
 
 screenshots: venv-dev
 	$(VENV)/bin/pytest -m browser tests/browser -k screenshots
+
+# The job-script uploader as the one file a site copies to the slurmctld host (slurm_prolog/README.md).
+# PROLOG_PYTHON: the interpreter on that host (its #! line).
+PROLOG_PYTHON ?= /usr/bin/python3
+prolog:
+	python3 -m zipapp slurm_prolog/userportal_prolog -p $(PROLOG_PYTHON) -o slurm_prolog/slurm_prolog_userportal.pyz
+	@echo "Built slurm_prolog/slurm_prolog_userportal.pyz: install it and userportal-prolog.ini as slurm_prolog/README.md says"
 
 stack-up:
 	scripts/stack up

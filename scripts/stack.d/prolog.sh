@@ -1,9 +1,11 @@
 # shellcheck shell=bash
-# The job-script uploader (slurm_prolog/slurm_prolog_userportal.py) as slurmctld's PrologSlurmctld:
-# a wrapper that always exits 0, its ini (the stack's Apache and a service account's token), its
-# queue dir (owned by slurm). PORTAL_STACK_PROLOG, when set, replaces the wrapper (empty: no prolog).
+# The job-script uploader (slurm_prolog/userportal_prolog, built into one .pyz file as a site builds
+# it) as slurmctld's PrologSlurmctld: a wrapper that always exits 0, its ini (the stack's Apache and
+# a service account's token), its queue dir (owned by slurm). PORTAL_STACK_PROLOG, when set, replaces
+# the wrapper (empty: no prolog).
 
 PROLOG_WRAPPER=$E/slurm/userportal-prolog.sh
+PROLOG_PYZ=$E/slurm/slurm_prolog_userportal.pyz  # `make prolog`'s file, rebuilt on every up
 PROLOG_INI=$E/slurm/userportal-prolog.ini
 PROLOG_QUEUE=$D/userportal-prolog
 PROLOG_LOG=$L/userportal-prolog.log            # written by the uploader, as slurm
@@ -44,9 +46,12 @@ setup_prolog() {
   [ -e "$PROLOG_LOG" ] || runuser -u slurm -- touch "$PROLOG_LOG"
   chown slurm:slurm "$PROLOG_LOG"
   write_prolog_ini
+  "$SYS_PY" -m zipapp "$REPO/slurm_prolog/userportal_prolog" -p "$SYS_PY" -o "$PROLOG_PYZ.tmp" \
+    && chmod 755 "$PROLOG_PYZ.tmp" && mv -f "$PROLOG_PYZ.tmp" "$PROLOG_PYZ" \
+    || warn "building $PROLOG_PYZ failed: the prolog uploads nothing"
   cat > "$PROLOG_WRAPPER.tmp" <<EOF
 #!/bin/sh
-$SYS_PY $REPO/slurm_prolog/slurm_prolog_userportal.py --config $PROLOG_INI --stderr >> $PROLOG_LOG 2>&1
+$SYS_PY $PROLOG_PYZ --config $PROLOG_INI --stderr >> $PROLOG_LOG 2>&1
 exit 0
 EOF
   chmod 755 "$PROLOG_WRAPPER.tmp"; mv -f "$PROLOG_WRAPPER.tmp" "$PROLOG_WRAPPER"
@@ -85,7 +90,7 @@ start_prolog_uploader() {
   fi
   if svc_up apache; then
     # the queued uploads (jobs that started before the token existed or while Apache was down)
-    runuser -u slurm -- sh -c "$SYS_PY $REPO/slurm_prolog/slurm_prolog_userportal.py --config $PROLOG_INI --flush --stderr >> $PROLOG_LOG 2>&1" \
+    runuser -u slurm -- sh -c "$SYS_PY $PROLOG_PYZ --config $PROLOG_INI --flush --stderr >> $PROLOG_LOG 2>&1" \
       || warn "uploads are still queued in $PROLOG_QUEUE ($PROLOG_LOG)"
   fi
   took "prolog token" "$t0"

@@ -69,7 +69,7 @@ def test_slurmctld_runs_the_uploader(stack_dir, slurm_cmd):
     wrapper = stack_dir / "etc" / "slurm" / "userportal-prolog.sh"
     assert re.search(rf"^PrologSlurmctld\s*=\s*{re.escape(str(wrapper))}$", config, re.M), "PrologSlurmctld"
     text = wrapper.read_text()
-    assert "slurm_prolog/slurm_prolog_userportal.py --config" in text
+    assert f"{stack_dir}/etc/slurm/slurm_prolog_userportal.pyz --config" in text  # built by up, as a site builds it
     assert text.rstrip().endswith("exit 0")
     ini = (stack_dir / "etc" / "slurm" / "userportal-prolog.ini").read_text()
     assert "host = http://127.0.0.1:8080" in ini
@@ -127,7 +127,7 @@ def test_an_upload_waits_in_the_queue_while_the_portal_is_down(stack_dir, portal
     # and a --flush run as slurm finds nothing left
     flush = subprocess.run(
         [
-            "/usr/sbin/runuser", "-u", "slurm", "--", "/usr/bin/python3", str(ROOT / "slurm_prolog" / "slurm_prolog_userportal.py"),
+            "/usr/sbin/runuser", "-u", "slurm", "--", "/usr/bin/python3", str(stack_dir / "etc" / "slurm" / "slurm_prolog_userportal.pyz"),
             "--config", str(stack_dir / "etc" / "slurm" / "userportal-prolog.ini"), "--flush", "--stderr",
         ],
         capture_output=True, text=True, timeout=60,

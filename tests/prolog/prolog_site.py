@@ -1,14 +1,19 @@
-"""Helpers for the uploader tests: a fake portal on loopback, and a site to run slurm_prolog_userportal.py as Slurm would.
+"""Helpers for the uploader tests: a fake portal on loopback, and a site to run the uploader as Slurm would.
 
-The uploader runs as a subprocess of /usr/bin/python3 (the system interpreter it is written for),
-with a spool laid out like slurmctld's StateSaveLocation under tmp_path.
+The uploader is built as a site builds it (one zipapp file, `make prolog`'s command) and runs as a
+subprocess of /usr/bin/python3 (the system interpreter it is written for), with a spool laid out
+like slurmctld's StateSaveLocation under tmp_path.
 """
 
 from __future__ import annotations
 
+import atexit
+import functools
 import json
 import os
+import shutil
 import subprocess
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -16,10 +21,27 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-UPLOADER = ROOT / "slurm_prolog" / "slurm_prolog_userportal.py"
+SOURCE = ROOT / "slurm_prolog" / "userportal_prolog"  # the zipapp's tree: __main__.py and its modules
 PYTHON = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else "python3"
 TOKEN = "k" * 44
 DUPLICATE = b'{"id_job":["job script with this id job already exists."]}'
+
+
+@functools.cache
+def uploader() -> Path:
+    """slurm_prolog_userportal.pyz, built once per test run with the Makefile's command."""
+    directory = Path(tempfile.mkdtemp(prefix="prolog-pyz-"))
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    target = directory / "slurm_prolog_userportal.pyz"
+    subprocess.run([PYTHON, "-m", "zipapp", str(SOURCE), "-p", "/usr/bin/python3", "-o", str(target)], check=True)
+    return target
+
+
+def run_uploader(python: str | Path, *args: str, env: dict[str, str], timeout: float = 20):
+    """The built uploader run by `python` with `args` (no shell), its output captured as text."""
+    return subprocess.run(
+        [str(python), str(uploader()), *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 @dataclass
@@ -131,19 +153,15 @@ class Site:
     def run(self, job_id: int | None = None, *args: str, env: dict[str, str] | None = None, timeout: float = 20):
         """Run the uploader as PrologSlurmctld would; return (CompletedProcess, seconds it took)."""
         start = time.monotonic()
-        result = subprocess.run(
-            [PYTHON, str(UPLOADER), "--config", str(self.ini), "--stderr", *args],
-            env=env if env is not None else self.env(job_id),
-            capture_output=True,
-            text=True,
+        result = run_uploader(
+            PYTHON, "--config", str(self.ini), "--stderr", *args, env=env if env is not None else self.env(job_id),
             timeout=timeout,
-            check=False,
-        )
+        )  # fmt: skip
         return result, time.monotonic() - start
 
     def daemon(self, *args: str) -> subprocess.Popen:
         return subprocess.Popen(
-            [PYTHON, str(UPLOADER), "--config", str(self.ini), "--stderr", "--daemon", *args],
+            [PYTHON, str(uploader()), "--config", str(self.ini), "--stderr", "--daemon", *args],
             env={},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,

@@ -1,17 +1,19 @@
-"""slurm_prolog_userportal.py: uploads as PrologSlurmctld, never delays a job, queues and retries, watches the spool."""
+"""The uploader (slurm_prolog_userportal.pyz): uploads as PrologSlurmctld, never delays a job, queues and retries, watches the spool."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import py_compile
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
-from prolog_site import PYTHON, UPLOADER, Site
+from prolog_site import PYTHON, SOURCE, Site, run_uploader, uploader
 
 
 def daemon_state(site: Site) -> dict:
@@ -192,14 +194,7 @@ def test_node_prolog_reads_slurmds_zero_padded_spool(site, portal):
     )
     site.ini.write_text(site_ini)
     env = {"SLURM_JOB_ID": "42", "SLURM_SCRIPT_CONTEXT": "prolog_slurmd", "SLURMD_NODENAME": "node01"}
-    result = subprocess.run(
-        [PYTHON, str(UPLOADER), "--config", str(site.root / "userportal-prolog.ini"), "--stderr"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    result = run_uploader(PYTHON, "--config", str(site.root / "userportal-prolog.ini"), "--stderr", env=env)
     assert result.returncode == 0, result.stderr
     assert portal.received[0]["submit_script"] == "#!/bin/bash\necho node\n"
 
@@ -215,14 +210,7 @@ def test_prolog_exits_0_whatever_the_environment(site, portal, env):
 
 
 def test_prolog_exits_0_with_a_broken_configuration(tmp_path):
-    result = subprocess.run(
-        [PYTHON, str(UPLOADER), "--config", str(tmp_path / "missing.ini"), "--stderr"],
-        env={"SLURM_JOB_ID": "5"},
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    result = run_uploader(PYTHON, "--config", str(tmp_path / "missing.ini"), "--stderr", env={"SLURM_JOB_ID": "5"})
     assert result.returncode == 0
     assert "cannot read the configuration file" in result.stderr
 
@@ -318,40 +306,58 @@ def test_daemon_queues_while_the_portal_is_down_and_retries(tmp_path, dead_url, 
         stop(daemon)
 
 
-# --- the file itself ------------------------------------------------------------------------
-def test_uploader_uses_only_the_standard_library(tmp_path):
-    source = UPLOADER.read_text()
-    imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
-    assert imports <= {
-        "argparse", "configparser", "errno", "fcntl", "json", "logging", "os", "signal", "socket", "ssl", "stat",
-        "sys", "tempfile", "time", "urllib",
-    }  # fmt: skip
-    assert "from __future__" not in source  # annotations need 3.7
+# --- the program itself ----------------------------------------------------------------------
+MODULES = sorted(SOURCE.glob("*.py"))
+STDLIB = {
+    "argparse", "configparser", "errno", "fcntl", "json", "logging", "os", "signal", "socket", "ssl", "stat",
+    "sys", "tempfile", "time", "urllib",
+}  # fmt: skip
+
+
+def test_uploader_uses_only_the_standard_library():
+    ours = {path.stem for path in MODULES} - {"__main__"}
+    for path in MODULES:
+        source = path.read_text()
+        imported = set()
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, ast.Import):
+                imported |= {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom):
+                imported.add((node.module or "").split(".")[0])
+        assert imported <= STDLIB | ours, (path.name, imported - STDLIB - ours)
+        assert "from __future__" not in source  # annotations need 3.7
+    assert not ours & sys.stdlib_module_names  # the archive's modules come first on sys.path: shadow nothing
 
 
 @pytest.mark.skipif(
     not PY36.exists() and os.environ.get("CI") != "true", reason="no Python 3.6 interpreter (pyenv) on this machine"
 )
 def test_uploader_compiles_and_runs_on_python_3_6(tmp_path, site, portal):
-    subprocess.run([str(PY36), "-m", "py_compile", str(UPLOADER)], check=True, capture_output=True)
+    compile_all = "import sys\nfor path in sys.argv[1:]:\n    compile(open(path).read(), path, 'exec')"
+    subprocess.run([str(PY36), "-c", compile_all, *map(str, MODULES)], check=True, capture_output=True)
     site.submit(36)
-    result = subprocess.run(
-        [str(PY36), str(UPLOADER), "--config", str(site.ini), "--stderr"],
-        env=site.env(36),
-        capture_output=True,
-        text=True,
-        timeout=20,
-        check=False,
-    )
+    result = run_uploader(PY36, "--config", str(site.ini), "--stderr", env=site.env(36))
     assert result.returncode == 0, result.stderr
     assert portal.ids() == [36]
 
 
 def test_uploader_compiles_with_the_system_python(tmp_path):
-    py_compile.compile(str(UPLOADER), cfile=str(tmp_path / "uploader.pyc"), doraise=True)
+    for path in MODULES:
+        py_compile.compile(str(path), cfile=str(tmp_path / (path.stem + ".pyc")), doraise=True)
+
+
+def test_the_built_file_runs_from_anywhere(tmp_path):
+    """The zipapp is one self-contained file: copied alone elsewhere, it still runs (--help exits 0)."""
+    alone = tmp_path / "sbin" / "slurm_prolog_userportal.pyz"
+    alone.parent.mkdir()
+    alone.write_bytes(uploader().read_bytes())
+    alone.chmod(0o755)
+    result = subprocess.run([str(alone), "--help"], capture_output=True, text=True, timeout=20, check=False, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert "--daemon" in result.stdout
 
 
 def test_example_configuration_is_complete(tmp_path):
-    example = (UPLOADER.parent / "userportal-prolog.ini.example").read_text()
+    example = (SOURCE.parent / "userportal-prolog.ini.example").read_text()
     for key in ("host", "token", "script_length", "timeout", "spool", "slurmd_spool", "cluster", "dir", "max_files"):
         assert f"\n{key} =" in example

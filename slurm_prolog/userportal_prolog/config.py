@@ -1,0 +1,100 @@
+"""The ini file ([api], [slurm], [queue], [daemon]) and the log; TrailblazingTurtle's ini is a valid subset."""
+
+import configparser
+import logging
+import logging.handlers
+import os
+import stat
+import sys
+
+VERSION = "1.0"
+PROG = "slurm_prolog_userportal"
+DEFAULT_CONFIG = "/etc/slurm/userportal-prolog.ini"
+DEFAULTS = {
+    "api": {"host": "", "token": "", "script_length": "100000", "timeout": "2", "ca_file": ""},
+    "slurm": {"spool": "/var/spool/slurmctld", "slurmd_spool": "/var/spool/slurmd", "cluster": ""},
+    "queue": {
+        "dir": "/var/spool/userportal-prolog",
+        "max_files": "10000",
+        "max_age_days": "7",
+        "backoff": "30",
+    },
+    "daemon": {"interval": "2", "retry_interval": "60", "state_file": ""},
+}
+
+log = logging.getLogger(PROG)
+
+
+class Config(object):
+    """Every setting of the ini file, read once (see userportal-prolog.ini.example)."""
+
+    def __init__(self, path):
+        parser = configparser.RawConfigParser()  # no interpolation: a token may contain "%"
+        parser.read_dict(DEFAULTS)
+        self.path = path
+        self.found = bool(parser.read(path))
+        api, slurm, queue, daemon = parser["api"], parser["slurm"], parser["queue"], parser["daemon"]
+        self.host = api.get("host").strip().rstrip("/")
+        self.token = api.get("token").strip()
+        self.script_length = api.getint("script_length")
+        self.timeout = api.getfloat("timeout")
+        self.ca_file = api.get("ca_file").strip()
+        self.spool = slurm.get("spool").strip()
+        self.slurmd_spool = slurm.get("slurmd_spool").strip()
+        self.cluster = slurm.get("cluster").strip()
+        self.queue_dir = queue.get("dir").strip()
+        self.max_files = queue.getint("max_files")
+        self.max_age = queue.getfloat("max_age_days") * 86400
+        self.backoff = queue.getfloat("backoff")
+        self.interval = daemon.getfloat("interval")
+        self.retry_interval = daemon.getfloat("retry_interval")
+        self.state_file = daemon.get("state_file").strip() or os.path.join(self.queue_dir, "daemon-state.json")
+
+    def problems(self):
+        found = []
+        if not self.found:
+            found.append("cannot read the configuration file %s" % self.path)
+        elif self.token and world_readable(self.path):
+            found.append(
+                "the file holds the API token and every user can read it: refusing to use it; "
+                "run chown root:slurm and chmod 640 on it, then revoke the token and issue a new one "
+                "(manage.py drf_create_token <account> -r)"
+            )
+        if not self.host.startswith(("http://", "https://")):
+            found.append("[api] host must be an http:// or https:// URL, e.g. https://portal.example.org")
+        if not self.token:
+            found.append("[api] token is empty (manage.py create_service_account prints one)")
+        if self.script_length < 1 or self.timeout <= 0 or self.max_files < 1:
+            found.append("[api] script_length and timeout, and [queue] max_files, must be positive")
+        return found
+
+    @property
+    def url(self):
+        return self.host + "/api/jobscripts/"
+
+
+def world_readable(path):
+    """True when "other" may read the file (its token would be every user's)."""
+    try:
+        return bool(os.stat(path).st_mode & stat.S_IROTH)
+    except OSError:
+        return False
+
+
+def setup_logging(verbose, to_stderr):
+    """Syslog (/dev/log) when it exists, else standard error."""
+    handler = None
+    if not to_stderr and os.path.exists("/dev/log"):
+        try:
+            handler = logging.handlers.SysLogHandler(
+                address="/dev/log", facility=logging.handlers.SysLogHandler.LOG_DAEMON
+            )
+            handler.setFormatter(logging.Formatter(PROG + "[%(process)d]: %(levelname)s %(message)s"))
+        except OSError:
+            handler = None
+    if handler is None:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s " + PROG + "[%(process)d]: %(levelname)s %(message)s"))
+    log.handlers[:] = [handler]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
