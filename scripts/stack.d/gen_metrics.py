@@ -39,6 +39,18 @@ GPU_TYPES = {  # gres type -> (exporter gpu_type string, memory bytes, TDP W, id
 NODES = {"gpu01": 8, "cpu01": 8}  # name -> CPUs, as in slurm.conf
 NODE_MEM = {"gpu01": 64000 * 2**20, "cpu01": 128000 * 2**20}
 ACCOUNTS = ("physics", "chem", "staff")
+MEMINFO = (
+    "MemTotal",
+    "MemFree",
+    "MemAvailable",
+    "Buffers",
+    "Cached",
+    "Slab",
+    "PageTables",
+    "SwapCached",
+    "HardwareCorrupted",
+)
+CLUSTER_COUNTS = {"cpus": (16, 6, 10), "gpus": (4, 2, 2)}  # slurm-exporter: total, alloc, idle
 
 # synthetic jobs: id, user, account, node, cores, cpu efficiency, mem GiB (limit), gpus (type, n)
 SYNTHETIC = [
@@ -49,25 +61,81 @@ SYNTHETIC = [
     ("900005", "carol", "chem", "cpu01", 1, 0.99, 60, None),
 ]
 
+# Every family written: (type, help), as the exporters declare them. A counter's samples end in _total.
+METRICS: dict[str, tuple[str, str]] = {
+    "slurm_job_core_usage": ("counter", "Cpu usage of cores allocated to a job"),
+    "slurm_job_memory_usage": ("gauge", "Memory used by a job"),
+    "slurm_job_memory_max": ("gauge", "Maximum memory used by a job"),
+    "slurm_job_memory_limit": ("gauge", "Memory limit of a job"),
+    "slurm_job_memory_cache": ("gauge", "Memory cache used by a job"),
+    "slurm_job_memory_rss": ("gauge", "Memory RSS used by a job"),
+    "slurm_job_memory_rss_huge": ("gauge", "Memory RSS huge used by a job"),
+    "slurm_job_memory_mapped_file": ("gauge", "Memory mapped file used by a job"),
+    "slurm_job_memory_active_file": ("gauge", "Memory active file used by a job"),
+    "slurm_job_memory_inactive_file": ("gauge", "Memory inactive file used by a job"),
+    "slurm_job_memory_unevictable": ("gauge", "Memory unevictable used by a job"),
+    "slurm_job_process_count": ("gauge", "Number of processes in a job"),
+    "slurm_job_threads_count": ("gauge", "Number of threads in a job"),
+    "slurm_job_process_usage": ("counter", "Cpu usage of processes within a job"),
+    "slurm_job_memory_total_gpu": ("gauge", "Memory available on a GPU"),
+    "slurm_job_memory_usage_gpu": ("gauge", "Memory used on a GPU"),
+    "slurm_job_power_gpu": ("gauge", "Power used by a GPU in mW"),
+    "slurm_job_utilization_gpu": (
+        "gauge",
+        "Percent of time over the past sample period during which one or more kernels was executing on the GPU.",
+    ),
+    "slurm_job_utilization_gpu_memory": (
+        "gauge",
+        "Percent of time over the past sample period during which global (device) memory was being read or written.",
+    ),
+    "slurm_job_sm_occupancy_gpu": ("gauge", "Ratio of the number of warps resident on an SM"),
+    "slurm_job_tensor_gpu": ("gauge", "Ratio of cycles the tensor (HMMA) pipe is active"),
+    "slurm_job_fp64_gpu": ("gauge", "Ratio of cycles the fp64 pipe is active"),
+    "slurm_job_fp32_gpu": ("gauge", "Ratio of cycles the fp32 pipe is active"),
+    "slurm_job_fp16_gpu": ("gauge", "Ratio of cycles the fp16 pipe is active"),
+    "slurm_job_pcie_gpu": ("gauge", "PCIe throughput in bytes/s"),
+    "slurm_job_nvlink_gpu": ("gauge", "NVLink throughput in bytes/s"),
+    "node_cpu_seconds": ("counter", "Seconds the CPUs spent in each mode."),
+    **{f"node_memory_{field}_bytes": ("gauge", f"Memory information field {field}_bytes.") for field in MEMINFO},
+    "node_load1": ("gauge", "1m load average."),
+    "node_network_receive_bytes": ("counter", "Network device statistic receive_bytes."),
+    "node_network_transmit_bytes": ("counter", "Network device statistic transmit_bytes."),
+    "node_infiniband_port_data_received_bytes": ("counter", "Number of data octets received on all links"),
+    "node_infiniband_port_data_transmitted_bytes": ("counter", "Number of data octets transmitted on all links"),
+    "node_disk_reads_completed": ("counter", "The total number of reads completed successfully."),
+    "node_disk_writes_completed": ("counter", "The total number of writes completed successfully."),
+    "node_disk_read_bytes": ("counter", "The total number of bytes read successfully."),
+    "node_disk_written_bytes": ("counter", "The total number of bytes written successfully."),
+    "node_filesystem_size_bytes": ("gauge", "Filesystem size in bytes."),
+    "node_filesystem_avail_bytes": ("gauge", "Filesystem space available to non-root users in bytes."),
+    "node_filesystem_free_bytes": ("gauge", "Filesystem free space in bytes."),
+    "slurm_account_levelfs": ("gauge", "LevelFS of an account (sshare)"),
+    "slurm_account_normusage": ("gauge", "Normalised usage of an account (sshare)"),
+    "slurm_account_normshares": ("gauge", "Normalised shares of an account (sshare)"),
+    **{
+        f"slurm_{kind}_{state}": ("gauge", f"slurm {kind} {state}")
+        for kind in CLUSTER_COUNTS
+        for state in ("total", "alloc", "idle")
+    },
+}
+
 
 class Families:
     """OpenMetrics families; each family's samples are written contiguously, series by series."""
 
     def __init__(self) -> None:
-        self.fams: OrderedDict[str, tuple[str, str, OrderedDict[str, list[tuple[int, float]]]]] = OrderedDict()
+        self.fams: OrderedDict[str, OrderedDict[str, list[tuple[int, float]]]] = OrderedDict()
 
-    def add(
-        self, family: str, mtype: str, help_: str, labels: dict[str, str], t: int, v: float, sample: str | None = None
-    ) -> None:
-        name = sample or (family + "_total" if mtype == "counter" else family)
-        fam = self.fams.setdefault(family, (mtype, help_, OrderedDict()))
+    def add(self, family: str, labels: dict[str, str], t: int, v: float) -> None:
+        name = family + "_total" if METRICS[family][0] == "counter" else family
         lbl = ",".join(f'{k}="{_esc(str(val))}"' for k, val in labels.items())
-        fam[2].setdefault(f"{name}{{{lbl}}}", []).append((t, v))
+        self.fams.setdefault(family, OrderedDict()).setdefault(f"{name}{{{lbl}}}", []).append((t, v))
 
     def write(self, path: str) -> int:
         n = 0
         with open(path, "w") as f:
-            for family, (mtype, help_, series) in self.fams.items():
+            for family, series in self.fams.items():
+                mtype, help_ = METRICS[family]
                 f.write(f"# HELP {family} {help_}\n# TYPE {family} {mtype}\n")
                 for key, samples in series.items():
                     last = None
@@ -111,14 +179,8 @@ def job_series(
     seed: int,
 ) -> None:
     rng = random.Random(seed)
-    base = {
-        "cluster": CLUSTER,
-        "instance": f"{node}:9798",
-        "job": "slurm-job-exporter",
-        "user": user,
-        "account": account,
-        "slurmjobid": jobid,
-    }
+    base = {"cluster": CLUSTER, "instance": f"{node}:9798", "job": "slurm-job-exporter", "user": user}
+    base |= {"account": account, "slurmjobid": jobid}
     ts = list(range(t0, t1 + 1, step))
     if ts[-1] != t1:
         ts.append(t1)
@@ -129,90 +191,72 @@ def job_series(
         wobble = 0.5 + 0.5 * math.sin(i / 7.0 + seed)
         # CPU: the job's total CPU time spread over its cores (as the exporter does on cgroup v2)
         for c in range(cores):
-            share = cpu_seconds / cores
-            fx.add(
-                "slurm_job_core_usage",
-                "counter",
-                "Cpu usage of cores allocated to a job",
-                {**base, "core": str(c)},
-                t,
-                round(share * frac * 1e9),
-            )
+            fx.add("slurm_job_core_usage", {**base, "core": str(c)}, t, round(cpu_seconds / cores * frac * 1e9))
         usage = mem_peak * min(1.0, 0.3 + 0.7 * frac) * (0.85 + 0.15 * wobble)
         peak_so_far = mem_peak * min(1.0, 0.3 + 0.7 * frac)
-        mem = {
-            "slurm_job_memory_usage": ("Memory used by a job", usage),
-            "slurm_job_memory_max": ("Maximum memory used by a job", max(usage, peak_so_far)),
-            "slurm_job_memory_limit": ("Memory limit of a job", mem_limit),
-            "slurm_job_memory_cache": ("Memory cache used by a job", usage * 0.08),
-            "slurm_job_memory_rss": ("Memory RSS used by a job", usage * 0.9),
-            "slurm_job_memory_rss_huge": ("Memory RSS huge used by a job", usage * 0.05),
-            "slurm_job_memory_mapped_file": ("Memory mapped file used by a job", usage * 0.02),
-            "slurm_job_memory_active_file": ("Memory active file used by a job", usage * 0.03),
-            "slurm_job_memory_inactive_file": ("Memory inactive file used by a job", usage * 0.04),
-            "slurm_job_memory_unevictable": ("Memory unevictable used by a job", 0),
+        memory = {
+            "usage": usage,
+            "max": max(usage, peak_so_far),
+            "limit": mem_limit,
+            "cache": usage * 0.08,
+            "rss": usage * 0.9,
+            "rss_huge": usage * 0.05,
+            "mapped_file": usage * 0.02,
+            "active_file": usage * 0.03,
+            "inactive_file": usage * 0.04,
+            "unevictable": 0,
         }
-        for name, (help_, v) in mem.items():
-            fx.add(name, "gauge", help_, base, t, round(v))
-        fx.add("slurm_job_process_count", "gauge", "Number of processes in a job", base, t, 1 + (cores > 1))
+        for name, v in memory.items():
+            fx.add(f"slurm_job_memory_{name}", base, t, round(v))
+        fx.add("slurm_job_process_count", base, t, 1 + (cores > 1))
         running = round(min(cores, cpu_seconds / span) if span else 0)
         for state, v in (("running", running), ("sleeping", 2 + cores - running), ("disk-sleep", 0), ("zombie", 0)):
-            fx.add(
-                "slurm_job_threads_count", "gauge", "Number of threads in a job", {**base, "state": state}, t, max(0, v)
-            )
-        fx.add(
-            "slurm_job_process_usage",
-            "counter",
-            "Cpu usage of processes within a job",
-            {**base, "exe": exe},
-            t,
-            round(cpu_seconds * frac, 3),
-        )
+            fx.add("slurm_job_threads_count", {**base, "state": state}, t, max(0, v))
+        fx.add("slurm_job_process_usage", {**base, "exe": exe}, t, round(cpu_seconds * frac, 3))
         for gtype, idx in gpus:
             gname, gmem, tdp, idle, _ = GPU_TYPES[gtype]
             g = {**base, "gpu": str(idx), "gpu_type": gname}
             util = max(0.0, min(100.0, 70 + 25 * math.sin(i / 9.0 + idx) + rng.uniform(-5, 5)))
             gpu = {
-                "slurm_job_memory_total_gpu": ("Memory available on a GPU", gmem),
-                "slurm_job_memory_usage_gpu": ("Memory used on a GPU", gmem * (0.2 + 0.5 * util / 100)),
-                "slurm_job_power_gpu": ("Power used by a GPU in mW", 1000 * (idle + (tdp - idle) * util / 100)),
-                "slurm_job_utilization_gpu": (
-                    "Percent of time over the past sample period during which one or more kernels was executing on the GPU.",
-                    util,
-                ),
-                "slurm_job_utilization_gpu_memory": (
-                    "Percent of time over the past sample period during which global (device) memory was being read or written.",
-                    util * 0.6,
-                ),
-                "slurm_job_sm_occupancy_gpu": ("Ratio of the number of warps resident on an SM", util * 0.4),
-                "slurm_job_tensor_gpu": ("Ratio of cycles the tensor (HMMA) pipe is active", util * 0.3),
-                "slurm_job_fp64_gpu": ("Ratio of cycles the fp64 pipe is active", util * 0.05),
-                "slurm_job_fp32_gpu": ("Ratio of cycles the fp32 pipe is active", util * 0.5),
-                "slurm_job_fp16_gpu": ("Ratio of cycles the fp16 pipe is active", util * 0.2),
+                "slurm_job_memory_total_gpu": gmem,
+                "slurm_job_memory_usage_gpu": gmem * (0.2 + 0.5 * util / 100),
+                "slurm_job_power_gpu": 1000 * (idle + (tdp - idle) * util / 100),
+                "slurm_job_utilization_gpu": util,
+                "slurm_job_utilization_gpu_memory": util * 0.6,
+                "slurm_job_sm_occupancy_gpu": util * 0.4,
+                "slurm_job_tensor_gpu": util * 0.3,
+                "slurm_job_fp64_gpu": util * 0.05,
+                "slurm_job_fp32_gpu": util * 0.5,
+                "slurm_job_fp16_gpu": util * 0.2,
             }
-            for name, (help_, v) in gpu.items():
-                fx.add(name, "gauge", help_, g, t, round(v, 3) if isinstance(v, float) else v)
+            for family, v in gpu.items():
+                fx.add(family, g, t, round(v, 3) if isinstance(v, float) else v)
             for direction, factor in (("TX", 1.0), ("RX", 2.5)):
-                fx.add(
-                    "slurm_job_pcie_gpu",
-                    "gauge",
-                    "PCIe throughput in bytes/s",
-                    {**g, "direction": direction},
-                    t,
-                    round(factor * 1e9 * util / 100),
-                )
-                fx.add(
-                    "slurm_job_nvlink_gpu",
-                    "gauge",
-                    "NVLink throughput in bytes/s",
-                    {**g, "direction": direction},
-                    t,
-                    round(factor * 5e9 * util / 100),
-                )
+                fx.add("slurm_job_pcie_gpu", {**g, "direction": direction}, t, round(factor * 1e9 * util / 100))
+                fx.add("slurm_job_nvlink_gpu", {**g, "direction": direction}, t, round(factor * 5e9 * util / 100))
 
 
 # ---------------------------------------------------------------------------- node + slurm-exporter series
-def node_series(fx: Families, t0: int, t1: int, step: int, seed: int) -> None:
+def node_counters(labels: dict[str, str]) -> list[tuple[str, dict[str, str], float]]:
+    """A node's counters that grow at a fixed rate since base_t: (family, labels, per second)."""
+    eth, ib0 = {**labels, "device": "eth0"}, {**labels, "device": "ib0"}
+    ib = {**labels, "device": "mlx5_0", "port": "1"}
+    disk = {**labels, "device": "nvme0n1"}
+    return [
+        ("node_network_receive_bytes", eth, 2e6),
+        ("node_network_transmit_bytes", eth, 1e6),
+        ("node_network_receive_bytes", ib0, 0),
+        ("node_network_transmit_bytes", ib0, 0),
+        ("node_infiniband_port_data_received_bytes", ib, 5e7),
+        ("node_infiniband_port_data_transmitted_bytes", ib, 4e7),
+        ("node_disk_reads_completed", disk, 150),
+        ("node_disk_writes_completed", disk, 90),
+        ("node_disk_read_bytes", disk, 150 * 65536),
+        ("node_disk_written_bytes", disk, 90 * 65536),
+    ]
+
+
+def node_series(fx: Families, t0: int, t1: int, step: int, seed: int, base_t: int) -> None:
     rng = random.Random(seed)
     ts = list(range(t0, t1 + 1, step))
     for node, ncpu in NODES.items():
@@ -220,156 +264,37 @@ def node_series(fx: Families, t0: int, t1: int, step: int, seed: int) -> None:
         for c in range(ncpu):
             for mode, frac in (("user", 0.55), ("system", 0.05), ("iowait", 0.01), ("idle", 0.39)):
                 for t in ts:
-                    fx.add(
-                        "node_cpu_seconds",
-                        "counter",
-                        "Seconds the CPUs spent in each mode.",
-                        {**nb, "cpu": str(c), "mode": mode},
-                        t,
-                        round((t - BASE_T) * frac, 2),
-                    )
+                    fx.add("node_cpu_seconds", {**nb, "cpu": str(c), "mode": mode}, t, round((t - base_t) * frac, 2))
         total = NODE_MEM[node]
         for t in ts:
-            used = total * (0.35 + 0.15 * math.sin((t - BASE_T) / 3600.0 + len(node)))
-            for name, v in (
-                ("MemTotal", total),
-                ("MemFree", total - used),
-                ("MemAvailable", (total - used) * 1.1),
-                ("Buffers", total * 0.01),
-                ("Cached", total * 0.1),
-                ("Slab", total * 0.02),
-                ("PageTables", total * 0.002),
-                ("SwapCached", 0),
-                ("HardwareCorrupted", 0),
-            ):
-                fx.add(f"node_memory_{name}_bytes", "gauge", f"Memory information field {name}_bytes.", nb, t, round(v))
-            fx.add("node_load1", "gauge", "1m load average.", nb, t, round(ncpu * 0.6 + rng.uniform(-0.5, 0.5), 2))
+            used = total * (0.35 + 0.15 * math.sin((t - base_t) / 3600.0 + len(node)))
+            free = total - used
+            meminfo = (total, free, free * 1.1, total * 0.01, total * 0.1, total * 0.02, total * 0.002, 0, 0)
+            for field, v in zip(MEMINFO, meminfo, strict=True):
+                fx.add(f"node_memory_{field}_bytes", nb, t, round(v))
+            fx.add("node_load1", nb, t, round(ncpu * 0.6 + rng.uniform(-0.5, 0.5), 2))
+        counters = node_counters(nb)
+        fs = {**nb, "device": "/dev/nvme0n1p1", "fstype": "xfs", "mountpoint": "/localscratch"}
+        size = 1.6e12
         for t in ts:
-            el = t - BASE_T
-            for dev, rx, tx in (("eth0", 2e6, 1e6), ("ib0", 0, 0)):
-                fx.add(
-                    "node_network_receive_bytes",
-                    "counter",
-                    "Network device statistic receive_bytes.",
-                    {**nb, "device": dev},
-                    t,
-                    round(el * rx),
-                )
-                fx.add(
-                    "node_network_transmit_bytes",
-                    "counter",
-                    "Network device statistic transmit_bytes.",
-                    {**nb, "device": dev},
-                    t,
-                    round(el * tx),
-                )
-            ib = {**nb, "device": "mlx5_0", "port": "1"}
-            fx.add(
-                "node_infiniband_port_data_received_bytes",
-                "counter",
-                "Number of data octets received on all links",
-                ib,
-                t,
-                round(el * 5e7),
-            )
-            fx.add(
-                "node_infiniband_port_data_transmitted_bytes",
-                "counter",
-                "Number of data octets transmitted on all links",
-                ib,
-                t,
-                round(el * 4e7),
-            )
-            d = {**nb, "device": "nvme0n1"}
-            fx.add(
-                "node_disk_reads_completed",
-                "counter",
-                "The total number of reads completed successfully.",
-                d,
-                t,
-                round(el * 150),
-            )
-            fx.add(
-                "node_disk_writes_completed",
-                "counter",
-                "The total number of writes completed successfully.",
-                d,
-                t,
-                round(el * 90),
-            )
-            fx.add(
-                "node_disk_read_bytes",
-                "counter",
-                "The total number of bytes read successfully.",
-                d,
-                t,
-                round(el * 150 * 65536),
-            )
-            fx.add(
-                "node_disk_written_bytes",
-                "counter",
-                "The total number of bytes written successfully.",
-                d,
-                t,
-                round(el * 90 * 65536),
-            )
-            fs = {**nb, "device": "/dev/nvme0n1p1", "fstype": "xfs", "mountpoint": "/localscratch"}
-            size = 1.6e12
-            fx.add("node_filesystem_size_bytes", "gauge", "Filesystem size in bytes.", fs, t, round(size))
-            fx.add(
-                "node_filesystem_avail_bytes",
-                "gauge",
-                "Filesystem space available to non-root users in bytes.",
-                fs,
-                t,
-                round(size * (0.7 - 0.1 * math.sin(el / 5000.0))),
-            )
-            fx.add(
-                "node_filesystem_free_bytes",
-                "gauge",
-                "Filesystem free space in bytes.",
-                fs,
-                t,
-                round(size * (0.72 - 0.1 * math.sin(el / 5000.0))),
-            )
+            el = t - base_t
+            for family, labels, rate in counters:
+                fx.add(family, labels, t, round(el * rate))
+            fx.add("node_filesystem_size_bytes", fs, t, round(size))
+            fx.add("node_filesystem_avail_bytes", fs, t, round(size * (0.7 - 0.1 * math.sin(el / 5000.0))))
+            fx.add("node_filesystem_free_bytes", fs, t, round(size * (0.72 - 0.1 * math.sin(el / 5000.0))))
     se = {"cluster": CLUSTER, "instance": "slurmctld:8080", "job": "slurm-exporter"}
     for t in ts:
-        h = (t - BASE_T) / 3600.0
+        h = (t - base_t) / 3600.0
         for k, acct in enumerate(ACCOUNTS):
             levelfs = max(0.05, 1.0 + 0.6 * math.sin(h / 2.0 + k * 2.1))
-            fx.add(
-                "slurm_account_levelfs",
-                "gauge",
-                "LevelFS of an account (sshare)",
-                {**se, "account": acct},
-                t,
-                round(levelfs, 4),
-            )
-            fx.add(
-                "slurm_account_normusage",
-                "gauge",
-                "Normalised usage of an account (sshare)",
-                {**se, "account": acct},
-                t,
-                round(0.4 / levelfs * 0.4, 4),
-            )
-            fx.add(
-                "slurm_account_normshares",
-                "gauge",
-                "Normalised shares of an account (sshare)",
-                {**se, "account": acct},
-                t,
-                (0.4, 0.4, 0.2)[k],
-            )
-        for name, v in (
-            ("slurm_cpus_total", 16),
-            ("slurm_cpus_alloc", 6),
-            ("slurm_cpus_idle", 10),
-            ("slurm_gpus_total", 4),
-            ("slurm_gpus_alloc", 2),
-            ("slurm_gpus_idle", 2),
-        ):
-            fx.add(name, "gauge", name.replace("_", " "), se, t, v)
+            labels = {**se, "account": acct}
+            fx.add("slurm_account_levelfs", labels, t, round(levelfs, 4))
+            fx.add("slurm_account_normusage", labels, t, round(0.4 / levelfs * 0.4, 4))
+            fx.add("slurm_account_normshares", labels, t, (0.4, 0.4, 0.2)[k])
+        for kind, counts in CLUSTER_COUNTS.items():
+            for state, v in zip(("total", "alloc", "idle"), counts, strict=True):
+                fx.add(f"slurm_{kind}_{state}", se, t, v)
 
 
 # ---------------------------------------------------------------------------- sacct
@@ -378,7 +303,7 @@ def parse_mem(s: str, default_unit: str = "M") -> float:
     if not m:
         return 0.0
     unit = m.group(2) or default_unit
-    return float(m.group(1)) * 1024 ** "BKMGTP".index(unit)
+    return float(m.group(1)) * float(1024 ** "BKMGTP".index(unit))
 
 
 def parse_cpu_time(s: str) -> float:
@@ -406,13 +331,12 @@ def parse_ts(s: str) -> int | None:
 
 def sacct_jobs() -> list[dict[str, Any]]:
     fields = "JobIDRaw,JobID,JobName,User,Account,State,Start,End,AllocTRES,NodeList,TotalCPU,MaxRSS,AllocCPUS"
-    env = {**os.environ, "TZ": "UTC"}
     out = subprocess.run(
         ["sacct", "-a", "-P", "-n", "-S", "2000-01-01", "-E", "now", "--format", fields],
         check=True,
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "TZ": "UTC"},
         timeout=60,
     ).stdout
     jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
@@ -445,12 +369,42 @@ def sacct_jobs() -> list[dict[str, Any]]:
 
 
 def tres_dict(tres: str) -> dict[str, str]:
-    out = {}
-    for item in tres.split(","):
-        if "=" in item:
-            k, v = item.split("=", 1)
-            out[k] = v
-    return out
+    return dict(item.split("=", 1) for item in tres.split(",") if "=" in item)
+
+
+# ---------------------------------------------------------------------------- the runs
+def synthetic_jobs(fx: Families, now: int, hours: float) -> int:
+    """The SYNTHETIC jobs over the last `hours`, 30 s apart; returns where they start."""
+    step = 30
+    end = now - now % step
+    start = end - int(hours * 3600)
+    for k, (jid, user, acct, node, cores, eff, mem_gib, gpu) in enumerate(SYNTHETIC):
+        gpus = [(gpu[0], GPU_TYPES[gpu[0]][4] + i) for i in range(gpu[1])] if gpu else []
+        job_series(
+            fx, jobid=jid, user=user, account=acct, node=node, cores=cores, t0=start, t1=end, step=step,
+            cpu_seconds=cores * eff * (end - start), mem_limit=mem_gib * 2**30, mem_peak=mem_gib * 2**30 * 0.7,
+            gpus=gpus, exe="/opt/software/bin/simulate", seed=k,
+        )  # fmt: skip
+    return start
+
+
+def sacct_job_series(fx: Families, j: dict[str, Any]) -> None:
+    """One finished sacct job over its real window, a sample a second."""
+    t0, t1 = j["start"], max(j["end"], j["start"] + 1)
+    tres = tres_dict(j["tres"])
+    gpus: list[tuple[str, int]] = []
+    for gtype, info in GPU_TYPES.items():
+        gpus += [(gtype, info[4] + i) for i in range(int(tres.get(f"gres/gpu:{gtype}", 0) or 0))]
+    node = (j["nodes"].split(",")[0] or "cpu01").split("[")[0]
+    mem_limit = parse_mem(tres.get("mem", "0"))
+    peak = j["maxrss"] or min(mem_limit, 8 * 2**20) or 8 * 2**20
+    if j["state"] == "OUT_OF_MEMORY":
+        peak = mem_limit
+    exe = "/usr/bin/python3.11" if "memory" in j["name"] else "/usr/bin/timeout"
+    job_series(
+        fx, jobid=j["raw"], user=j["user"], account=j["account"], node=node, cores=j["ncpu"] or 1, t0=t0, t1=t1,
+        step=1, cpu_seconds=j["cpu"], mem_limit=mem_limit, mem_peak=peak, gpus=gpus, exe=exe, seed=int(j["raw"]),
+    )  # fmt: skip
 
 
 def main() -> int:
@@ -467,81 +421,26 @@ def main() -> int:
         with open(args.state) as f:
             state.update(json.load(f))
     now = args.now
-    global BASE_T
-    BASE_T = state["base_t"] or now - 7 * 86400  # counters start a week before the first run
-    state["base_t"] = BASE_T
+    base_t = state["base_t"] = state["base_t"] or now - 7 * 86400  # counters start a week before the first run
 
     fx = Families()
     summary: dict[str, Any] = {"synthetic_jobs": 0, "jobs": [], "samples": 0}
     first_t = None
 
     if args.synthetic_hours > 0:
-        step = 30
-        end = now - now % step
-        start = end - int(args.synthetic_hours * 3600)
-        first_t = start
-        for k, (jid, user, acct, node, cores, eff, mem_gib, gpu) in enumerate(SYNTHETIC):
-            syn_gpus = [(gpu[0], GPU_TYPES[gpu[0]][4] + i) for i in range(gpu[1])] if gpu else []
-            span = end - start
-            job_series(
-                fx,
-                jobid=jid,
-                user=user,
-                account=acct,
-                node=node,
-                cores=cores,
-                t0=start,
-                t1=end,
-                step=step,
-                cpu_seconds=cores * eff * span,
-                mem_limit=mem_gib * 2**30,
-                mem_peak=mem_gib * 2**30 * 0.7,
-                gpus=syn_gpus,
-                exe="/opt/software/bin/simulate",
-                seed=k,
-            )
+        first_t = synthetic_jobs(fx, now, args.synthetic_hours)
         summary["synthetic_jobs"] = len(SYNTHETIC)
 
     if args.sacct:
         done = set(state["jobs"])
         for j in sacct_jobs():
-            if j["raw"] in done or j["start"] is None or j["end"] is None or not j["user"]:
+            if j["raw"] in done or j["start"] is None or j["end"] is None or not j["user"] or j["end"] > now:
                 continue
-            if j["end"] > now:
-                continue
-            t0, t1 = j["start"], max(j["end"], j["start"] + 1)
-            first_t = t0 if first_t is None else min(first_t, t0)
-            tres = tres_dict(j["tres"])
-            gpus: list[tuple[str, int]] = []
-            for gtype, info in GPU_TYPES.items():
-                for i in range(int(tres.get(f"gres/gpu:{gtype}", 0) or 0)):
-                    gpus.append((gtype, info[4] + i))
-            node = (j["nodes"].split(",")[0] or "cpu01").split("[")[0]
-            mem_limit = parse_mem(tres.get("mem", "0"))
-            peak = j["maxrss"] or min(mem_limit, 8 * 2**20) or 8 * 2**20
-            if j["state"] == "OUT_OF_MEMORY":
-                peak = mem_limit
-            exe = "/usr/bin/python3.11" if "memory" in j["name"] else "/usr/bin/timeout"
-            job_series(
-                fx,
-                jobid=j["raw"],
-                user=j["user"],
-                account=j["account"],
-                node=node,
-                cores=j["ncpu"] or 1,
-                t0=t0,
-                t1=t1,
-                step=1,
-                cpu_seconds=j["cpu"],
-                mem_limit=mem_limit,
-                mem_peak=peak,
-                gpus=gpus,
-                exe=exe,
-                seed=int(j["raw"]),
-            )
+            sacct_job_series(fx, j)
+            first_t = j["start"] if first_t is None else min(first_t, j["start"])
             state["jobs"].append(j["raw"])
             summary["jobs"].append(j["raw"])
-            summary["first_t"] = min(summary.get("first_t") or t0, t0)
+            summary["first_t"] = min(summary.get("first_t") or j["start"], j["start"])
 
     if not args.synthetic_hours and not summary["jobs"]:
         # nothing new: leave the state alone (the node series continue at the next real backfill)
@@ -562,7 +461,7 @@ def main() -> int:
         if covered is not None:
             t0 = max(t0, covered + step)
         t0 = min(t0, now)
-        node_series(fx, t0, now, step, seed=now)
+        node_series(fx, t0, now, step, seed=now, base_t=base_t)
         state["covered_until"] = max(now - (now - t0) % step, covered or 0)
 
     summary["samples"] = fx.write(args.out)
@@ -573,8 +472,6 @@ def main() -> int:
     print(json.dumps(summary))
     return 0
 
-
-BASE_T = 0
 
 if __name__ == "__main__":
     sys.exit(main())
