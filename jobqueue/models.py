@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from django.conf import settings
 from django.db import models
@@ -36,9 +35,6 @@ class JobToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.user})"
-
-    def is_usable(self, now: datetime | None = None) -> bool:
-        return not self.revoked and self.expires > (now or timezone.now())
 
 
 class JobStatus(models.TextChoices):

@@ -67,10 +67,6 @@ class PriorityRequest(models.Model):
         self.end = compute_end(self.start, self.duration_days)
         super().save(*args, **kwargs)  # type: ignore[arg-type]
 
-    @property
-    def is_archived(self) -> bool:
-        return self.status in ARCHIVED_STATUSES
-
     def usernames(self) -> list[str]:
         """Everyone who uses the QOS: the requester first, then the users who share it."""
         names = [self.requester.get_username()]
