@@ -91,8 +91,7 @@ def crossings() -> list[str]:
         f"{name}:{line} imports {target}"
         for name, edges in GRAPH.items()
         for target, line in edges
-        if target.split(".")[0] != name.split(".")[0]
-        and target.split(".")[0] not in ALLOWED[name.split(".")[0]]
+        if target.split(".")[0] != name.split(".")[0] and target.split(".")[0] not in ALLOWED[name.split(".")[0]]
     )
 
 
