@@ -30,33 +30,3 @@ def create_tables(using: str = SLURM_DB_ALIAS, clusters: Sequence[str] | None = 
     with allow_writes(), connection.schema_editor() as editor:
         for model in missing:
             editor.create_model(model)
-
-
-def drop_tables(
-    using: str = SLURM_DB_ALIAS,
-    clusters: Sequence[str] | None = None,
-    *,
-    include_global: bool = True,
-    allow_non_sqlite: bool = False,
-) -> None:
-    """Drop the tables create_tables() makes (the global ones too unless ``include_global=False``).
-
-    Refuses a database that is not SQLite unless ``allow_non_sqlite`` is set: pointed at the
-    real accounting database by mistake, this would destroy the cluster's history.
-    """
-    connection = connections[using]
-    if connection.vendor != "sqlite" and not allow_non_sqlite:
-        raise ValueError(
-            f"Refusing to drop Slurm tables on the {connection.vendor} database {using!r}; "
-            "pass allow_non_sqlite=True for a scratch database."
-        )
-    existing = set(connection.introspection.table_names())
-    models = models_for(clusters)
-    if not include_global:
-        models = [model for model in models if hasattr(model, "cluster")]
-    present = [model for model in models if model._meta.db_table in existing]
-    if not present:
-        return
-    with allow_writes(), connection.schema_editor() as editor:
-        for model in present:
-            editor.delete_model(model)

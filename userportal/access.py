@@ -17,7 +17,6 @@ import enum
 import functools
 import logging
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -62,14 +61,6 @@ class Rule(enum.Enum):
     STAFF = "staff only"
     SERVICE = "service accounts (uploader tokens) and staff"
     ADMIN = "Django admin's own checks (staff with model permissions)"
-
-
-@dataclass(frozen=True)
-class Route:
-    route: str
-    name: str | None
-    rule: Rule
-    pattern: URLPattern
 
 
 def guard(rule: Rule, pattern: URLPattern) -> URLPattern:

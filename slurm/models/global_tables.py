@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from slurm import decoders
 from slurm.decoders import TresCatalog
 from slurm.fields import UnsignedBigIntegerField, UnsignedIntegerField
 from slurm.models.base import SlurmModel, tinytext
@@ -58,10 +57,6 @@ class Qos(SlurmModel):
 
     def __str__(self) -> str:
         return self.name
-
-    @property
-    def grp_tres_dict(self) -> dict[int, int]:
-        return decoders.parse_tres(self.grp_tres)
 
 
 class Tres(SlurmModel):
