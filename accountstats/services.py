@@ -149,16 +149,6 @@ class UserUse:
     def gpu_wasted(self) -> float:
         return max(self.get("gpu_allocated") - self.get("gpu_used"), 0.0)
 
-    @property
-    def cpu_efficiency(self) -> float | None:
-        alloc = self.get("cpu_allocated")
-        return self.get("cpu_used") / alloc if alloc else None
-
-    @property
-    def gpu_efficiency(self) -> float | None:
-        alloc = self.get("gpu_allocated")
-        return self.get("gpu_used") / alloc if alloc else None
-
 
 # key: (recording rule, scale to hours of the unit)
 TABLE_RULES: dict[str, tuple[str, float]] = {

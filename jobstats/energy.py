@@ -9,7 +9,7 @@ from django.db import DatabaseError
 
 from jobstats.domain.cost import Prices, job_cost, rated_watts
 from jobstats.domain.efficiency import prometheus_usage
-from jobstats.domain.graphs import node_power
+from jobstats.domain.graphs.node import node_power
 from jobstats.services import epoch_now, job_scope, slurm_unavailable
 from slurm.decoders import TresCatalog
 from slurm.models import Tres

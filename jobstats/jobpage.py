@@ -19,7 +19,7 @@ from jobstats.domain import advice as advice_rules
 from jobstats.domain import pending as pending_domain
 from jobstats.domain.cost import Prices
 from jobstats.domain.efficiency import Efficiency, JobUsage, accounting_usage, prometheus_usage, summarise
-from jobstats.domain.graphs import job_graphs_for
+from jobstats.domain.graphs.job import job_graphs_for
 from jobstats.domain.submitline import (
     Dependencies,
     SubmitOptions,

@@ -14,7 +14,8 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from jobstats import energy, jobpage, listing, services
-from jobstats.domain.graphs import JOB_GRAPHS, USER_GRAPHS, build_job_graph, build_user_graph, job_graphs_for
+from jobstats.domain.graphs.job import JOB_GRAPHS, job_graphs_for
+from jobstats.domain.graphs.user import USER_GRAPHS
 from jobstats.domain.jobids import JobIdError, format_job_ids, parse_array_task, parse_job_ids
 from jobstats.windows import job_window
 from slurm.decoders import STATE_FILTER_CHOICES
@@ -114,7 +115,7 @@ def user_graph(request: HttpRequest, username: str, name: str) -> JsonResponse:
         )
     except WindowError as exc:
         return json_error(400, str(exc))
-    return JsonResponse(build_user_graph(name, MetricsSession(), username, window))
+    return JsonResponse(spec.draw(MetricsSession(), username, window))
 
 
 def _jobs(username: str, cluster: str, ids: list[int]) -> list[Any]:
@@ -220,7 +221,8 @@ def _multi_context(username: str, job_id: str, jobs: list[Any]) -> dict[str, Any
 
 
 def job_graph(request: HttpRequest, username: str, job_id: str, name: str) -> JsonResponse:
-    if name not in JOB_GRAPHS:
+    spec = JOB_GRAPHS.get(name)
+    if spec is None:
         return json_error(404, _("No graph of that name."), graphs=sorted(JOB_GRAPHS))
     try:
         ids = parse_job_ids(job_id)
@@ -235,9 +237,8 @@ def job_graph(request: HttpRequest, username: str, job_id: str, name: str) -> Js
     except WindowError as exc:
         return json_error(400, str(exc))
     if window is None:
-        return JsonResponse(no_data(str(JOB_GRAPHS[name].title), _("The job has not started yet.")))
-    scope = services.job_scope(jobs)
-    return JsonResponse(build_job_graph(name, MetricsSession(), scope, window))
+        return JsonResponse(no_data(str(spec.title), _("The job has not started yet.")))
+    return JsonResponse(spec.draw(MetricsSession(), services.job_scope(jobs), window))
 
 
 def job_cost(request: HttpRequest, username: str, job_id: str) -> JsonResponse:

@@ -30,7 +30,6 @@ from userportal.windows import DAY, HOUR
 GIB = 1024**3
 REASONABLE_GIB_PER_CORE = 4 * 1.1
 REASONABLE_GIB_PER_GPU = 128 * 1.1
-REASONABLE_CORES_PER_GPU = 12 * 1.1
 
 WINDOWS: dict[str, tuple[int, str | Promise]] = {
     "now": (0, _("now")),
@@ -90,10 +89,6 @@ class Row:
     def mem_ratio(self) -> float | None:
         alloc = self.get("mem_alloc")
         return self.get("mem_used") / alloc if alloc else None
-
-    @property
-    def mem_waste(self) -> float:
-        return max(self.get("mem_alloc") - self.get("mem_used"), 0.0)
 
     @property
     def gpu_ratio(self) -> float | None:

@@ -99,22 +99,12 @@ def constant_trace(
     }
 
 
-def bar_trace(labels: Sequence[str], values: Sequence[float | None], name: str, *, unit: str = "") -> dict[str, Any]:
-    return {
-        "x": [str(label) for label in labels][:MAX_POINTS],
-        "y": [rounded(v) for v in values][:MAX_POINTS],
-        "type": "bar",
-        "name": str(name),
-        "hovertemplate": hover(unit),
-    }
-
-
 def layout(
-    title: str, y_title: str, *, y_range: Sequence[float] | None = None, y2_title: str | None = None, time: bool = True
+    title: str, y_title: str, *, y_range: Sequence[float] | None = None, y2_title: str | None = None
 ) -> dict[str, Any]:
     result: dict[str, Any] = {
         "title": {"text": str(title)},
-        "xaxis": {"type": "date", "title": {"text": _("Time (UTC)")}} if time else {"type": "category"},
+        "xaxis": {"type": "date", "title": {"text": _("Time (UTC)")}},
         "yaxis": {"title": {"text": str(y_title)}, "rangemode": "tozero"},
         "legend": {"orientation": "h", "y": -0.25},
         "margin": {"l": 60, "r": 20, "t": 40, "b": 40},

@@ -1,0 +1,1 @@
+"""The graphs of the user and job pages (see graphs.common)."""
