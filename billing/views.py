@@ -14,7 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -28,15 +28,17 @@ from slurm.jobsource.frame import JobQuery
 from slurm.visibility import accounts_of
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError
+from userportal.forms import BoundedDateField, cleaned_or_400
 
 PAGE_SIZE = 100
 TABS = ("detail", "aggregate", "billed", "efficiency")
 
 
 class UsageFilter(forms.Form):
-    start = forms.DateField(required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
-    end = forms.DateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
-    before = forms.DateField(
+    # Bounded: year 1 or 9999 overflowed the window arithmetic (a 500); now a 400 on the field.
+    start = BoundedDateField(required=False, label=gettext_lazy("From"), widget=forms.DateInput(attrs={"type": "date"}))
+    end = BoundedDateField(required=False, label=gettext_lazy("To"), widget=forms.DateInput(attrs={"type": "date"}))
+    before = BoundedDateField(
         required=False, label=gettext_lazy("Completed before"), widget=forms.DateInput(attrs={"type": "date"})
     )
 
@@ -45,7 +47,7 @@ def _query(
     request: HttpRequest, *, user: str | None = None, account: str | None = None
 ) -> tuple[UsageFilter, JobQuery]:
     form = UsageFilter(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    data = cleaned_or_400(form)
     start, end = services.window(data.get("start"), data.get("end"), data.get("before"))
     return form, JobQuery(start, end, current_cluster(request), user=user, account=account)
 
@@ -130,8 +132,7 @@ def receipts(request: HttpRequest, username: str) -> HttpResponse:
 def _create_receipt(request: HttpRequest, username: str) -> HttpResponse:
     if username != request.user.get_username() and not request.user.is_staff:
         raise PermissionDenied
-    form = UsageFilter(request.POST)
-    data = form.cleaned_data if form.is_valid() else {}
+    data = cleaned_or_400(UsageFilter(request.POST))
     start, end = services.window(data.get("start"), data.get("end"), data.get("before"))
     query = JobQuery(start, end, current_cluster(request), user=username)
     try:
@@ -190,8 +191,14 @@ def _formula_post(request: HttpRequest) -> HttpResponse:
     try:
         data = json.loads(request.body) if wants_json else request.POST
     except ValueError:
-        return JsonResponse({"detail": _("The body is not JSON.")}, status=400)
-    tier = Tier.objects.filter(slug=data.get("type", "")).first()
+        return JsonResponse(
+            {"detail": _("The body is not JSON."), "errors": {"body": [_("The body is not JSON.")]}}, status=400
+        )
+    if not isinstance(data, dict | QueryDict):
+        message = _('The body must be a JSON object of rates, e.g. {"type": "gov", "cpu": "1.5"}.')
+        return JsonResponse({"detail": message, "errors": {"body": [message]}}, status=400)
+    slug = data.get("type", "")
+    tier = Tier.objects.filter(slug=slug).first() if isinstance(slug, str) else None
     errors: dict[str, str] = {}
     new: dict[str, Decimal] = {}
     for resource in RESOURCES:
@@ -201,6 +208,9 @@ def _formula_post(request: HttpRequest) -> HttpResponse:
         try:
             value = Decimal(str(raw))
         except InvalidOperation:
+            errors[resource] = _("Not a number.")
+            continue
+        if not value.is_finite():  # NaN, Infinity, or a JSON number too large for a float
             errors[resource] = _("Not a number.")
             continue
         if value < 0 or value != value.quantize(Decimal("0.0001")) or value >= Decimal("1e8"):
@@ -381,8 +391,7 @@ def staff_charts(request: HttpRequest) -> HttpResponse:
 
 
 def staff_charts_json(request: HttpRequest) -> HttpResponse:
-    form = UsageFilter(request.GET or None)
-    data = form.cleaned_data if form.is_valid() else {}
+    data = cleaned_or_400(UsageFilter(request.GET or None))
     today = timezone.now().date()
     start = data.get("start") or today.replace(day=1).replace(year=today.year - 1)
     start_dt, end_dt = services.window(start, data.get("end"))

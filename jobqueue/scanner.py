@@ -60,6 +60,9 @@ def static_scan(code: str) -> ScanResult:
     except SyntaxError as exc:
         result.problems.append(f"line {exc.lineno}: syntax error: {exc.msg}")
         return result
+    except (MemoryError, RecursionError):  # CPython's parser gives up on very deep nesting
+        result.problems.append("the code is nested too deeply to be parsed")
+        return result
     imported: set[str] = set()
     aliases: dict[str, str] = {}  # local name -> module (import os as o; from os import system)
     for node in ast.walk(tree):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from django.core.files.uploadedfile import UploadedFile
     from rest_framework.request import Request
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME = re.compile(r"\A[A-Za-z0-9][A-Za-z0-9._-]{0,99}\Z")  # \Z: "$" also matched before a final newline
 
 
 class SubmissionError(Exception):
@@ -110,7 +110,7 @@ def validate_config(config: dict[str, Any], user: User) -> dict[str, Any]:
     errors: dict[str, list[str]] = {}
     for key in ("competition_id", "project_id"):
         value = config.get(key)
-        if not isinstance(value, str) or not NAME.match(value):
+        if not isinstance(value, str) or not NAME.fullmatch(value):
             errors[key] = ["Required: 1 to 100 letters, digits, dots, dashes or underscores."]
     expected = config.get("expected_time")
     low, high = settings.JOBQUEUE_MIN_EXPECTED_TIME, settings.JOBQUEUE_MAX_EXPECTED_TIME

@@ -29,6 +29,7 @@ from slurm.models import default_cluster
 from userportal.permissions import TableAccessPermission
 
 MAX_JOB_ID = 2**32 - 1  # id_job is an unsigned 32-bit integer in Slurm
+MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime can hold
 
 
 class ScriptField(serializers.CharField):
@@ -67,7 +68,7 @@ class JobScriptUploadSerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         min_value=1,
-        max_value=2**62,
+        max_value=MAX_TIME,
         help_text="The job's submit time (epoch seconds). When omitted the portal looks it up in the job table.",
     )
     received_at = serializers.DateTimeField(read_only=True)
@@ -145,6 +146,8 @@ def _filter(queryset: QuerySet[JobScript], params: Any, *names: str) -> QuerySet
                 value = int(value)
             except ValueError:
                 raise ValidationError({name: [_("A whole number is required.")]}) from None
+            if not 0 <= value <= {"id_job": MAX_JOB_ID, "time_submit": MAX_TIME}.get(name, MAX_TIME):
+                raise ValidationError({name: [_("Out of range.")]})
         queryset = queryset.filter(**{name: value})
     return queryset
 

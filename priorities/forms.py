@@ -10,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from priorities.policy import Policy, RequestData, parse_usernames, validate_request
+from userportal.forms import BoundedDateTimeField
 
 
 class DateTimeLocalInput(forms.DateTimeInput):
@@ -23,7 +24,8 @@ class PriorityRequestForm(forms.Form):
     account = forms.ChoiceField(label=_("Slurm account"))
     gpu_type = forms.ChoiceField(label=_("GPU type"))
     gpu_count = forms.IntegerField(label=_("Number of GPUs"), min_value=1)
-    start = forms.DateTimeField(
+    # Bounded: a start near year 1 or 9999 overflowed the policy's date arithmetic (a 500).
+    start = BoundedDateTimeField(
         label=_("Start"), widget=DateTimeLocalInput(), input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]
     )
     duration_days = forms.IntegerField(label=_("Duration (days)"), min_value=1)

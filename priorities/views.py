@@ -81,6 +81,7 @@ def new(request: HttpRequest) -> HttpResponse:
         request,
         "priorities/new.html",
         {"form": form, "policy": policy, "limits": policy.limits_for(types)},
+        status=400 if form.errors else 200,
     )
 
 

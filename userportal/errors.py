@@ -1,4 +1,4 @@
-"""Errors shared by the portal's data sources.
+"""Errors shared by the portal's data sources, and the 400 for malformed input.
 
 Every client of an external system (Prometheus, the Slurm database, slurmrestd, sacct, Robinhood)
 raises a subclass of DataSourceError when the system is down or answers nonsense. Pages catch it
@@ -7,7 +7,21 @@ and render a notice; the API's exception handler turns it into a JSON 503 (or 50
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import BadRequest
 from django.utils.translation import gettext_lazy as _
+
+
+class InvalidInput(BadRequest):
+    """Input a page or a JSON endpoint refuses: a 400 naming each field and what is wrong with it
+    (userportal.views.bad_request renders it as a page or as JSON)."""
+
+    def __init__(self, errors: Mapping[str, Sequence[Any]], labels: Mapping[str, Any] | None = None) -> None:
+        self.errors = {name: [str(message) for message in messages] for name, messages in errors.items()}
+        self.labels = {name: str((labels or {}).get(name) or name) for name in self.errors}
+        super().__init__("; ".join(f"{name}: {' '.join(m)}" for name, m in self.errors.items()))
 
 
 class DataSourceError(Exception):

@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from userportal.clusters import SESSION_KEY, clusters, current_cluster
-from userportal.errors import DataSourceError
+from userportal.errors import DataSourceError, InvalidInput
 from userportal.health import check_sources
 from userportal.middleware import wants_json
 from userportal.modules import enabled_modules
@@ -78,14 +78,24 @@ class LoginView(auth_views.LoginView):
         return context
 
 
-def _error(request: HttpRequest, status: int, message: str, template: str) -> HttpResponse:
+def _error(
+    request: HttpRequest, status: int, message: str, template: str, errors: InvalidInput | None = None
+) -> HttpResponse:
     if wants_json(request):
-        return JsonResponse({"detail": message, "status": status}, status=status)
-    return render(request, template, {"message": message}, status=status)
+        body: dict[str, Any] = {"detail": message, "status": status}
+        if errors is not None:
+            body["errors"] = errors.errors
+        return JsonResponse(body, status=status)
+    context: dict[str, Any] = {"message": message}
+    if errors is not None:
+        context["errors"] = errors.errors
+        context["field_errors"] = [(errors.labels[name], messages) for name, messages in errors.errors.items()]
+    return render(request, template, context, status=status)
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    return _error(request, 400, _("Bad request."), "400.html")
+    errors = exception if isinstance(exception, InvalidInput) else None
+    return _error(request, 400, _("Bad request."), "400.html", errors)
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

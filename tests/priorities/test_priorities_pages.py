@@ -46,7 +46,7 @@ def test_user_files_a_request(client, personas):
 def test_policy_violations_are_shown_on_their_fields(client, personas):
     client.force_login(personas.owner)
     response = client.post(reverse("priorities:new"), form_data(duration_days="20", users="outsider"))
-    assert response.status_code == 200
+    assert response.status_code == 400  # the form again, with the errors
     form = response.context["form"]
     assert "duration_days" in form.errors
     assert "users" in form.errors
