@@ -8,7 +8,7 @@ from typing import Any
 
 from django.core.cache import cache
 
-from jobstats.domain.submitline import Dependencies, dependencies_of, parse_submit_line
+from jobstats.domain.submitline import Dependencies, names_job
 from slurm.decoders import StateInfo, decode_state
 from slurm.visibility import jobs_of_user_by_uid
 
@@ -84,7 +84,7 @@ def dependents_of(job: Any, username: str, cluster: str, *, now: int) -> list[in
         .exclude(job_db_inx=job.job_db_inx)
         .values_list("id_job", "submit_line")[:MAX_DEPENDENTS]
     )
-    found = sorted({id_job for id_job, line in rows if job.id_job in dependencies_of(parse_submit_line(line)).job_ids})
+    found = sorted({id_job for id_job, line in rows if names_job(line, job.id_job)})
     cache.set(key, found, 86400 if job.time_end else 120)
     return found
 

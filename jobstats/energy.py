@@ -10,10 +10,10 @@ from django.db import DatabaseError
 from jobstats.domain.cost import Prices, job_cost, rated_watts
 from jobstats.domain.efficiency import prometheus_usage
 from jobstats.domain.graphs.node import node_power
-from jobstats.services import epoch_now, job_scope, slurm_unavailable
+from jobstats.services import epoch_now, job_scope
 from slurm.decoders import TresCatalog
 from slurm.models import Tres
-from userportal.errors import PrometheusUnavailable
+from userportal.errors import PrometheusUnavailable, SlurmDatabaseUnavailable
 from userportal.prometheus import MetricsSession
 from userportal.windows import Window
 
@@ -59,7 +59,7 @@ def cost_of(job: Any, session: MetricsSession, *, now: float | None = None) -> d
     try:
         catalog = Tres.catalog()
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     scope = job_scope([job], catalog)
     hours = max((job.time_end or current) - job.time_start, 0) / 3600
     prices = Prices.from_settings()

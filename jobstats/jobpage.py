@@ -27,7 +27,7 @@ from jobstats.domain.submitline import (
     parse_script_directives,
     parse_submit_line,
 )
-from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_now, job_summary, slurm_unavailable
+from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_now, job_summary
 from slurm.decoders import (
     StateInfo,
     TresCatalog,
@@ -41,7 +41,7 @@ from slurm.decoders import (
 from slurm.hostlists import compress_hostlist
 from slurm.models import Qos, Tres, cluster_models
 from slurm.visibility import jobs_of_user_by_uid
-from userportal.errors import DataSourceError, PrometheusUnavailable
+from userportal.errors import DataSourceError, PrometheusUnavailable, SlurmDatabaseUnavailable
 from userportal.prometheus import MetricsSession
 
 MAX_STEPS_SHOWN = 200
@@ -357,7 +357,7 @@ def job_page(
                 .order_by("id_array_task", "-time_submit")[:MAX_ARRAY_TASKS]
             )
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     row = job_summary(job, catalog, now=current)
     requested = _resources(parse_tres(job.tres_req), catalog, job)
     allocated = _resources(parse_tres(job.tres_alloc), catalog, job) if job.tres_alloc else None

@@ -16,12 +16,11 @@ from jobstats.services import (
     LIST_COLUMNS,
     CachedCountPaginator,
     job_summary,
-    slurm_unavailable,
 )
 from slurm.decoders import job_memory_mb, parse_tres
 from slurm.models import Tres
 from slurm.visibility import jobs_of_user_by_uid
-from userportal.errors import PrometheusUnavailable
+from userportal.errors import PrometheusUnavailable, SlurmDatabaseUnavailable
 from userportal.prometheus import MetricsSession, finite
 from userportal.promql import by_tag, union
 from userportal.windows import step_for
@@ -39,7 +38,7 @@ def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[
         result = paginator.get_page(page)
         result.object_list = [job_summary(job, catalog) for job in result.object_list]
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     return result
 
 
@@ -82,7 +81,7 @@ def current_use(username: str, cluster: str, session: MetricsSession, *, now: fl
         )
         pending = jobs.filter(time_start=0, time_end=0, state=0).count()
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     cores = memory_mb = gpus = 0
     for tres_text, cpus_req, mem_req, nodes in running:
         tres = parse_tres(tres_text)

@@ -7,15 +7,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, overload
+from typing import Any, Literal, overload
 
 from django.db import DatabaseError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from jobstats.services import ASCENDING_ORDER, DEFAULT_ORDER, cached_count, slurm_unavailable
+from jobstats.services import ASCENDING_ORDER, DEFAULT_ORDER, cached_count
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
 from slurm.visibility import jobs_of_user_by_uid, jobs_visible_to, uid_of
+from userportal.errors import SlurmDatabaseUnavailable
 
 # Orders the API accepts that are the index order (the serializer appends -job_db_inx).
 INDEX_ORDERS = {
@@ -126,7 +127,7 @@ def api_scope(user: Any, cluster: str, query: JobListQuery) -> QuerySet[Any]:
     name is ignored as TT does); ``account`` narrows to an account, where members see every
     user's jobs (the "accounts" scope) and others only their own.
     """
-    scope = "accounts" if query.account and not user.is_staff else "own"
+    scope: Literal["own", "accounts"] = "accounts" if query.account and not user.is_staff else "own"
     jobs: QuerySet[Any] = jobs_visible_to(user, cluster, scope=scope)
     if scope == "own" and not user.is_staff and user.is_authenticated:
         # The same rows as jobs_visible_to(own), found through the sacct_def index.
@@ -222,7 +223,7 @@ class JobSelection(Sequence[Any]):
             rows = with_username(self.jobs if keyed is None else keyed, self.cluster).order_by(*self.order)
             return list(rows if keyed is not None else rows[offset : offset + limit])
         except DatabaseError as exc:
-            raise slurm_unavailable(exc) from exc
+            raise SlurmDatabaseUnavailable(str(exc)) from exc
 
 
 def with_username(jobs: QuerySet[Any], cluster: str) -> QuerySet[Any]:
@@ -243,7 +244,7 @@ def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
         own_unfiltered = not _filtered(query) and not user.is_staff and not query.account
         uid = uid_of(user.get_username(), cluster) if own_unfiltered else None
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     order = INDEX_ORDERS.get(query.order, query.order)
     return JobSelection(jobs, cluster=cluster, order=order, total=total, filtered=filtered, uid=uid)
 
@@ -255,4 +256,4 @@ def get_job(user: Any, cluster: str, job_db_inx: int) -> Any | None:
             jobs_visible_to(user, cluster, scope="accounts").filter(job_db_inx=job_db_inx), cluster
         ).first()
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc

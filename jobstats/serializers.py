@@ -110,11 +110,11 @@ class JobQuerySerializer(serializers.Serializer):
         ),
     )
 
-    def _names(self, value: str, field: str) -> tuple[str, ...]:
+    def _names(self, value: str) -> tuple[str, ...]:
         return tuple(part.strip() for part in value.split(",") if part.strip())
 
     def validate_partition(self, value: str) -> tuple[str, ...]:
-        names = self._names(value, "partition")
+        names = self._names(value)
         bad = [name for name in names if not re.fullmatch(NAME, name)]
         if bad:
             raise serializers.ValidationError(_("Not a partition name: %(name)s") % {"name": bad[0]})
@@ -122,7 +122,7 @@ class JobQuerySerializer(serializers.Serializer):
 
     def _states(self, value: str) -> tuple[str, ...]:
         states = []
-        for part in self._names(value, "state"):
+        for part in self._names(value):
             try:
                 states.append(queries.resolve_state(part))
             except ValueError:
@@ -140,7 +140,7 @@ class JobQuerySerializer(serializers.Serializer):
 
     def validate_ordering(self, value: str) -> tuple[str, ...]:
         order = []
-        for part in self._names(value, "ordering")[:3]:
+        for part in self._names(value)[:3]:
             name = part.lstrip("-")
             if name not in queries.ORDERABLE:
                 raise serializers.ValidationError(

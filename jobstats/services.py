@@ -87,11 +87,6 @@ def epoch_now(now: float | None = None) -> int:
     return int(now if now is not None else time.time())
 
 
-def slurm_unavailable(exc: DatabaseError) -> SlurmDatabaseUnavailable:
-    """The error a page shows when the accounting database fails (raise it ``from exc``)."""
-    return SlurmDatabaseUnavailable(str(exc))
-
-
 def job_summary(job: Any, catalog: TresCatalog, *, now: float | None = None) -> JobSummary:
     alloc = parse_tres(job.tres_alloc)
     tres = alloc or parse_tres(job.tres_req)
@@ -169,7 +164,7 @@ def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:
             ),
         )
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     return [
         HeadlineFigure(gettext_lazy("Running jobs"), totals["running"]),
         HeadlineFigure(gettext_lazy("Pending jobs"), totals["pending"]),
@@ -188,7 +183,7 @@ def find_records(username: str, cluster: str, job_id: int) -> list[Any]:
             .order_by("-time_submit", "-job_db_inx")[:MAX_RECORDS]
         )
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
 
 
 def jobs_for_ids(username: str, cluster: str, ids: Sequence[int]) -> list[Any]:
@@ -200,7 +195,7 @@ def jobs_for_ids(username: str, cluster: str, ids: Sequence[int]) -> list[Any]:
             .order_by("id_job", "time_submit")[: 4 * len(ids)]
         )
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     latest: dict[int, Any] = {}
     for row in rows:
         latest[row.id_job] = row
@@ -216,7 +211,7 @@ def array_tasks_of(username: str, cluster: str, master: int) -> list[Any]:
             .order_by("id_array_task")[:MAX_ARRAY_TASKS]
         )
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
 
 
 def array_task(username: str, cluster: str, array_id: int, task_id: int) -> Any | None:
@@ -229,7 +224,7 @@ def array_task(username: str, cluster: str, array_id: int, task_id: int) -> Any 
             .first()
         )
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
 
 
 def job_scope(jobs: Sequence[Any], catalog: TresCatalog | None = None) -> JobScope:

@@ -12,10 +12,10 @@ from django.utils.translation import gettext as _
 
 from jobstats.domain import pending as pending_domain
 from jobstats.domain.submitline import Dependencies
-from jobstats.services import slurm_unavailable
 from slurm.commands import SlurmCommandError, run_command
 from slurm.decoders import TresCatalog, format_timelimit, parse_tres
 from slurm.models import cluster_models
+from userportal.errors import SlurmDatabaseUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ def pending_info(
     try:
         limits += association_limits(cluster, job.id_assoc, catalog)
     except DatabaseError as exc:
-        raise slurm_unavailable(exc) from exc
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
     relevant = limits
     if reason.startswith("QOS"):
         relevant = [text for text in limits if text.startswith("QOS")]

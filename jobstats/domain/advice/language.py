@@ -60,10 +60,12 @@ def compile_condition(spec: Any, where: str) -> Condition:
         return lambda facts: bool(pattern.search(str(getattr(facts, fact) or "")))
     if op not in _OPERATORS:
         raise RuleError(f"{where}: unknown operator {op!r}; known: {', '.join(sorted([*_OPERATORS, 'matches']))}.")
-    if op in ("in", "not_in") and not isinstance(value, list):
-        raise RuleError(f"{where}: {op!r} needs a list value.")
+    compared: Any = value
+    if op in ("in", "not_in"):
+        if not isinstance(value, list):
+            raise RuleError(f"{where}: {op!r} needs a list value.")
+        compared = frozenset(value)
     check = _OPERATORS[op]
-    compared = frozenset(value) if op in ("in", "not_in") else value
 
     def condition(facts: JobFacts) -> bool:
         try:
