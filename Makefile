@@ -33,7 +33,7 @@ lint: venv-dev
 	$(VENV)/bin/ruff format --check .
 
 typecheck: venv-dev
-	$(VENV)/bin/mypy slurm userportal demo priorities jobqueue billing quotas top accountstats jobstats
+	$(VENV)/bin/mypy
 
 unit: venv-dev
 	$(VENV)/bin/pytest -m "not integration and not browser"

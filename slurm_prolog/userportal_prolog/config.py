@@ -6,6 +6,7 @@ import logging.handlers
 import os
 import stat
 import sys
+from typing import Optional  # noqa: F401 (type comments: this file runs on Python 3.6)
 
 VERSION = "1.0"
 PROG = "slurm_prolog_userportal"
@@ -34,21 +35,21 @@ class Config(object):
         self.path = path
         self.found = bool(parser.read(path))
         api, slurm, queue, daemon = parser["api"], parser["slurm"], parser["queue"], parser["daemon"]
-        self.host = api.get("host").strip().rstrip("/")
-        self.token = api.get("token").strip()
-        self.script_length = api.getint("script_length")
-        self.timeout = api.getfloat("timeout")
-        self.ca_file = api.get("ca_file").strip()
-        self.spool = slurm.get("spool").strip()
-        self.slurmd_spool = slurm.get("slurmd_spool").strip()
-        self.cluster = slurm.get("cluster").strip()
-        self.queue_dir = queue.get("dir").strip()
-        self.max_files = queue.getint("max_files")
-        self.max_age = queue.getfloat("max_age_days") * 86400
-        self.backoff = queue.getfloat("backoff")
-        self.interval = daemon.getfloat("interval")
-        self.retry_interval = daemon.getfloat("retry_interval")
-        self.state_file = daemon.get("state_file").strip() or os.path.join(self.queue_dir, "daemon-state.json")
+        self.host = api["host"].strip().rstrip("/")
+        self.token = api["token"].strip()
+        self.script_length = int(api["script_length"])
+        self.timeout = float(api["timeout"])
+        self.ca_file = api["ca_file"].strip()
+        self.spool = slurm["spool"].strip()
+        self.slurmd_spool = slurm["slurmd_spool"].strip()
+        self.cluster = slurm["cluster"].strip()
+        self.queue_dir = queue["dir"].strip()
+        self.max_files = int(queue["max_files"])
+        self.max_age = float(queue["max_age_days"]) * 86400
+        self.backoff = float(queue["backoff"])
+        self.interval = float(daemon["interval"])
+        self.retry_interval = float(daemon["retry_interval"])
+        self.state_file = daemon["state_file"].strip() or os.path.join(self.queue_dir, "daemon-state.json")
 
     def problems(self):
         found = []
@@ -83,7 +84,7 @@ def world_readable(path):
 
 def setup_logging(verbose, to_stderr):
     """Syslog (/dev/log) when it exists, else standard error."""
-    handler = None
+    handler = None  # type: Optional[logging.Handler]
     if not to_stderr and os.path.exists("/dev/log"):
         try:
             handler = logging.handlers.SysLogHandler(

@@ -4,6 +4,7 @@ import errno
 import os
 import socket
 import time
+from typing import List, Tuple  # noqa: F401 (type comments: this file runs on Python 3.6)
 
 from config import log
 
@@ -46,7 +47,7 @@ def find_script(cfg, job_id):
     for every task. A node Prolog reads slurmd's copy, under the job's own id.
     """
     context = os.environ.get("SLURM_SCRIPT_CONTEXT", "")
-    candidates = []
+    candidates = []  # type: List[Tuple[int, str]]
     if context != "prolog_slurmd":
         for candidate in (job_id, env_int("SLURM_ARRAY_JOB_ID"), env_int("SLURM_HET_JOB_ID")):
             if candidate and all(candidate != known for known, _path in candidates):
