@@ -172,11 +172,6 @@ class Job(ClusterModel):
         """None: unlimited, or no limit recorded."""
         return decoders.decode_timelimit(self.timelimit)
 
-    @property
-    def submit_line_text(self) -> str:
-        # NULL for API submissions and old records; TT's `in` checks on it raised TypeError.
-        return self.submit_line or ""
-
     def gpu_count(self, catalog: TresCatalog) -> int:
         return catalog.gpu_count(self.tres)
 
@@ -325,18 +320,6 @@ class Assoc(ClusterModel):
 
     def __str__(self) -> str:
         return f"{self.user}/{self.acct}" if self.user else self.acct
-
-    @property
-    def is_user(self) -> bool:
-        return bool(self.user)
-
-    @property
-    def qos_ids(self) -> list[int]:
-        return decoders.parse_qos_list(self.qos)
-
-    @property
-    def delta_qos_list(self) -> list[tuple[str, int]]:
-        return decoders.parse_delta_qos(self.delta_qos)
 
 
 class Event(ClusterModel):

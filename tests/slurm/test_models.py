@@ -421,7 +421,7 @@ def test_sample_job_reads_back_decoded(sample_job: Any) -> None:
     assert sample_job.gpus_by_type(catalog) == {"a100": 1}
     assert sample_job.timelimit_minutes == 20160
     assert not sample_job.is_array_task
-    assert "--gres=gpu:a100:1" in sample_job.submit_line_text
+    assert "--gres=gpu:a100:1" in sample_job.submit_line
 
 
 @pytest.mark.django_db(databases=["default", "slurm"])
@@ -579,10 +579,8 @@ def test_assoc_helpers(slurm: SlurmFixtures) -> None:
     ids = slurm.user("alice", ["physics"], delta_qos=",+2,")
     assoc = cluster_models("testcluster").assoc.objects.get(pk=ids["physics"])
     root = cluster_models("testcluster").assoc.objects.get(user="", acct="root")
-    assert assoc.is_user
     assert assoc.is_def == 1
-    assert assoc.delta_qos_list == [("+", 2)]
-    assert root.qos_ids == [1]
+    assert (assoc.delta_qos, root.qos) == (",+2,", ",1,")
     assert str(assoc) == "alice/physics"
 
 
