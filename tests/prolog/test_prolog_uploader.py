@@ -310,7 +310,7 @@ def test_daemon_queues_while_the_portal_is_down_and_retries(tmp_path, dead_url, 
 MODULES = sorted(SOURCE.glob("*.py"))
 STDLIB = {
     "argparse", "configparser", "errno", "fcntl", "json", "logging", "os", "signal", "socket", "ssl", "stat",
-    "sys", "tempfile", "time", "urllib",
+    "sys", "tempfile", "time", "typing", "urllib",
 }  # fmt: skip
 
 
