@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from django.conf import settings
-from django.core.cache import cache
 from django.db import DatabaseError
 from django.db.models import Q
 
@@ -18,7 +16,7 @@ from jobstats.dependencies import LinkedJob, linked_jobs
 from jobstats.domain import advice as advice_rules
 from jobstats.domain import pending as pending_domain
 from jobstats.domain.cost import Prices
-from jobstats.domain.efficiency import Efficiency, JobUsage, accounting_usage, prometheus_usage, summarise
+from jobstats.domain.efficiency import Efficiency, JobUsage, summarise
 from jobstats.domain.graphs.job import job_graphs_for
 from jobstats.domain.submitline import (
     Dependencies,
@@ -27,6 +25,7 @@ from jobstats.domain.submitline import (
     parse_script_directives,
     parse_submit_line,
 )
+from jobstats.jobusage import job_usage
 from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_now, job_summary
 from slurm.decoders import (
     StateInfo,
@@ -41,7 +40,7 @@ from slurm.decoders import (
 from slurm.hostlists import compress_hostlist
 from slurm.models import Qos, Tres, cluster_models
 from slurm.visibility import jobs_of_user_by_uid
-from userportal.errors import DataSourceError, PrometheusUnavailable, SlurmDatabaseUnavailable
+from userportal.errors import DataSourceError, SlurmDatabaseUnavailable
 from userportal.prometheus import MetricsSession
 
 MAX_STEPS_SHOWN = 200
@@ -235,33 +234,6 @@ def _qos_row(qos_id: int) -> Any:
     return Qos.objects.filter(id=qos_id).first() if qos_id else None
 
 
-def job_usage(session: MetricsSession, job: Any, steps: Iterable[Any], *, now: int) -> tuple[JobUsage | None, str]:
-    """Usage from Prometheus when it has the job, else from the steps; and a notice when Prometheus is down."""
-    if not job.time_start:
-        return None, ""
-    end = job.time_end or now
-    elapsed = job.elapsed_seconds(datetime.fromtimestamp(now, tz=UTC))
-    notice = ""
-    usage: JobUsage | None = None
-    if "job" in settings.JOBSTATS_METRICS:
-        key = f"jobstats:usage:{job.cluster}:{job.job_db_inx}"
-        cached = cache.get(key) if job.time_end else None
-        if cached is not None:
-            usage = cached
-            notice = metrics_notice(session)  # the figures are kept, but the graphs still need Prometheus
-        else:
-            try:
-                usage = prometheus_usage(session, job.id_job, job.time_start, end)
-            except PrometheusUnavailable as exc:
-                notice = str(exc.user_message)
-            else:
-                if usage is not None and job.time_end and now - job.time_end > 600:
-                    cache.set(key, usage, 6 * HOUR)  # a finished job's figures no longer change
-    if usage is None:
-        usage = accounting_usage(steps, elapsed)
-    return usage, notice
-
-
 def job_facts(
     job: Any,
     *,
@@ -438,12 +410,3 @@ def job_page(
         graphs=graphs,
         highlights=frozenset(h for f in findings for h in f.highlights),
     )
-
-
-def metrics_notice(session: MetricsSession) -> str:
-    """ "" when Prometheus answers a trivial query, else the notice to show where graphs would be."""
-    try:
-        session.query("vector(1)")
-    except PrometheusUnavailable as exc:
-        return str(exc.user_message)
-    return ""

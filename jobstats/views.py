@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from jobstats import energy, jobpage, listing, services
+from jobstats import energy, jobpage, jobusage, listing, services
 from jobstats.domain.graphs.job import JOB_GRAPHS, job_graphs_for
 from jobstats.domain.graphs.user import USER_GRAPHS
 from jobstats.domain.jobids import JobIdError, format_job_ids, parse_array_task, parse_job_ids
@@ -211,7 +211,7 @@ def _multi_context(username: str, job_id: str, jobs: list[Any]) -> dict[str, Any
     scope = services.job_scope(jobs, catalog)
     started = any(record.time_start for record in jobs)
     specs = job_graphs_for(scope.gpus, len(scope.nodes)) if started else []
-    notice = jobpage.metrics_notice(MetricsSession()) if specs else ""
+    notice = jobusage.metrics_notice(MetricsSession()) if specs else ""
     return {
         "rows": rows,
         "graphs": [] if notice else _graph_links(username, job_id, specs),

@@ -1,5 +1,7 @@
 """What a job used against what it asked for ("seff done better"), from Prometheus or from accounting.
 
+Pure: the Prometheus query is built and its answer read here; jobstats.jobusage sends it.
+
 Prometheus (slurm-job-exporter) gives cores in use, peak memory and GPU figures over the job's
 run. Without it, the step table still gives TotalCPU (sum of user + system over the steps) and
 MaxRSS (the maximum over the steps of ``tres_usage_in_max`` id 2), as seff does; GPU figures
@@ -8,7 +10,7 @@ then are unknown. Every result says which source it came from.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,8 +18,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from slurm.decoders import TRES_MEM, parse_tres, step_cpu_seconds
-from userportal.prometheus import MetricsSession, finite
-from userportal.promql import by_tag, job_selector, union
+from userportal.prometheus import Sample, finite
+from userportal.promql import job_selector, union
 from userportal.windows import rate_window, step_for
 
 SOURCE_PROMETHEUS = "prometheus"
@@ -49,9 +51,13 @@ def _subquery(expr: str, span: int, step: int) -> str:
     return f"({expr})[{span}s:{step}s]"
 
 
-def prometheus_usage(session: MetricsSession, job_id: int, start: float, end: float) -> JobUsage | None:
-    """Usage over [start, end] from slurm-job-exporter, in one query; None when it has no series of the job."""
-    span = max(int(end - start), 60)
+def usage_span(start: float, end: float) -> int:
+    """The seconds a job's usage query covers (at least a minute)."""
+    return max(int(end - start), 60)
+
+
+def usage_query(job_id: int, span: int) -> str:
+    """One PromQL query for a job's usage over its last ``span`` seconds (slurm-job-exporter's series, tagged)."""
     step = step_for(span)
     rw = rate_window(step)
 
@@ -75,8 +81,11 @@ def prometheus_usage(session: MetricsSession, job_id: int, start: float, end: fl
         "u_threads": "avg_over_time(" + _subquery(f"sum({threads})", span, step) + ")",
         "u_programs": "topk(10, avg_over_time(" + _subquery(programs_rate, span, step) + "))",
     }
+    return union(parts)
 
-    found = by_tag(session.query(union(parts), at=end))
+
+def usage_from_answer(found: Mapping[str, Sequence[Sample]], span: int) -> JobUsage | None:
+    """The JobUsage in usage_query()'s answer (split by tag); None when the exporter has no series of the job."""
     if not found:
         return None
 

@@ -10,13 +10,13 @@ import pytest
 
 from jobstats.domain import gpu_models
 from jobstats.domain.cost import Prices, job_cost, rated_watts
-from jobstats.domain.efficiency import JobUsage, accounting_usage, summarise
+from jobstats.domain.efficiency import JobUsage, accounting_usage, summarise, usage_from_answer, usage_query
 from jobstats.domain.gpu_models import GpuModelsError, load_table
 from jobstats.domain.pending import explain_reason, parse_squeue
 from jobstats.waiting import run_squeue
 from slurm.decoders import step_cpu_seconds
 from userportal.figures import figure, layout, no_data, trace
-from userportal.prometheus import Series
+from userportal.prometheus import Sample, Series
 
 TT_PRICES = Prices(0.04158, 0.010395, 0.5, 6.6225, 5.0, 0.0029431, 0.31393, 0.0478125, 1.7725, 8.0, "CAD")
 
@@ -246,3 +246,12 @@ def test_manage_py_check_names_bad_site_data(settings, tmp_path):
     settings.JOBSTATS_GPU_MODELS_FILE = str(bad_gpus)
     settings.JOBSTATS_ADVICE_RULES = [str(bad_rules)]
     assert [error.id for error in check_site_data()] == ["jobstats.E001", "jobstats.E002"]
+
+
+def test_usage_query_and_its_answer_are_read_without_prometheus():
+    assert "42" in usage_query(42, 3600)
+    assert usage_from_answer({}, 3600) is None
+    found = usage_from_answer({"u_cores_used": [Sample({}, 3.5)], "u_mem_max": [Sample({}, 2e9)]}, 3600)
+    assert found is not None
+    assert (found.source, found.cores_used, found.cpu_seconds, found.mem_max_bytes) == ("prometheus", 3.5, 12600, 2e9)
+    assert found.gpu_util is None

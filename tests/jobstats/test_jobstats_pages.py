@@ -11,7 +11,7 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
-from jobstats import jobpage
+from jobstats import jobusage
 from userportal.prometheus import MetricsSession
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
@@ -112,7 +112,7 @@ def test_staff_can_open_any_users_page(client, personas, jobs):
 def test_a_finished_jobs_kept_figures_do_not_hide_that_prometheus_is_down(owner, jobs, prometheus):
     html = page(owner, job_url(jobs.gpu.id_job))
     assert "data-graph-url" in html
-    usage, _notice = jobpage.job_usage(MetricsSession(), jobs.gpu, [], now=jobs.gpu.time_end + 3600)
+    usage, _notice = jobusage.job_usage(MetricsSession(), jobs.gpu, [], now=jobs.gpu.time_end + 3600)
     assert usage is not None  # kept for a finished job (the figures no longer change)
     assert cache.get(f"jobstats:usage:{jobs.gpu.cluster}:{jobs.gpu.job_db_inx}") is not None
     prometheus.mode = "down"
