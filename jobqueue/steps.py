@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -198,13 +199,22 @@ def results_record(job: Job) -> dict[str, Any]:
 
 
 def write_results(job: Job) -> Path:
-    """JOBQUEUE_DIR/results/{user}_{competition}_{time}.jsonl, the seed server's naming."""
+    """JOBQUEUE_DIR/results/{user}_{competition}_{time}.jsonl, the seed server's naming.
+
+    The file holds a user's code output: mode 0640 in a 0750 directory, set explicitly rather than
+    left to the worker's umask (often 022: readable by every local account).
+    """
     directory = Path(settings.JOBQUEUE_DIR) / "results"
-    directory.mkdir(parents=True, exist_ok=True)
+    directory.mkdir(mode=0o750, parents=True, exist_ok=True)
     stamp = (job.finished or timezone.now()).strftime("%Y%m%d_%H%M%S")
-    path = directory / f"{job.user.get_username()}_{job.competition_id}_{stamp}.jsonl"
-    if path.exists():
-        path = directory / f"{job.user.get_username()}_{job.competition_id}_{stamp}_{job.job_id[:8]}.jsonl"
-    with path.open("w", encoding="utf-8") as handle:
+    base = f"{job.user.get_username()}_{job.competition_id}_{stamp}"
+    path = directory / f"{base}.jsonl"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o640)
+    except FileExistsError:
+        path = directory / f"{base}_{job.job_id[:8]}.jsonl"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+        os.fchmod(fd, 0o640)  # it may exist from an earlier write with another mode
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(json.dumps(results_record(job), ensure_ascii=False) + "\n")
     return path

@@ -298,6 +298,9 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SERVE_PERMISSIONS": ["userportal.permissions.TableAccessPermission"],
+    # Each user's schema lists only the paths their access rules let them call (staff and service
+    # endpoints are not advertised to everyone).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "userportal.schema.hide_unusable_paths"],
 }
 
 # --- Internationalisation --------------------------------------------------------------------
