@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from jobstats.domain.cost import Prices, job_cost, rated_watts
-from jobstats.domain.graphs.node import node_power
+from jobstats.graphs.node import node_power
 from jobstats.jobusage import prometheus_usage
 from jobstats.services import epoch_now, job_scope
 from slurm.decoders import TresCatalog

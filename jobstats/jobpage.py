@@ -17,7 +17,6 @@ from jobstats.domain import advice as advice_rules
 from jobstats.domain import pending as pending_domain
 from jobstats.domain.cost import Prices
 from jobstats.domain.efficiency import Efficiency, JobUsage, summarise
-from jobstats.domain.graphs.job import job_graphs_for
 from jobstats.domain.submitline import (
     Dependencies,
     SubmitOptions,
@@ -25,6 +24,7 @@ from jobstats.domain.submitline import (
     parse_script_directives,
     parse_submit_line,
 )
+from jobstats.graphs.job import job_graphs_for
 from jobstats.jobusage import job_usage
 from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_now, job_summary
 from slurm.decoders import (

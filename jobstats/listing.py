@@ -10,7 +10,7 @@ from django.conf import settings
 from django.core.paginator import Page
 from django.db import DatabaseError
 
-from jobstats.domain.graphs.user import user_expressions
+from jobstats.graphs.user import user_expressions
 from jobstats.services import (
     DEFAULT_ORDER,
     LIST_COLUMNS,

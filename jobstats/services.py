@@ -22,7 +22,7 @@ from django.db import DatabaseError
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy
 
-from jobstats.domain.graphs.common import JobScope
+from jobstats.graphs.common import JobScope
 from slurm.decoders import (
     StateInfo,
     TresCatalog,

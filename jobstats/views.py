@@ -14,9 +14,9 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from jobstats import energy, jobpage, jobusage, listing, services
-from jobstats.domain.graphs.job import JOB_GRAPHS, job_graphs_for
-from jobstats.domain.graphs.user import USER_GRAPHS
 from jobstats.domain.jobids import JobIdError, format_job_ids, parse_array_task, parse_job_ids
+from jobstats.graphs.job import JOB_GRAPHS, job_graphs_for
+from jobstats.graphs.user import USER_GRAPHS
 from jobstats.windows import job_window
 from slurm.decoders import STATE_FILTER_CHOICES
 from slurm.models import Tres

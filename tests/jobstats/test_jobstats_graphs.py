@@ -8,8 +8,8 @@ import time
 import pytest
 from django.urls import reverse
 
-from jobstats.domain.graphs.job import JOB_GRAPHS
-from jobstats.domain.graphs.user import USER_GRAPHS
+from jobstats.graphs.job import JOB_GRAPHS
+from jobstats.graphs.user import USER_GRAPHS
 from userportal.windows import MAX_POINTS
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])

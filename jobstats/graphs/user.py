@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from jobstats.domain.gpu_models import gpu_model
-from jobstats.domain.graphs.common import GIB, GraphSpec, lustre_bandwidth, range_by_tag, sorted_by
+from jobstats.graphs.common import GIB, GraphSpec, lustre_bandwidth, range_by_tag, sorted_by
 from userportal import promql
 from userportal.figures import Figure, figure, layout, trace
 from userportal.prometheus import MetricsSession, Series, finite

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 
-from jobstats.domain.graphs.common import MAX_NODES, JobBuilder, JobScope, range_by_tag, sorted_by
+from jobstats.graphs.common import MAX_NODES, JobBuilder, JobScope, range_by_tag, sorted_by
 from userportal.figures import Figure, figure, layout, no_data, trace
 from userportal.prometheus import MetricsSession, Series, finite
 from userportal.promql import job_selector, node_name, node_selector, union

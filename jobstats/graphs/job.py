@@ -9,7 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from jobstats.domain.gpu_models import GpuModel, gpu_model
-from jobstats.domain.graphs.common import (
+from jobstats.graphs.common import (
     GIB,
     MAX_NODES,
     GraphSpec,
@@ -21,7 +21,7 @@ from jobstats.domain.graphs.common import (
     range_by_tag,
     sorted_by,
 )
-from jobstats.domain.graphs.node import DISK, job_disk_used, job_power, node_pair
+from jobstats.graphs.node import DISK, job_disk_used, job_power, node_pair
 from userportal.figures import Figure, constant_trace, figure, layout, trace
 from userportal.prometheus import MetricsSession, Series
 from userportal.promql import job_selector, node_name, union
