@@ -162,3 +162,28 @@ def test_a_circle_through_a_lazy_import_is_caught(monkeypatch):
     monkeypatch.setitem(GRAPH, "priorities.services", {("priorities.tasks", 460)})
     monkeypatch.setitem(GRAPH, "priorities.tasks", {("priorities.services", 7)})
     assert circles() == [["priorities.services", "priorities.tasks"]]
+
+
+# A `domain` package holds pure functions: no process, no network, no database (the Prometheus
+# client's data types, Sample and Series, are plain values and may be imported).
+IMPURE = {"subprocess", "socket", "requests", "urllib", "http", "django.db", "slurm.commands"}
+
+
+def impure_imports() -> list[str]:
+    return sorted(
+        f"{name}:{line} imports {dotted}"
+        for name in MODULES
+        if ".domain" in name
+        for dotted, line in imported_names(name)
+        if any(dotted == bad or dotted.startswith(bad + ".") for bad in IMPURE)
+    )
+
+
+def test_domain_modules_do_no_io():
+    assert any(".domain." in name for name in MODULES)
+    assert impure_imports() == []
+
+
+def test_an_impure_domain_module_is_caught(monkeypatch):
+    monkeypatch.setattr(sys.modules[__name__], "imported_names", lambda name: iter([("subprocess", 3)]))
+    assert "jobstats.domain.pending:3 imports subprocess" in impure_imports()
