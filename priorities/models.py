@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
@@ -22,6 +23,14 @@ class Status(models.TextChoices):
 # Requests that still hold (or will hold) GPUs: they count against the per-account limits.
 OPEN_STATUSES = (Status.PENDING, Status.ACCEPTED, Status.ACTIVE)
 ARCHIVED_STATUSES = (Status.REFUSED, Status.EXPIRED)
+# Expired, its QOS applied, its removal not confirmed (by sacctmgr, by staff, or by slurmdbd no
+# longer listing it): the staff panel keeps showing it.
+REMOVAL_PENDING = Q(status=Status.EXPIRED, applied_at__isnull=False, removed_at__isnull=True)
+
+
+def removal_overdue(at: datetime) -> Q:
+    """Applied priorities past their end whose QOS is not confirmed removed (expired or not yet)."""
+    return Q(applied_at__isnull=False, removed_at__isnull=True, end__lte=at)
 
 
 class PriorityRequest(models.Model):
@@ -50,6 +59,9 @@ class PriorityRequest(models.Model):
     applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
     removed_at = models.DateTimeField(_("removed at"), null=True, blank=True)
     start_notified_at = models.DateTimeField(null=True, blank=True)
+    # What sacctmgr answered when the reconciler last failed to bring Slurm in line ("" once it succeeds).
+    sync_error = models.TextField(_("Slurm error"), blank=True, default="")
+    sync_error_at = models.DateTimeField(_("Slurm error at"), null=True, blank=True)
     end_warned_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
     history = HistoricalRecords()
@@ -66,6 +78,11 @@ class PriorityRequest(models.Model):
     def save(self, *args: object, **kwargs: object) -> None:
         self.end = compute_end(self.start, self.duration_days)
         super().save(*args, **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def removal_pending(self) -> bool:
+        """Expired, but the removal of its QOS from Slurm is not confirmed yet (see REMOVAL_PENDING)."""
+        return self.status == Status.EXPIRED and self.applied_at is not None and self.removed_at is None
 
     def usernames(self) -> list[str]:
         """Everyone who uses the QOS: the requester first, then the users who share it."""

@@ -47,13 +47,22 @@ def commands(priority: PriorityRequest) -> dict[str, list[str]]:
     }
 
 
-def apply_to_slurm(priority: PriorityRequest) -> None:
-    """Create the QOS (or set its limits) and add it to every user's association with the account."""
+def apply_to_slurm(priority: PriorityRequest) -> list[str]:
+    """Create the QOS (or set its limits) and add it to every user's association with the account.
+
+    A user sacctmgr refuses (one who lost their association: "Nothing modified") does not stop the
+    others: what failed is returned, one message per user. A failure to create the QOS raises.
+    """
     slurm = sacctmgr.get_client()
     spec = qos_spec(priority)
     slurm.add_qos(spec)
+    failures = []
     for name in priority.usernames():
-        slurm.add_user_qos(name, priority.account, spec.name)
+        try:
+            slurm.add_user_qos(name, priority.account, spec.name)
+        except sacctmgr.SacctmgrError as exc:
+            failures.append(str(exc))
+    return failures
 
 
 def remove_from_slurm(priority: PriorityRequest) -> None:

@@ -14,13 +14,21 @@ from functools import partial
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from priorities.mail import notify_users, send_on_commit, staff_recipients
-from priorities.models import ARCHIVED_STATUSES, PriorityMember, PriorityMessage, PriorityRequest, Status
+from priorities.models import (
+    ARCHIVED_STATUSES,
+    REMOVAL_PENDING,
+    PriorityMember,
+    PriorityMessage,
+    PriorityRequest,
+    Status,
+    removal_overdue,
+)
 from priorities.policy import RequestData, users_errors, validate_qos_name, validate_request
 from priorities.qos import automatic, remove_from_slurm
 from slurm import sacctmgr
@@ -56,8 +64,8 @@ def staff_search(params: dict[str, str]) -> QuerySet[PriorityRequest]:
     queryset = PriorityRequest.objects.select_related("requester").prefetch_related("members", "messages")
     if params.get("archived") == "1":
         queryset = queryset.filter(status__in=ARCHIVED_STATUSES)
-    elif params.get("archived") != "all":
-        queryset = queryset.exclude(status__in=ARCHIVED_STATUSES)
+    elif params.get("archived") != "all":  # current: an expired QOS whose removal is not confirmed included
+        queryset = queryset.exclude(Q(status__in=ARCHIVED_STATUSES) & ~REMOVAL_PENDING)
     text = (params.get("q") or "").strip()
     if text:
         match = (
@@ -91,6 +99,15 @@ def staff_search(params: dict[str, str]) -> QuerySet[PriorityRequest]:
     if key in SORTS:
         queryset = queryset.order_by(("-" if sort.startswith("-") else "") + SORTS[key], "-pk")
     return queryset
+
+
+def staff_alerts(*, at: datetime | None = None) -> dict[str, int]:
+    """What the staff panel's banners count: requests with a Slurm error, applied QOS past their end."""
+    counts: dict[str, int] = PriorityRequest.objects.aggregate(
+        sync_errors=Count("pk", filter=~Q(sync_error="")),
+        removals_due=Count("pk", filter=removal_overdue(at or timezone.now())),
+    )
+    return counts
 
 
 # --- user actions -------------------------------------------------------------------------------

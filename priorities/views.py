@@ -103,6 +103,7 @@ def staff_list(request: HttpRequest) -> HttpResponse:
             "accounts": list(accounts),
             "gpu_types": list(types),
             "apply_mode": automatic(),
+            "alerts": services.staff_alerts(),
         },
     )
 
@@ -149,6 +150,7 @@ def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
         "priority": priority,
         "commands": commands(priority),
         "apply_mode": automatic(),
+        "alerts": services.staff_alerts(),
         "history": priority.history.select_related("history_user").order_by("-history_date")[:50],
         "ticket_url": ticket_url(priority.ticket),
         "suggested_name": f"prio_{priority.account}_{priority.pk}".replace(".", "_")[:64],

@@ -186,3 +186,92 @@ def test_accepted_priority_is_applied_used_repaired_and_expired(live, qos_name, 
     assert "accepted" in joined
     assert "is active" in joined
     assert PriorityRequest.objects.filter(pk=priority.pk).exists()
+
+
+@pytest.fixture
+def second_qos_name(qos_name):
+    name = f"{qos_name}_b"
+    yield name
+    subprocess.run(["sacctmgr", "-i", "delete", "qos", name], capture_output=True, timeout=30, check=False)
+
+
+def test_a_user_without_association_does_not_stop_other_priorities_from_expiring(live, qos_name, second_qos_name):
+    """carol has no association with physics: sacctmgr answers "Nothing modified" for her, every run.
+
+    The priority that ends meanwhile is still expired and its QOS deleted; the failure is recorded
+    on the request and mailed to staff.
+    """
+    started = time.time()
+    User = get_user_model()
+    alice = User.objects.create_user("alice", email="alice@example.org")
+    User.objects.create_user("carol", email="carol@example.org")
+    User.objects.create_user("staffer", email="staff@example.org", is_staff=True)
+    cluster = settings_cluster()
+    now = timezone.now()
+    common = {"requester": alice, "cluster": cluster, "account": ACCOUNT, "gpu_type": "a100", "gpu_count": 1}
+    ending = PriorityRequest.objects.create(
+        **common, start=now, duration_days=1, qos_name=second_qos_name, status=Status.ACCEPTED,
+        justification="integration test", ticket="1",
+    )  # fmt: skip
+    reconcile(at=now + timedelta(seconds=1))
+    ending.refresh_from_db()
+    assert ending.status == Status.ACTIVE
+    assert second_qos_name in assoc_qos("alice")
+
+    # Accepted before carol lost her association with physics (she has none on the stack).
+    broken = PriorityRequest.objects.create(
+        **common, start=now, duration_days=3, qos_name=qos_name, status=Status.ACCEPTED,
+        justification="integration test", ticket="2",
+    )  # fmt: skip
+    broken.members.create(username="carol")
+
+    changes = reconcile(at=ending.end + timedelta(minutes=1))
+    ending.refresh_from_db()
+    assert ending.status == Status.EXPIRED
+    assert ending.removed_at
+    assert not Qos.objects.filter(name=second_qos_name, deleted=0).exists()
+    assert second_qos_name not in assoc_qos("alice")
+
+    broken.refresh_from_db()
+    assert (broken.pk, "failed") in [(c.priority_id, c.action) for c in changes]
+    assert "carol has no association with account physics" in broken.sync_error
+    assert broken.status == Status.ACTIVE  # alice has it; carol is retried on every run
+    assert qos_name in assoc_qos("alice")
+    subjects = wait_for(lambda: mails_about(broken.pk, started), 20, 1)
+    assert any("Slurm could not be updated" in s for s in subjects), subjects
+
+
+def test_manual_mode_keeps_an_ended_priority_pending_until_slurm_has_no_qos(live, settings, qos_name):
+    """Manual mode: staff run the commands the panel shows; the reconciler sees them in slurmdbd."""
+    from priorities.qos import commands
+
+    settings.PRIORITIES_APPLY_MODE = "manual"
+    started = time.time()
+    User = get_user_model()
+    alice = User.objects.create_user("alice", email="alice@example.org")
+    User.objects.create_user("staffer", email="staff@example.org", is_staff=True)
+    now = timezone.now()
+    priority = PriorityRequest.objects.create(
+        requester=alice, cluster=settings_cluster(), account=ACCOUNT, gpu_type="a100", gpu_count=1,
+        start=now, duration_days=1, qos_name=qos_name, status=Status.ACCEPTED, justification="manual", ticket="3",
+    )  # fmt: skip
+    for line in commands(priority)["apply"]:
+        subprocess.run(["sacctmgr", "-i", *line.split()[1:]], check=True, capture_output=True, timeout=30)
+    services.mark_applied(priority, actor="staffer")
+    assert qos_name in assoc_qos("alice")
+
+    reconcile(at=priority.end + timedelta(minutes=1))
+    priority.refresh_from_db()
+    assert (priority.status, priority.removal_pending) == (Status.EXPIRED, True)
+    assert qos_name in assoc_qos("alice")  # nobody removed it yet
+    assert priority in services.staff_search({})
+    subjects = wait_for(lambda: mails_about(priority.pk, started), 20, 1)
+    assert any("Remove priority" in s for s in subjects), subjects
+
+    for line in commands(priority)["remove"]:
+        subprocess.run(["sacctmgr", "-i", *line.split()[1:]], check=True, capture_output=True, timeout=30)
+    changes = reconcile(at=priority.end + timedelta(minutes=6))
+    assert (priority.pk, "removal-confirmed") in [(c.priority_id, c.action) for c in changes]
+    priority.refresh_from_db()
+    assert priority.removed_at and not priority.removal_pending
+    assert priority not in services.staff_search({})

@@ -12,19 +12,25 @@ from slurm import sacctmgr
 
 
 class FakeSacctmgr:
-    """Records the operations instead of running sacctmgr."""
+    """Records the operations instead of running sacctmgr; users in ``lost`` have no association (sacctmgr: "Nothing modified")."""
 
     def __init__(self):
         self.calls = []
+        self.lost = set()
+        self.failing_deletes = set()
 
     def add_qos(self, spec):
         self.calls.append(("add_qos", spec.name, spec.grp_tres, spec.max_wall, spec.priority))
 
     def delete_qos(self, name):
         self.calls.append(("delete_qos", name))
+        if name in self.failing_deletes:
+            raise sacctmgr.SacctmgrError(f"sacctmgr -i -P delete qos {name} exited 1: slurmdbd is busy")
 
     def add_user_qos(self, user, account, qos):
         self.calls.append(("add_user_qos", user, account, qos))
+        if user in self.lost:
+            raise sacctmgr.SacctmgrError(f"{user} has no association with account {account}: cannot add QOS {qos}")
 
     def remove_user_qos(self, user, account, qos):
         self.calls.append(("remove_user_qos", user, account, qos))

@@ -197,3 +197,50 @@ def test_priorities_reconcile_command_dry_run(personas, make_priority, settings)
     assert "activate prio_d" in out.getvalue()
     assert "1 change(s); mode: dry run" in out.getvalue()
     assert PriorityRequest.objects.get().status == Status.ACCEPTED
+
+
+def test_staff_panel_shows_slurm_errors(client, personas, make_priority):
+    failing = make_priority(
+        status=Status.ACTIVE,
+        qos_name="prio_err",
+        sync_error="member has no association with account def-owner: cannot add QOS prio_err",
+        sync_error_at=timezone.now(),
+    )
+    make_priority(status=Status.ACTIVE, qos_name="prio_fine")
+    client.force_login(personas.staff)
+    listing = client.get(reverse("priorities:staff")).content.decode()
+    assert 'id="priorities-sync-errors"' in listing
+    assert "1 priority could not be brought in line with Slurm" in listing
+    assert listing.count('class="priority-sync-error') == 1
+    detail = client.get(reverse("priorities:staff-detail", kwargs={"priority_id": failing.pk})).content.decode()
+    assert 'id="priority-sync-error"' in detail
+    assert "member has no association with account def-owner" in detail
+    failing.sync_error = ""
+    failing.save()
+    assert 'id="priorities-sync-errors"' not in client.get(reverse("priorities:staff")).content.decode()
+
+
+def test_staff_panel_banner_while_an_applied_qos_is_past_its_end(client, personas, make_priority):
+    now = timezone.now()
+    ended = make_priority(
+        status=Status.EXPIRED,
+        qos_name="prio_p",
+        start=now - timedelta(days=5),
+        days=2,
+        applied_at=now - timedelta(days=5),
+    )
+    make_priority(status=Status.EXPIRED, qos_name="prio_done", start=now - timedelta(days=5), days=2,
+                  applied_at=now - timedelta(days=5), removed_at=now - timedelta(days=3))  # fmt: skip
+    client.force_login(personas.staff)
+    response = client.get(reverse("priorities:staff"))
+    content = response.content.decode()
+    assert 'id="priorities-removals-due"' in content
+    assert "1 priority has ended but its removal from Slurm is not confirmed" in content
+    assert [p.pk for p in response.context["page"].object_list] == [ended.pk]
+    assert "Removal pending" in content
+    url = reverse("priorities:staff-detail", kwargs={"priority_id": ended.pk})
+    assert "Removal pending" in client.get(url).content.decode()
+    assert client.post(url, {"action": "removed"}).status_code == 302
+    response = client.get(reverse("priorities:staff"))
+    assert 'id="priorities-removals-due"' not in response.content.decode()
+    assert list(response.context["page"].object_list) == []
