@@ -22,6 +22,7 @@ from django.core.cache import cache
 from django.utils.translation import gettext_lazy
 from ldap.filter import escape_filter_chars
 
+from userportal.directory import bound, describe, text
 from userportal.errors import DataSourceError
 from userportal.sources import DownMemory
 
@@ -91,41 +92,26 @@ class LdapQuotaClient:
         found: dict[str, RawQuota] = {}
         if not groups:
             return found
-        conn: Any = None
+        config = self.config
         try:
-            conn = self._connect()
-            for start in range(0, len(groups), MAX_GROUPS_PER_SEARCH):
-                chunk = groups[start : start + MAX_GROUPS_PER_SEARCH]
-                entries = conn.search_ext_s(
-                    self.config.base,
-                    ldap.SCOPE_SUBTREE,
-                    self.group_filter(chunk),
-                    [self.config.name_attr, *(attr for _field, attr in self.config.attrs)],
-                    timeout=self.config.timeout,
-                )
-                self._collect(entries, chunk, found)
+            with bound(
+                config.uri, config.bind_dn, config.bind_password, start_tls=config.start_tls, timeout=config.timeout
+            ) as conn:
+                for start in range(0, len(groups), MAX_GROUPS_PER_SEARCH):
+                    chunk = groups[start : start + MAX_GROUPS_PER_SEARCH]
+                    entries = conn.search_ext_s(
+                        config.base,
+                        ldap.SCOPE_SUBTREE,
+                        self.group_filter(chunk),
+                        [config.name_attr, *(attr for _field, attr in config.attrs)],
+                        timeout=config.timeout,
+                    )
+                    self._collect(entries, chunk, found)
         except ldap.LDAPError as exc:
             message = describe(exc)
-            logger.warning("LDAP quota search on %s failed: %s", self.config.uri, message)
+            logger.warning("LDAP quota search on %s failed: %s", config.uri, message)
             raise LdapQuotasUnavailable(message) from exc
-        finally:
-            if conn is not None:
-                try:
-                    conn.unbind_s()
-                except ldap.LDAPError:
-                    pass
         return found
-
-    def _connect(self) -> Any:
-        conn = ldap.initialize(self.config.uri)
-        conn.set_option(ldap.OPT_PROTOCOL_VERSION, ldap.VERSION3)
-        conn.set_option(ldap.OPT_REFERRALS, 0)
-        conn.set_option(ldap.OPT_NETWORK_TIMEOUT, self.config.timeout)  # connecting
-        conn.set_option(ldap.OPT_TIMEOUT, self.config.timeout)  # every synchronous call after that
-        if self.config.start_tls:
-            conn.start_tls_s()
-        conn.simple_bind_s(self.config.bind_dn, self.config.bind_password)
-        return conn
 
     def _collect(self, entries: list[tuple[Any, Any]], groups: Sequence[str], found: dict[str, RawQuota]) -> None:
         wanted: dict[str, list[str]] = {}
@@ -135,28 +121,16 @@ class LdapQuotaClient:
             if dn is None:  # a search continuation reference (referrals are not followed)
                 continue
             values = {name.lower(): items for name, items in attrs.items()}
-            names = [_text(v) for v in values.get(self.config.name_attr.lower(), [])]
+            names = [text(v) for v in values.get(self.config.name_attr.lower(), [])]
             for group in (g for name in names for g in wanted.get(name.lower(), [])):
                 if group in found:
                     logger.warning("LDAP: several entries for group %s; keeping the first, ignoring %s", group, dn)
                     continue
                 found[group] = {
-                    field: _text(values[attr.lower()][0]).strip()
+                    field: text(values[attr.lower()][0]).strip()
                     for field, attr in self.config.attrs
                     if values.get(attr.lower())
                 }
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
-
-
-def describe(exc: ldap.LDAPError) -> str:
-    """python-ldap's error as one line: its description and the server's message."""
-    detail = exc.args[0] if exc.args else None
-    if isinstance(detail, dict):
-        return " - ".join(str(detail[key]) for key in ("desc", "info") if detail.get(key)) or type(exc).__name__
-    return str(exc) or type(exc).__name__
 
 
 def _cache_key(config: LdapQuotaConfig, group: str) -> str:

@@ -16,6 +16,8 @@ class StubClient:
     def __init__(self) -> None:
         self.samples: dict[str, list[tuple[dict[str, str], float]]] = {}
         self.series: list[Series] = []
+        # range answers by tag, like samples: tag -> [(labels, timestamps, values)]
+        self.ranges: dict[str, list[tuple[dict[str, str], list[float], list[float]]]] = {}
         self.down = False
         self.queries: list[str] = []
 
@@ -34,4 +36,10 @@ class StubClient:
         self.queries.append(expr)
         if self.down:
             raise PrometheusUnavailable("stub: down")
+        if self.ranges:
+            return [
+                Series(labels={**labels, "portal_series": tag}, timestamps=list(ts), values=list(vs))
+                for tag in TAG_RE.findall(expr)
+                for labels, ts, vs in self.ranges.get(tag, [])
+            ]
         return list(self.series)

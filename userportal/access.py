@@ -8,7 +8,8 @@ every route as anonymous, owner, another user, a member of the owner's account a
 
 Slurm account membership (Rule.ACCOUNT_MEMBER) is Slurm's business, and userportal imports
 nothing of slurm/: the slurm app registers its check at start-up (SlurmConfig.ready() calls
-register_membership()).
+register_membership()). Cloud project membership (Rule.PROJECT_MEMBER) is cloudstats': its app
+registers it the same way (register_member_check()).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from userportal.clusters import current_cluster
+from userportal.errors import as_data_source_error
+from userportal.middleware import unavailable_response
 
 logger = logging.getLogger(__name__)
 
@@ -58,9 +61,21 @@ class Rule(enum.Enum):
     LOGIN = "any signed-in user"
     OWNER = "the user named in the URL, or staff"
     ACCOUNT_MEMBER = "members of the Slurm account named in the URL, or staff"
+    PROJECT_MEMBER = "members of the cloud project named in the URL, or staff"
     STAFF = "staff only"
     SERVICE = "service accounts (uploader tokens) and staff"
     ADMIN = "Django admin's own checks (staff with model permissions)"
+
+
+# Membership rules whose source belongs to a feature app (which registers it when it loads):
+# rule -> (the URL parameter naming the group, check(username, value)). Unregistered: refused.
+MemberCheck = Callable[[str, str], bool]
+_member_checks: dict[Rule, tuple[str, MemberCheck]] = {}
+
+
+def register_member_check(rule: Rule, parameter: str, check: MemberCheck) -> None:
+    """Let ``rule`` through when ``check(username, <the URL's parameter>)`` is true (and staff)."""
+    _member_checks[rule] = (parameter, check)
 
 
 def guard(rule: Rule, pattern: URLPattern) -> URLPattern:
@@ -138,6 +153,10 @@ def allowed(rule: Rule, request: HttpRequest, kwargs: dict[str, Any]) -> bool:
         return is_account_member(user.get_username(), str(account), current_cluster(request))
     if rule is Rule.SERVICE:
         return is_service_account(user)
+    if rule in _member_checks:
+        parameter, check = _member_checks[rule]
+        value = kwargs.get(parameter)
+        return bool(value) and check(user.get_username(), str(value))
     return False  # STAFF, and any rule added later without a branch here
 
 
@@ -167,8 +186,14 @@ class AccessRuleMiddleware:
             raise PermissionDenied("This address has no access rule.")
         if is_api_view(view_func):
             return None  # DRF authenticates tokens first; TableAccessPermission applies the rule
-        if allowed(rule, request, view_kwargs):
-            return None
+        try:
+            if allowed(rule, request, view_kwargs):
+                return None
+        except Exception as exc:  # a membership source that is down: its notice, not a 500
+            error = as_data_source_error(exc)
+            if error is None:
+                raise
+            return unavailable_response(request, error, exc)
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         raise PermissionDenied

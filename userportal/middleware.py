@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from userportal.errors import as_data_source_error
+from userportal.errors import DataSourceError, as_data_source_error
 
 logger = logging.getLogger(__name__)
 
@@ -29,13 +29,18 @@ class ContentSecurityPolicyMiddleware:
         error = as_data_source_error(exception)
         if error is None:
             return None
-        logger.warning("data source %s unavailable for %s: %s", error.source, request.path, exception)
-        if wants_json(request):
-            return JsonResponse(
-                {"detail": str(error.user_message), "source": error.source, "code": "data_source_unavailable"},
-                status=error.status_code,
-            )
-        return render(request, "unavailable.html", {"error": error}, status=error.status_code)
+        return unavailable_response(request, error, exception)
+
+
+def unavailable_response(request: HttpRequest, error: DataSourceError, exception: BaseException) -> HttpResponse:
+    """The page (or JSON) of a data source that is down: its notice and its status (503, 502)."""
+    logger.warning("data source %s unavailable for %s: %s", error.source, request.path, exception)
+    if wants_json(request):
+        return JsonResponse(
+            {"detail": str(error.user_message), "source": error.source, "code": "data_source_unavailable"},
+            status=error.status_code,
+        )
+    return render(request, "unavailable.html", {"error": error}, status=error.status_code)
 
 
 def wants_json(request: HttpRequest) -> bool:

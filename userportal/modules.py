@@ -47,6 +47,13 @@ MODULES = [
     Module("billing", _("Billing"), _("Costs of your jobs, receipts and payments."), "billing:index", "bi-receipt"),
     Module("jobqueue", _("GPU job queue"), _("Submit Python jobs to the GPU nodes."), "jobqueue:index", "bi-list-task"),
     Module(
+        "cloudstats",
+        _("Cloud"),
+        _("Your OpenStack projects' virtual machines: their use, graphs and idle instances."),
+        "cloudstats:index",
+        "bi-cloud",
+    ),
+    Module(
         "top",
         _("Top users"),
         _("Who uses the most, and who wastes the most."),

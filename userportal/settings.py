@@ -38,10 +38,14 @@ ALLOWED_HOSTS = str_list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = str_list("CSRF_TRUSTED_ORIGINS")
 
 # --- Modules ---------------------------------------------------------------------------------
-FEATURE_APPS = ["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top"]
-# Modules shown in the navigation. A module is listed here once it has pages that work.
+FEATURE_APPS = ["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top", "cloudstats"]
+# Modules shown in the navigation. A module is listed here once it has pages that work; cloudstats
+# (OpenStack instances) by default only where a source of project members is configured.
+CLOUDSTATS_MEMBERSHIP = strict_choice("CLOUDSTATS_MEMBERSHIP", default="", choices=("", "file", "ldap", "keystone"))
 PORTAL_MODULES = str_list(
-    "PORTAL_MODULES", default=["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top"]
+    "PORTAL_MODULES",
+    default=["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top"]
+    + (["cloudstats"] if CLOUDSTATS_MEMBERSHIP else []),
 )
 for _module in PORTAL_MODULES:
     if _module not in FEATURE_APPS:
@@ -623,6 +627,60 @@ CELERY_BEAT_SCHEDULE = {
     **globals().get("CELERY_BEAT_SCHEDULE", {}),
     "quotas.check": {"task": "quotas.check_quotas", "schedule": QUOTAS_CHECK_HOURS * 3600.0},
 }
+
+# --- cloudstats (OpenStack instances, from a libvirt exporter) ----------------------------------
+# The exporter's metric and label names (cloudstats.presets): debian = prometheus-libvirt-exporter,
+# trailblazingturtle = guilbaults/libvirtd_exporter (metadata branch).
+CLOUDSTATS_EXPORTER = strict_choice("CLOUDSTATS_EXPORTER", default="debian", choices=("debian", "trailblazingturtle"))
+CLOUDSTATS_EXPORTER_JOB = env.str("CLOUDSTATS_EXPORTER_JOB", default="libvirt")  # Prometheus' job label of its targets
+CLOUDSTATS_DEFAULT_DAYS = strict_int("CLOUDSTATS_DEFAULT_DAYS", default=7, minimum=1, maximum=90)
+CLOUDSTATS_IDLE_CPU_PERCENT = strict_float("CLOUDSTATS_IDLE_CPU_PERCENT", default=1.0, minimum=0.0)
+CLOUDSTATS_CACHE_SECONDS = strict_int("CLOUDSTATS_CACHE_SECONDS", default=300, minimum=0)  # project members
+CLOUDSTATS_PROJECTS_FILE = env.str("CLOUDSTATS_PROJECTS_FILE", default="")  # TT's YAML, for CLOUDSTATS_MEMBERSHIP=file
+if CLOUDSTATS_MEMBERSHIP == "file" and not CLOUDSTATS_PROJECTS_FILE:
+    raise ImproperlyConfigured("CLOUDSTATS_MEMBERSHIP=file needs CLOUDSTATS_PROJECTS_FILE.")
+# CLOUDSTATS_MEMBERSHIP=ldap: the groups this filter finds for a user; the directory, bind DN and
+# password default to the sign-in ones (AUTH_LDAP_*).
+CLOUDSTATS_LDAP_SERVER_URI = env.str("CLOUDSTATS_LDAP_SERVER_URI", default="") or AUTH_LDAP_SERVER_URI
+CLOUDSTATS_LDAP_BIND_DN = env.str("CLOUDSTATS_LDAP_BIND_DN", default="") or env.str("AUTH_LDAP_BIND_DN", default="")
+CLOUDSTATS_LDAP_BIND_PASSWORD = env.str("CLOUDSTATS_LDAP_BIND_PASSWORD", default="") or env.str(
+    "AUTH_LDAP_BIND_PASSWORD", default=""
+)
+CLOUDSTATS_LDAP_START_TLS = strict_bool(
+    "CLOUDSTATS_LDAP_START_TLS", default=strict_bool("AUTH_LDAP_START_TLS", default=False)
+)
+CLOUDSTATS_LDAP_GROUP_SEARCH_BASE = env.str("CLOUDSTATS_LDAP_GROUP_SEARCH_BASE", default="") or env.str(
+    "AUTH_LDAP_GROUP_SEARCH_BASE", default=""
+)
+CLOUDSTATS_LDAP_GROUP_FILTER = strict_ldap_filter(
+    "CLOUDSTATS_LDAP_GROUP_FILTER", default="(&(objectClass=posixGroup)(memberUid=%(user)s))", placeholder="user"
+)
+CLOUDSTATS_LDAP_PROJECT_ATTR = strict_ldap_attribute("CLOUDSTATS_LDAP_PROJECT_ATTR", default="cn")
+CLOUDSTATS_LDAP_TIMEOUT = strict_float("AUTH_LDAP_TIMEOUT", default=5.0, minimum=0.1)
+if CLOUDSTATS_MEMBERSHIP == "ldap" and not (CLOUDSTATS_LDAP_SERVER_URI and CLOUDSTATS_LDAP_GROUP_SEARCH_BASE):
+    raise ImproperlyConfigured(
+        "CLOUDSTATS_MEMBERSHIP=ldap needs CLOUDSTATS_LDAP_SERVER_URI (or AUTH_LDAP_SERVER_URI) and "
+        "CLOUDSTATS_LDAP_GROUP_SEARCH_BASE (or AUTH_LDAP_GROUP_SEARCH_BASE)."
+    )
+# CLOUDSTATS_MEMBERSHIP=keystone: the identity service (e.g. https://keystone.example.org:5000) and
+# the portal's service account there: an application credential, or a user and password (scoped to
+# CLOUDSTATS_KEYSTONE_PROJECT, or system-scoped when it is empty); it must be allowed to list role assignments.
+CLOUDSTATS_KEYSTONE_URL = env.str("CLOUDSTATS_KEYSTONE_URL", default="")
+CLOUDSTATS_KEYSTONE_APP_CREDENTIAL_ID = env.str("CLOUDSTATS_KEYSTONE_APP_CREDENTIAL_ID", default="")
+CLOUDSTATS_KEYSTONE_APP_CREDENTIAL_SECRET = env.str("CLOUDSTATS_KEYSTONE_APP_CREDENTIAL_SECRET", default="")
+CLOUDSTATS_KEYSTONE_USERNAME = env.str("CLOUDSTATS_KEYSTONE_USERNAME", default="")
+CLOUDSTATS_KEYSTONE_PASSWORD = env.str("CLOUDSTATS_KEYSTONE_PASSWORD", default="")
+CLOUDSTATS_KEYSTONE_PROJECT = env.str("CLOUDSTATS_KEYSTONE_PROJECT", default="")
+CLOUDSTATS_KEYSTONE_PROJECT_DOMAIN_ID = env.str("CLOUDSTATS_KEYSTONE_PROJECT_DOMAIN_ID", default="default")
+CLOUDSTATS_KEYSTONE_USER_DOMAIN_ID = env.str("CLOUDSTATS_KEYSTONE_USER_DOMAIN_ID", default="default")
+CLOUDSTATS_KEYSTONE_TIMEOUT = strict_float("CLOUDSTATS_KEYSTONE_TIMEOUT", default=5.0, minimum=0.1)
+if CLOUDSTATS_MEMBERSHIP == "keystone" and not (
+    CLOUDSTATS_KEYSTONE_URL and (CLOUDSTATS_KEYSTONE_APP_CREDENTIAL_ID or CLOUDSTATS_KEYSTONE_USERNAME)
+):
+    raise ImproperlyConfigured(
+        "CLOUDSTATS_MEMBERSHIP=keystone needs CLOUDSTATS_KEYSTONE_URL and an application credential "
+        "(CLOUDSTATS_KEYSTONE_APP_CREDENTIAL_ID) or a user (CLOUDSTATS_KEYSTONE_USERNAME)."
+    )
 
 # --- billing (performance) -------------------------------------------------------------------
 # Seconds the usage pages keep the jobs of one (user or account, window) query: paging and tabs

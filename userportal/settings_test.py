@@ -15,10 +15,13 @@ os.environ.setdefault(
     "PORTAL_MODULES",
     ",".join(
         m
-        for m in ("jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top")
+        for m in ("jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top", "cloudstats")
         if os.path.exists(os.path.join(_ROOT, m, "urls.py"))
     ),
 )
+# cloudstats: the members of the tests' cloud projects (the owner's account's name: owner and member)
+os.environ.setdefault("CLOUDSTATS_MEMBERSHIP", "file")
+os.environ.setdefault("CLOUDSTATS_PROJECTS_FILE", os.path.join(_ROOT, "tests", "cloudstats", "projects.yaml"))
 os.environ.setdefault("EMAIL_URL", "memorymail://")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("PROMETHEUS_URL", "http://127.0.0.1:9")  # nothing listens: unit tests see "unavailable"

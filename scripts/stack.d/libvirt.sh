@@ -57,6 +57,23 @@ LV_AS=(setpriv --reuid="$LV_USER" --regid="$LV_USER" --init-groups env -i PATH=/
 lv_run() { "${LV_AS[@]}" "$@"; }
 lv_virsh() { lv_run virsh -q -c "$LIBVIRT_URI" "$@"; }
 
+# The portal's cloud project members (CLOUDSTATS_MEMBERSHIP=file, TrailblazingTurtle's YAML): the
+# members of the LDAP groups of the guests' projects, so the file and the ldap sources agree.
+write_cloud_projects() {
+  local out=$E/portal/cloud-projects.yaml group _gid members _rest project
+  {
+    echo "# Written by scripts/stack: the members of the guests' OpenStack projects."
+    echo "projects:"
+    while read -r group _gid members _rest; do
+      for project in $(vm_domains | awk '{print $8}' | sort -u); do
+        [ "$project" = "$group" ] || continue
+        printf '  %s:\n    members: [%s]\n' "$group" "${members//,/, }"
+      done
+    done < <(ldap_quota_groups)
+  } > "$out.tmp"
+  chgrp www-data "$out.tmp"; chmod 640 "$out.tmp"; mv -f "$out.tmp" "$out"
+}
+
 # ------------------------------------------------------------------ install: the guest kernel
 vm_guest_ok() {
   [ -s "$VM_GUEST_DIR/vmlinuz" ] && [ -s "$VM_GUEST_DIR/modules/virtio_blk.ko" ] && [ -s "$VM_GUEST_DIR/package" ]

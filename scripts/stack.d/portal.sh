@@ -18,6 +18,7 @@ write_portal_env() {
   # the portal signs slurmrestd tokens itself: a copy of the JWT key it (and www-data) can read
   ensure_jwt_key
   install -m 640 -g www-data "$E/slurm/jwt_hs256.key" "$E/portal/jwt_hs256.key"
+  write_cloud_projects
   t=$PORTAL_ENV.tmp
   {
     echo "# Written by scripts/stack up ($(date -u +%FT%TZ)). Source it: . $PORTAL_ENV"
@@ -55,6 +56,9 @@ write_portal_env() {
     env_line PORTAL_STACK_OIDC_ISSUER "$OIDC_ISSUER"
     env_line PORTAL_STACK_URL "http://127.0.0.1:$P_APACHE"
     env_line PORTAL_STAFF_AFFILIATIONS staff@example.org
+    # cloudstats: the guests' projects and members (libvirt.sh); setting it mounts the module
+    env_line CLOUDSTATS_MEMBERSHIP file
+    env_line CLOUDSTATS_PROJECTS_FILE "$E/portal/cloud-projects.yaml"
   } > "$t"
   chgrp www-data "$t"; chmod 640 "$t"; mv -f "$t" "$PORTAL_ENV"
 
