@@ -17,9 +17,10 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cloudstats.presets import Counter, Preset, current
-from cloudstats.services import Window, by, instance_labels, labels, memory_expr, rate_expr, vcpus_expr
+from cloudstats.services import by, instance_labels, labels, memory_expr, rate_expr, vcpus_expr
 from userportal import figures, promql
 from userportal.prometheus import MetricsSession, Series
+from userportal.windows import Window, rate_window
 
 STAFF, PROJECT, INSTANCE = "staff", "project", "instance"
 
@@ -99,18 +100,18 @@ def _io_counters(preset: Preset, name: str) -> dict[str, Counter]:
 IO_COUNTERS = ("disk_bandwidth", "disk_iops", "network_bandwidth")
 
 
-def _parts(preset: Preset, name: str, scope: Scope, rate_window: str) -> dict[str, str]:
+def _parts(preset: Preset, name: str, scope: Scope, window: str) -> dict[str, str]:
     """The tagged expressions of graph ``name``: ``used``/``allocated``, or ``read``/``write``, ``rx``/``tx``."""
     sel = labels(preset, scope.project, scope.uuid)
     split = _split(preset, name, scope)
     instance = instance_labels(preset)
     if name == "cpu":
         return {
-            "used": rate_expr(preset.cpu.metric, sel, split, rate_window),
+            "used": rate_expr(preset.cpu.metric, sel, split, window),
             "allocated": f"sum({vcpus_expr(preset, sel, instance)})",
         }
     if name == "vcpu" and preset.vcpu is not None and preset.vcpu_label:
-        return {"used": rate_expr(preset.vcpu.metric, sel, [preset.vcpu_label], rate_window)}
+        return {"used": rate_expr(preset.vcpu.metric, sel, [preset.vcpu_label], window)}
     if name == "memory":
         return {"allocated": _sum(memory_expr(preset, sel, instance), split)}
     if name == "memory_used" and preset.memory_unused_metric:
@@ -119,9 +120,7 @@ def _parts(preset: Preset, name: str, scope: Scope, rate_window: str) -> dict[st
             "used": _sum(f"{memory_expr(preset, sel, instance)} - {unused}", split),
             "allocated": f"sum({memory_expr(preset, sel, instance)})",
         }
-    return {
-        key: rate_expr(counter.metric, sel, split, rate_window) for key, counter in _io_counters(preset, name).items()
-    }
+    return {key: rate_expr(counter.metric, sel, split, window) for key, counter in _io_counters(preset, name).items()}
 
 
 UNITS = {
@@ -144,9 +143,8 @@ def build(session: MetricsSession, name: str, scope: Scope, period: Window) -> f
             str(spec.title),
             _("This site's exporter (%(exporter)s) does not report this.") % {"exporter": preset.title},
         )
-    step = period.step
-    parts = _parts(preset, name, scope, promql.rate_window(step))
-    answer = promql.by_tag(session.query_range(promql.union(parts), start=period.start, end=period.end, step=step))
+    parts = _parts(preset, name, scope, rate_window(period.step))
+    answer = promql.by_tag(session.query_range(promql.union(parts), period))
     y_title, unit = UNITS[name]
     traces = _traces(preset, name, scope, answer, unit)
     return figures.figure(traces, figures.layout(str(spec.title), str(y_title)), unit=unit)

@@ -12,8 +12,7 @@ period the page covers.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -22,12 +21,13 @@ from django.utils.translation import gettext_lazy
 from cloudstats.presets import Preset, current
 from userportal import promql
 from userportal.errors import DataSourceError
-from userportal.prometheus import MetricsSession, Sample, step_for
+from userportal.prometheus import MetricsSession, Sample
+from userportal.windows import DAY, HOUR, Window, rate_window, requested
 
-DAY = 86400
-HOUR = 3600
 GIB = 1024.0**3
 
+# The periods the pages offer (?delta=); any other period from one minute to a year works too
+# (userportal.windows), e.g. a zoomed graph's ?start=&end=.
 WINDOWS: tuple[tuple[int, str], ...] = (
     (HOUR, "1 h"),
     (DAY, "1 d"),
@@ -48,31 +48,14 @@ class NoSuchInstance(LookupError):
     """No series shows this instance in this project (a 404)."""
 
 
-@dataclass(frozen=True)
-class Window:
-    """The period a page covers, ending now, and the step of its range queries."""
-
-    start: float
-    end: float
-
-    @property
-    def seconds(self) -> int:
-        return int(self.end - self.start)
-
-    @property
-    def step(self) -> int:
-        return step_for(self.start, self.end, minimum=60)
-
-
-def window(delta: str | None, *, default_days: int | None = None) -> Window:
-    """``?delta=`` seconds back from now, one of WINDOWS; anything else is the default."""
-    choices = dict(WINDOWS)
-    if delta and delta.isdigit() and int(delta) in choices:
-        seconds = int(delta)
-    else:
-        seconds = (default_days or settings.CLOUDSTATS_DEFAULT_DAYS) * DAY
-    now = time.time()
-    return Window(now - seconds, now)
+def requested_period(get: Mapping[str, str]) -> Window:
+    """The period a request asks for: ``?start=&end=``, ``?delta=`` or CLOUDSTATS_DEFAULT_DAYS (WindowError: a 400)."""
+    return requested(
+        delta=get.get("delta"),
+        start=get.get("start"),
+        end=get.get("end"),
+        default=settings.CLOUDSTATS_DEFAULT_DAYS * DAY,
+    )
 
 
 @dataclass(frozen=True)
@@ -150,8 +133,8 @@ def memory_expr(preset: Preset, selector_labels: dict[str, str], group: list[str
     return f"max by ({by(group)}) ({sel})"
 
 
-def rate_expr(metric: str, selector_labels: dict[str, str], group: list[str], rate_window: str) -> str:
-    return f"sum by ({by(group)}) (rate({promql.selector(metric, selector_labels)}[{rate_window}]))"
+def rate_expr(metric: str, selector_labels: dict[str, str], group: list[str], window: str) -> str:
+    return f"sum by ({by(group)}) (rate({promql.selector(metric, selector_labels)}[{window}]))"
 
 
 # --- the instances of a project ------------------------------------------------------------------
@@ -199,7 +182,7 @@ def instances(
         "seen": vcpus_expr(preset, sel, group, over=period.seconds),
         "memory": memory_expr(preset, sel, group, over=period.seconds),
         "now": vcpus_expr(preset, sel, [preset.uuid_label]),
-        "cpu": rate_expr(preset.cpu.metric, sel, [preset.uuid_label], promql.rate_window(60)),
+        "cpu": rate_expr(preset.cpu.metric, sel, [preset.uuid_label], rate_window(0)),
     }
     state, answer = query(session, parts)
     found: dict[str, Instance] = {}
@@ -283,7 +266,7 @@ def project_totals(
         "running": f"count by ({p}) ({vcpus_now})",
         "vcpus": f"sum by ({p}) ({vcpus_now})",
         "memory": f"sum by ({p}) ({per_instance(preset.memory_metric)})",
-        "cpu": f"sum by ({p}) (rate({cpu_sel}[{promql.rate_window(60)}]))",
+        "cpu": f"sum by ({p}) (rate({cpu_sel}[{rate_window(0)}]))",
     }
     state, answer = query(session, parts)
     rows: dict[str, ProjectTotals] = {name: ProjectTotals(name) for name in wanted or []}

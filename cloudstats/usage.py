@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from cloudstats.presets import Preset, current
-from cloudstats.services import Health, Window, by, instance_labels, query
+from cloudstats.services import Health, by, instance_labels, query
 from userportal import promql
 from userportal.csvsafe import writer
 from userportal.prometheus import MetricsSession
+from userportal.windows import Window, rate_window
 
 HOUR = 3600.0
 GIB = 1024.0**3
@@ -115,7 +116,7 @@ def _parts(preset: Preset, period: Window, group: list[str], regex: dict[str, li
         "vcpus": f"sum by ({by(group)}) (last_over_time(({vcpus})[{span}:{step}]))",
         "cpu_seconds": increase(preset.cpu.metric),
         "cpu_median": f"sum by ({by(group)}) (quantile_over_time(0.5, (sum by ({by(instance_labels(preset))}) "
-        f"(rate({promql.selector(preset.cpu.metric, regex=regex)}[{promql.rate_window(0)}])))[{span}:{step}]))",
+        f"(rate({promql.selector(preset.cpu.metric, regex=regex)}[{rate_window(0)}])))[{span}:{step}]))",
         "disk_read_bytes": increase(preset.disk_read_bytes.metric),
         "disk_write_bytes": increase(preset.disk_write_bytes.metric),
         "net_rx_bytes": increase(preset.net_rx_bytes.metric),

@@ -7,8 +7,10 @@ for an instance that is not in the project of the URL.
 
 from __future__ import annotations
 
+import functools
 import io
 import re
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -22,10 +24,24 @@ from cloudstats.membership import projects_of
 from cloudstats.presets import current
 from userportal.errors import DataSourceError
 from userportal.prometheus import MetricsSession
+from userportal.windows import Window, WindowError
 
 
-def _base(request: HttpRequest, default_days: int | None = None) -> tuple[dict[str, Any], services.Window]:
-    period = services.window(request.GET.get("delta"), default_days=default_days)
+def bad_period_is_400(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """A page whose ?delta= or ?start=&end= is not a period (userportal.windows) answers 400."""
+
+    @functools.wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except WindowError as exc:
+            return render(request, "400.html", {"message": str(exc)}, status=400)
+
+    return wrapper
+
+
+def _base(request: HttpRequest) -> tuple[dict[str, Any], Window]:
+    period = services.requested_period(request.GET)  # WindowError: a 400
     preset = current()
     return {
         "unavailable": None,
@@ -54,6 +70,7 @@ def _graph_list(level: str, url_name: str, **kwargs: str) -> list[dict[str, Any]
     ]
 
 
+@bad_period_is_400
 def index(request: HttpRequest) -> HttpResponse:
     context, period = _base(request)
     context.update(projects=[], all_projects=[], membership=settings.CLOUDSTATS_MEMBERSHIP)
@@ -70,6 +87,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "cloudstats/index.html", context)
 
 
+@bad_period_is_400
 def project(request: HttpRequest, project: str) -> HttpResponse:
     context, period = _base(request)
     context.update(project=project, instances=[])
@@ -82,6 +100,7 @@ def project(request: HttpRequest, project: str) -> HttpResponse:
     return render(request, "cloudstats/project.html", context)
 
 
+@bad_period_is_400
 def instance(request: HttpRequest, project: str, uuid: Any) -> HttpResponse:
     context, period = _base(request)
     context.update(project=project, uuid=str(uuid), instance=None)
@@ -100,7 +119,10 @@ def _graph(request: HttpRequest, metric: str, scope: graphs.Scope) -> JsonRespon
     spec = graphs.GRAPHS.get(metric)
     if spec is None or scope.level not in spec.levels:
         return JsonResponse({"detail": _("No graph of that name."), "graphs": sorted(graphs.GRAPHS)}, status=404)
-    period = services.window(request.GET.get("delta"))
+    try:
+        period = services.requested_period(request.GET)
+    except WindowError as exc:
+        return JsonResponse({"detail": str(exc), "status": 400}, status=400)
     if not spec.available(current()):  # nothing to ask: say so (no data leaves, whatever the instance)
         return JsonResponse(graphs.build(MetricsSession(), metric, scope, period))
     session = MetricsSession()
@@ -146,14 +168,17 @@ def _usage(request: HttpRequest, project: str | None) -> HttpResponse:
     return render(request, "cloudstats/usage.html", context)
 
 
+@bad_period_is_400
 def project_usage(request: HttpRequest, project: str) -> HttpResponse:
     return _usage(request, project)
 
 
+@bad_period_is_400
 def staff_usage(request: HttpRequest) -> HttpResponse:
     return _usage(request, None)
 
 
+@bad_period_is_400
 def idle(request: HttpRequest) -> HttpResponse:
     context, period = _base(request)
     context.update(rows=[], threshold=settings.CLOUDSTATS_IDLE_CPU_PERCENT)

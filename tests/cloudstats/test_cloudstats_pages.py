@@ -190,8 +190,14 @@ def test_a_membership_source_down_gives_a_503_page(client, personas, cloud, sett
     assert "directory of project members is not answering" in index.content.decode()
 
 
-def test_a_window_is_one_of_the_menu(client, personas, cloud):
+def test_a_period_from_a_minute_to_a_year(client, personas, cloud):
     client.force_login(personas.owner)
+    assert client.get(project_url("project")).context["delta"] == 7 * 86400  # CLOUDSTATS_DEFAULT_DAYS
     assert client.get(project_url("project") + "?delta=3600").context["delta"] == 3600
-    assert client.get(project_url("project") + "?delta=12345").context["delta"] == 7 * 86400  # the default
     assert any("[3600s]" in q for q in cloud.queries)
+    for bad in ("?delta=10", "?delta=abc", "?delta=99999999"):
+        assert client.get(project_url("project") + bad).status_code == 400, bad
+        assert client.get(project_url("project_graph", metric="cpu") + bad).status_code == 400, bad
+    # a zoomed graph asks for its own period
+    client.get(project_url("instance_graph", uuid=WEB["uuid"], metric="cpu") + "?start=1000000000&end=1000003600")
+    assert "[3600s]" in cloud.queries[-2]  # the instance check covers the zoomed period

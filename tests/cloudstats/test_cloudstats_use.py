@@ -27,7 +27,9 @@ def test_project_cpu_is_stacked_per_instance_with_the_allocation(cloud):
         "used": [(WEB, T, [0.5, 0.25]), (IDLE, T, [0.01, 0.01]), ({**WEB, "uuid": "other"}, T, [1.0, 1.0])],
         "allocated": [({}, T, [3.0, 3.0])],
     }
-    figure = graphs.build(MetricsSession(), "cpu", graphs.Scope(project="def-owner"), services.window("3600"))
+    figure = graphs.build(
+        MetricsSession(), "cpu", graphs.Scope(project="def-owner"), services.requested_period({"delta": "3600"})
+    )
     names = [(trace["name"], trace.get("stackgroup"), trace.get("line")) for trace in figure["data"]]
     assert names == [
         ("idle-1", "one", None),
@@ -44,7 +46,7 @@ def test_staff_graphs_split_by_project(cloud):
     cloud.ranges = {
         "allocated": [({"project_name": "chem"}, T, [1e8, 1e8]), ({"project_name": "def-owner"}, T, [2e8, 2e8])]
     }
-    figure = graphs.build(MetricsSession(), "memory", graphs.Scope(), services.window("3600"))
+    figure = graphs.build(MetricsSession(), "memory", graphs.Scope(), services.requested_period({"delta": "3600"}))
     assert [trace["name"] for trace in figure["data"]] == ["chem", "def-owner"]
     assert "sum by (project_name)" in cloud.queries[-1]
 
@@ -55,14 +57,16 @@ def test_the_trailblazingturtle_preset_draws_vcpus_and_guest_memory(cloud, setti
         "used": [({"vcpu": "1"}, T, [2e9, 1e9]), ({"vcpu": "0"}, T, [5e8, 5e8])],
     }
     scope = graphs.Scope(project="def-owner", uuid=WEB["uuid"])
-    figure = graphs.build(MetricsSession(), "vcpu", scope, services.window("3600"))
+    figure = graphs.build(MetricsSession(), "vcpu", scope, services.requested_period({"delta": "3600"}))
     assert [(t["name"], t["y"], t.get("stackgroup")) for t in figure["data"]] == [
         ("vCPU 0", [0.5, 0.5], "one"),
         ("vCPU 1", [2.0, 1.0], "one"),  # nanoseconds per second: cores
     ]
     assert 'sum by (vcpu) (rate(libvirtd_domain_vcpu_time{project_name="def-owner",uuid="5b2a6f2e' in cloud.queries[-1]
     cloud.ranges = {"used": [(tt(WEB), T, [65536.0, 65536.0])], "allocated": [({}, T, [131072.0, 131072.0])]}
-    figure = graphs.build(MetricsSession(), "memory_used", graphs.Scope(project="def-owner"), services.window("3600"))
+    figure = graphs.build(
+        MetricsSession(), "memory_used", graphs.Scope(project="def-owner"), services.requested_period({"delta": "3600"})
+    )
     assert [t["name"] for t in figure["data"]] == ["web-1", "allocated"]
     assert [t["y"][0] for t in figure["data"]] == pytest.approx([64 * 1024**2, 128 * 1024**2], rel=1e-3)  # KiB
     assert "libvirtd_domain_balloon_usable" in cloud.queries[-1]
@@ -85,9 +89,9 @@ def test_trailblazingturtle_instances_count_their_vcpus_and_show_the_user(client
 
 def use_samples(cloud):
     cloud.samples.update(
-        vcpu_seconds=[(WEB, 120.0), (IDLE, 60.0), (DB, 60.0)],  # samples every step (60 s): × 60 = vCPU-seconds
+        vcpu_seconds=[(WEB, 240.0), (IDLE, 120.0), (DB, 120.0)],  # Σ of samples every step (30 s for 1 h)
         vcpus=[(WEB, 2.0), (IDLE, 1.0), (DB, 1.0)],
-        memory_byte_seconds=[(WEB, 60 * 128 * 1024**2)],
+        memory_byte_seconds=[(WEB, 120 * 128 * 1024**2)],
         cpu_seconds=[(WEB, 360.0), (IDLE, 10.8), (DB, 36.0)],
         cpu_median=[(WEB, 0.05), (IDLE, 0.002), (DB, 0.01)],
         disk_read_bytes=[(WEB, 2 * 1024**3)],
@@ -97,7 +101,7 @@ def use_samples(cloud):
 
 def test_use_per_instance_with_csv(client, personas, cloud):
     use_samples(cloud)
-    cloud.samples.update(vcpu_seconds=[(WEB, 120.0), (IDLE, 60.0)])
+    cloud.samples.update(vcpu_seconds=[(WEB, 240.0), (IDLE, 120.0)])
     client.force_login(personas.member)
     url = reverse("cloudstats:project_usage", kwargs={"project": "def-owner"}) + "?delta=3600"
     page = client.get(url)
@@ -128,9 +132,9 @@ def test_staff_use_per_project_and_idle_instances(client, personas, cloud, setti
     use_samples(cloud)
     client.force_login(personas.staff)
     cloud.samples.update(
-        vcpu_seconds=[({"project_name": "def-owner"}, 180.0)], cpu_seconds=[({"project_name": "def-owner"}, 370.8)]
+        vcpu_seconds=[({"project_name": "def-owner"}, 360.0)], cpu_seconds=[({"project_name": "def-owner"}, 370.8)]
     )
-    page = client.get(reverse("cloudstats:staff_usage") + "?delta=3600")  # a sample every 60 s
+    page = client.get(reverse("cloudstats:staff_usage") + "?delta=3600")  # a sample every 30 s
     (row,) = page.context["rows"]
     assert (row.project, row.vcpu_hours) == ("def-owner", 3.0)
     assert "sum by (project_name)" in cloud.queries[-1]
