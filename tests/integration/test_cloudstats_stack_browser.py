@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from stack_browser import open_page, wait_for_graphs
 from stack_waiting import wait_for
 
 pytestmark = pytest.mark.browser
@@ -27,24 +28,11 @@ def guest_uuid(name: str) -> str | None:
 
 
 def draw(browser, path: str, shot: str, minimum: int) -> None:
-    context = browser.new_context(extra_http_headers=ALICE, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url} {req.failure}"))
-    page.on("response", lambda resp: errors.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
+    context, page, errors = open_page(browser, ALICE)
     try:
         page.goto(os.environ["PORTAL_STACK_URL"] + path)
-        count = page.locator("figure.graph-figure").count()
+        count = wait_for_graphs(page)
         assert count >= minimum, f"{path} lists {count} graphs"
-        page.wait_for_function(
-            "n => [...document.querySelectorAll('figure.graph-figure .graph-plot')]"
-            ".filter(p => p.querySelector('svg.main-svg')).length === n",
-            arg=count,
-            timeout=30_000,
-        )
-        page.wait_for_load_state("networkidle")
         for index in range(count):
             plot = page.locator("figure.graph-figure .graph-plot").nth(index)
             assert plot.locator("g.trace").count() >= 1, f"graph {index} of {path} has no series drawn"

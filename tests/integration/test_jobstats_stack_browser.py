@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 import pytest
+from stack_browser import open_page, wait_for_graphs
 
 pytestmark = pytest.mark.browser
 
@@ -25,26 +26,11 @@ def batch_job(stack_dir: Path, name: str) -> str:
 
 def test_job_page_draws_its_graphs(stack_dir, browser):
     jobid = batch_job(stack_dir, "gpu-a100")
-    context = browser.new_context(extra_http_headers=ALICE, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("console", lambda msg: errors.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
-    page.on("pageerror", lambda exc: errors.append(f"page error: {exc}"))
-    page.on("requestfailed", lambda req: errors.append(f"request failed: {req.url} {req.failure}"))
-    page.on("response", lambda resp: errors.append(f"HTTP {resp.status}: {resp.url}") if resp.status >= 400 else None)
+    context, page, errors = open_page(browser, ALICE)
     try:
         page.goto(f"{os.environ['PORTAL_STACK_URL']}/secure/jobstats/alice/{jobid}/")
-        figures = page.locator("figure.graph-figure")
-        count = figures.count()
+        count = wait_for_graphs(page)  # every graph container gets Plotly's SVG once its JSON has arrived
         assert count >= 5, "the GPU job's page lists its graphs"
-        # every graph container gets Plotly's SVG once its JSON has arrived
-        page.wait_for_function(
-            "n => [...document.querySelectorAll('figure.graph-figure .graph-plot')]"
-            ".filter(p => p.querySelector('svg.main-svg')).length === n",
-            arg=count,
-            timeout=30_000,
-        )
-        page.wait_for_load_state("networkidle")
         for name in ("cpu", "mem", "gpu_utilization"):
             plot = page.locator(f'figure[data-graph-name="{name}"] .graph-plot')
             assert plot.locator("svg.main-svg").count() >= 1
