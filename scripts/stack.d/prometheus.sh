@@ -44,6 +44,19 @@ EOF
 
 prom_rules_enabled() { [ -e "$D/.prometheus-rules" ]; }
 
+# prom_reload_conf: a Prometheus that is already running gets the configuration this script writes
+# now, e.g. a scrape job added since it started (the libvirt exporter's): --web.enable-lifecycle
+prom_reload_conf() {
+  local before; before=$(cat "$E/prometheus/prometheus.yml" 2>/dev/null || true)
+  if prom_rules_enabled; then write_prometheus_conf 1; else write_prometheus_conf 0; fi
+  [ "$before" != "$(cat "$E/prometheus/prometheus.yml")" ] || return 0
+  if curl -sf -X POST "http://127.0.0.1:$P_PROMETHEUS/-/reload" > /dev/null; then
+    log "  prometheus     configuration reloaded (it changed since Prometheus started)"
+  else
+    warn "prometheus: reloading its new configuration failed ($L/prometheus.log)"
+  fi
+}
+
 prom_daemon_start() {
   if svc_up prometheus; then return 0; fi
   cleanup_stale prometheus
@@ -102,7 +115,7 @@ prom_backfill_rules() {
 
 start_prometheus() {
   local t0 summary start now; t0=$(now)
-  if svc_up prometheus; then took prometheus "$t0"; return 0; fi
+  if svc_up prometheus; then prom_reload_conf; took prometheus "$t0"; return 0; fi
   if [ ! -e "$D/.prometheus-initialized" ]; then
     rm -rf "$PROM_TSDB" "$PROM_STATE" "$D/prometheus-staging" "$D/.prometheus-rules"
     mkdir -p "$PROM_TSDB" "$D/prometheus-staging"
