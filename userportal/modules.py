@@ -61,6 +61,14 @@ MODULES = [
         "bi-bar-chart",
         staff_only=True,
     ),
+    Module(
+        "nodes",
+        _("Nodes"),
+        _("Every node's state, use, events, jobs and graphs."),
+        "nodes:index",
+        "bi-hdd-rack",
+        staff_only=True,
+    ),
 ]
 
 

@@ -38,7 +38,7 @@ ALLOWED_HOSTS = str_list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = str_list("CSRF_TRUSTED_ORIGINS")
 
 # --- Modules ---------------------------------------------------------------------------------
-FEATURE_APPS = ["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top", "cloudstats"]
+FEATURE_APPS = ["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top", "cloudstats", "nodes"]
 # Modules shown in the navigation. A module is listed here once it has pages that work; cloudstats
 # (OpenStack instances) by default only where a source of project members is configured.
 CLOUDSTATS_MEMBERSHIP = strict_choice("CLOUDSTATS_MEMBERSHIP", default="", choices=("", "file", "ldap", "keystone"))
@@ -428,6 +428,12 @@ JOBSTATS_DOCS_URL = env.str("JOBSTATS_DOCS_URL", default=PORTAL_DOCS_URL)
 # squeue for a pending job's estimated start (empty: never run it).
 SLURM_SQUEUE = env.str("SLURM_SQUEUE", default="squeue")
 SLURM_SQUEUE_TIMEOUT = strict_float("SLURM_SQUEUE_TIMEOUT", default=3.0, minimum=0.1)
+# scontrol for the nodes' states (`scontrol show node --oneliner`; empty: never run it).
+SLURM_SCONTROL = env.str("SLURM_SCONTROL", default="scontrol")
+SLURM_SCONTROL_TIMEOUT = strict_float("SLURM_SCONTROL_TIMEOUT", default=5.0, minimum=0.1)
+# nodes: rows per page of the node list, and the default window (seconds) of a node's page.
+NODES_PAGE_SIZE = strict_int("NODES_PAGE_SIZE", default=50, minimum=1)
+NODES_DEFAULT_WINDOW = strict_int("NODES_DEFAULT_WINDOW", default=2 * 86400, minimum=60)
 
 
 def _optional_figure(name: str, default: float) -> float | None:

@@ -15,7 +15,17 @@ os.environ.setdefault(
     "PORTAL_MODULES",
     ",".join(
         m
-        for m in ("jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top", "cloudstats")
+        for m in (
+            "jobstats",
+            "accountstats",
+            "quotas",
+            "priorities",
+            "billing",
+            "jobqueue",
+            "top",
+            "cloudstats",
+            "nodes",
+        )
         if os.path.exists(os.path.join(_ROOT, m, "urls.py"))
     ),
 )
@@ -26,6 +36,7 @@ os.environ.setdefault("EMAIL_URL", "memorymail://")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("PROMETHEUS_URL", "http://127.0.0.1:9")  # nothing listens: unit tests see "unavailable"
 os.environ.setdefault("PROMETHEUS_TIMEOUT", "0.5")
+os.environ.setdefault("SLURM_SCONTROL", "")  # no slurmctld in unit tests: the nodes pages say so
 # Rate-limit counters in local memory, even with the stack's REDIS_URL: tests clear them, and
 # clearing a Redis cache flushes its whole database (Celery's queues with it).
 os.environ.setdefault("PORTAL_THROTTLE_CACHE_URL", "locmemcache://throttle")
