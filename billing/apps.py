@@ -4,3 +4,8 @@ from django.apps import AppConfig
 class BillingConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "billing"
+    # userportal.powers: what plain staff may not do without these groups.
+    staff_powers = {
+        "billing-rates": ("Change billing rates", ("billing.add_rate",)),
+        "billing-payments": ("Mark receipts paid", ("billing.change_receipt",)),
+    }

@@ -26,6 +26,7 @@ from billing.costs import RESOURCES, aggregate, calculate, monthly_costs, to_mon
 from billing.models import Budget, GpuFactor, Receipt, Tier
 from slurm.jobsource.frame import JobQuery
 from slurm.visibility import accounts_of
+from userportal import powers
 from userportal.clusters import current_cluster
 from userportal.errors import DataSourceError
 from userportal.forms import BoundedDateField, cleaned_or_400
@@ -185,8 +186,7 @@ def formula(request: HttpRequest) -> HttpResponse:
 
 
 def _formula_post(request: HttpRequest) -> HttpResponse:
-    if not request.user.is_staff:
-        raise PermissionDenied
+    powers.require(request.user, "billing.add_rate")
     wants_json = request.content_type == "application/json"
     try:
         data = json.loads(request.body) if wants_json else request.POST
@@ -346,6 +346,7 @@ def staff_receipts(request: HttpRequest) -> HttpResponse:
 def mark_paid(request: HttpRequest, receipt_id: int) -> HttpResponse:
     if request.method != "POST":
         return redirect("billing:staff_receipts")
+    powers.require(request.user, "billing.change_receipt")
     found = get_object_or_404(Receipt, pk=receipt_id)
     if ledger.mark_paid(found, request=request):
         messages.success(request, _("Receipt %(number)s is marked as paid.") % {"number": found.pk})
@@ -367,6 +368,7 @@ class AuditFilter(forms.Form):
 
 
 def _audit_entries(request: HttpRequest) -> tuple[AuditFilter, Any]:
+    powers.require(request.user, "userportal.view_auditentry")
     form = AuditFilter(request.GET or None)
     filters = {k: v for k, v in form.cleaned_data.items() if v} if form.is_valid() else {}
     return form, exports.audit_entries(**filters)

@@ -26,7 +26,9 @@ from rest_framework.response import Response
 from jobstats import jobscripts
 from jobstats.models import JobScript
 from slurm.models import default_cluster
+from userportal.access import is_service_account
 from userportal.permissions import TableAccessPermission
+from userportal.powers import may
 
 MAX_JOB_ID = 2**32 - 1  # id_job is an unsigned 32-bit integer in Slurm
 MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime can hold
@@ -115,13 +117,15 @@ class JobScriptSerializer(serializers.ModelSerializer):
 
 
 class JobScriptAccess(BasePermission):
-    """Uploads pass on the access rule alone; reads and deletes also need the model permission."""
+    """Uploads: service accounts, or staff with the upload permission; reads and deletes: the model permission."""
 
     message = _("Reading job scripts needs staff status and the permission to view job scripts.")
 
     def has_permission(self, request: Any, view: Any) -> bool:
-        if request.method in ("POST", "OPTIONS"):
+        if request.method == "OPTIONS":
             return True  # TableAccessPermission (Rule.SERVICE) decided
+        if request.method == "POST":  # service accounts upload; staff need the power (userportal.powers)
+            return is_service_account(request.user) or may(request.user, "jobstats.add_jobscript")
         if request.method == "DELETE":
             return jobscripts.can_delete_jobscripts(request.user)
         return jobscripts.can_read_jobscripts(request.user)

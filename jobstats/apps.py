@@ -4,6 +4,11 @@ from django.apps import AppConfig
 class JobstatsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "jobstats"
+    # userportal.powers: staff uploads through /api/jobscripts/ (service accounts need none); reading.
+    staff_powers = {
+        "jobscript-uploaders": ("Upload job scripts", ("jobstats.add_jobscript",)),
+        "jobscript-readers": ("Read job scripts", ("jobstats.view_jobscript",)),
+    }
 
     def ready(self) -> None:
         from jobstats import checks  # noqa: F401 - registers the site-data checks

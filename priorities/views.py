@@ -21,6 +21,7 @@ from priorities.qos import automatic, commands
 from priorities.timeline import gpu_timeline, timeline_summary
 from slurm.sacctmgr import SacctmgrError
 from slurm.visibility import accounts_of
+from userportal import powers
 from userportal.clusters import current_cluster
 
 
@@ -124,6 +125,8 @@ def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
     actor = request.user.get_username()
     bound: dict[str, Form] = {}
     if request.method == "POST":
+        # Plain staff read the request; deciding and changing it is a power (userportal.powers).
+        powers.require(request.user, "priorities.change_priorityrequest")
         action = request.POST.get("action", "")
         form_class = ACTIONS.get(action)
         form = form_class(request.POST) if form_class else None
@@ -154,6 +157,7 @@ def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
         "history": priority.history.select_related("history_user").order_by("-history_date")[:50],
         "ticket_url": ticket_url(priority.ticket),
         "suggested_name": f"prio_{priority.account}_{priority.pk}".replace(".", "_")[:64],
+        "may_decide": powers.may(request.user, "priorities.change_priorityrequest"),
     }
     for name, form_class in ACTIONS.items():
         context[f"{name}_form"] = bound.get(name) or form_class(

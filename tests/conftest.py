@@ -21,6 +21,7 @@ from factories import StaffFactory, UserFactory
 from slurm_factories import SlurmFixtures
 
 from slurm.schema import create_tables
+from userportal.powers import grant, powers
 
 OWNER_ACCOUNT = "def-owner"
 OTHER_ACCOUNT = "def-other"
@@ -74,11 +75,15 @@ def personas(slurm, django_user_model) -> Personas:
     job = slurm.job("owner", OWNER_ACCOUNT)
     slurm.job("member", OWNER_ACCOUNT)
     slurm.job("outsider", OTHER_ACCOUNT)
+    staff = StaffFactory(username="staffer")
+    # The powers staff status alone used to give (reading job scripts never was one);
+    # tests/test_staff_powers.py covers plain staff.
+    grant(staff, [name for name in powers() if name != "jobscript-readers"])
     return Personas(
         owner=UserFactory(username="owner"),
         member=UserFactory(username="member"),
         outsider=UserFactory(username="outsider"),
-        staff=StaffFactory(username="staffer"),
+        staff=staff,
         owner_job=job,
         slurm=slurm,
     )
