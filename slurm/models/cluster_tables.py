@@ -28,7 +28,36 @@ class ClusterModel(SlurmModel):
         abstract = True
 
 
-class Job(ClusterModel):
+class RunRecord(ClusterModel):
+    """What a job and a step share: a state, an exit code, a start and an end (0 while running)."""
+
+    state: int
+    exit_code: int
+    time_start: int
+    time_end: int
+
+    @property
+    def state_info(self) -> StateInfo:
+        return decoders.decode_state(self.state)
+
+    @property
+    def exit(self) -> ExitCode:
+        return decoders.decode_exit_code(self.exit_code)
+
+    @property
+    def start_time(self) -> datetime | None:
+        return decoders.epoch_to_datetime(self.time_start)
+
+    @property
+    def end_time(self) -> datetime | None:
+        # time_end is 0 while the record runs; None spares callers half-century runtimes.
+        return decoders.epoch_to_datetime(self.time_end)
+
+    class Meta(ClusterModel.Meta):
+        abstract = True
+
+
+class Job(RunRecord):
     """``<cluster>_job_table``: one row per job record (requeues and resizes add rows, domain 1.4)."""
 
     job_db_inx = models.BigAutoField(primary_key=True)
@@ -105,29 +134,12 @@ class Job(ClusterModel):
         )
 
     @property
-    def state_info(self) -> StateInfo:
-        return decoders.decode_state(self.state)
-
-    @property
-    def exit(self) -> ExitCode:
-        return decoders.decode_exit_code(self.exit_code)
-
-    @property
     def submit_time(self) -> datetime | None:
         return decoders.epoch_to_datetime(self.time_submit)
 
     @property
     def eligible_time(self) -> datetime | None:
         return decoders.epoch_to_datetime(self.time_eligible)
-
-    @property
-    def start_time(self) -> datetime | None:
-        return decoders.epoch_to_datetime(self.time_start)
-
-    @property
-    def end_time(self) -> datetime | None:
-        # time_end is 0 while the job runs; None spares callers half-century runtimes.
-        return decoders.epoch_to_datetime(self.time_end)
 
     def elapsed_seconds(self, now: datetime | None = None) -> int:
         """Run time so far: 0 before the start, up to ``now`` while running, minus suspended time."""
@@ -182,7 +194,7 @@ class Job(ClusterModel):
         return self.cluster_classes.step.objects.filter(job_db_inx=self.job_db_inx)
 
 
-class Step(ClusterModel):
+class Step(RunRecord):
     """``<cluster>_step_table``: batch, extern and srun steps, with CPU time and usage statistics."""
 
     # Django 5.2's CompositePrimaryKey mirrors the real key; unmanaged read-only models need
@@ -246,22 +258,6 @@ class Step(ClusterModel):
 
     def display_id(self, job_id: str | int) -> str:
         return ids.format_step_id(job_id, self.id_step, self.step_het_comp)
-
-    @property
-    def state_info(self) -> StateInfo:
-        return decoders.decode_state(self.state)
-
-    @property
-    def exit(self) -> ExitCode:
-        return decoders.decode_exit_code(self.exit_code)
-
-    @property
-    def start_time(self) -> datetime | None:
-        return decoders.epoch_to_datetime(self.time_start)
-
-    @property
-    def end_time(self) -> datetime | None:
-        return decoders.epoch_to_datetime(self.time_end)
 
     @property
     def cpu_seconds(self) -> float:
