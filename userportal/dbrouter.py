@@ -111,3 +111,23 @@ class ReadOnlyRouter:
         if model is not None and self.owns(model):
             return False
         return None
+
+
+def demo_database(using: str, *, allow_non_sqlite: bool, command: str) -> None:
+    """Refuse to seed anything but a SQLite demo database (or, when allowed, a scratch server database).
+
+    The seeders write the tables slurmdbd and Robinhood own: pointed at a production database by
+    mistake, they would corrupt it. Raises CommandError naming the alias and the way out.
+    """
+    from django.core.management.base import CommandError
+    from django.db import connections
+
+    if using not in connections:
+        raise CommandError(f"Unknown database alias {using!r}.")
+    vendor = connections[using].vendor
+    if vendor != "sqlite" and not allow_non_sqlite:
+        raise CommandError(
+            f"The {using!r} database is {vendor}, not SQLite. {command} writes only to a demo database; "
+            "it refuses anything else so that the real database is never written. "
+            "Pass --allow-non-sqlite for a scratch database."
+        )

@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import connections
 
 from demo.catalog import MIN_JOBS
 from demo.seed import seed_demo
 from slurm.models import default_cluster
 from slurm.router import SLURM_DB_ALIAS
+from userportal.dbrouter import demo_database
 
 
 class Command(BaseCommand):
@@ -47,15 +47,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         using = options["database"]
-        if using not in connections:
-            raise CommandError(f"Unknown database alias {using!r}.")
-        vendor = connections[using].vendor
-        if vendor != "sqlite" and not options["allow_non_sqlite"]:
-            raise CommandError(
-                f"The {using!r} database is {vendor}, not SQLite. seed_demo writes only to a demo database; "
-                "it refuses anything else so that the real Slurm accounting database is never written. "
-                "Pass --allow-non-sqlite for a scratch database."
-            )
+        demo_database(using, allow_non_sqlite=options["allow_non_sqlite"], command="seed_demo")
         cluster = options["cluster"] or default_cluster()
         verbosity = options["verbosity"]
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError, connections
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError
 
 from quotas import demo
 from quotas.router import ROBINHOOD_DB_ALIAS
+from userportal.dbrouter import demo_database
 
 FALLBACK = [("alice", "physics"), ("bob", "physics"), ("bob", "chem"), ("carol", "chem"), ("staffer", "staff")]
 
@@ -33,14 +34,7 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         using = options["database"]
-        if using not in connections:
-            raise CommandError(f"Unknown database alias {using!r}.")
-        vendor = connections[using].vendor
-        if vendor != "sqlite" and not options["allow_non_sqlite"]:
-            raise CommandError(
-                f"The {using!r} database is {vendor}, not SQLite: seed_robinhood writes only demo databases "
-                "(pass --allow-non-sqlite for a scratch one)."
-            )
+        demo_database(using, allow_non_sqlite=options["allow_non_sqlite"], command="seed_robinhood")
         pairs = self._pairs(options["cluster"], options["max_pairs"])
         if options["verbosity"]:
             self.stdout.write(f"{len(pairs)} (user, group) pairs")
