@@ -1,9 +1,14 @@
-"""Code scanning before a job is queued.
+"""Code scanning before a job is queued: advice, not a security boundary.
 
 The static scan walks the submission's AST: calls and imports that reach the shell, the network
 or the node's processes reject the job; code that imports no ML library gets a warning. An LLM
 scan through an OpenAI-compatible endpoint is optional (JOBQUEUE_SCAN_LLM_URL, empty by default:
 the portal never needs the internet); when it is down the job is queued with a warning.
+
+A blocklist catches mistakes and careless code; code written to get past it does
+(``getattr(os, "sys" + "tem")``, ``importlib.import_module("subpro" + "cess")``, ``os.spawnlp``,
+``asyncio.create_subprocess_shell``…). What contains a job is the sandbox it runs in on the node
+(jobqueue/executors/sandbox.py), whatever the scan said.
 """
 
 from __future__ import annotations

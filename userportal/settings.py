@@ -545,6 +545,12 @@ JOBQUEUE_SSH_RETRIES = strict_int("JOBQUEUE_SSH_RETRIES", default=4, minimum=0)
 # On the node, relative to the ssh user's home (never a shared /tmp).
 JOBQUEUE_REMOTE_DIR = env.str("JOBQUEUE_REMOTE_DIR", default=".jobqueue")
 JOBQUEUE_PYTHON = env.str("JOBQUEUE_PYTHON", default="python3")
+# Each job runs in a bubblewrap sandbox on the node (jobqueue/executors/sandbox.py); "none" only
+# on disposable nodes (a fresh container after each job: both settings below true).
+JOBQUEUE_SANDBOX = strict_choice("JOBQUEUE_SANDBOX", default="bwrap", choices=("bwrap", "none"))
+JOBQUEUE_SANDBOX_BWRAP = env.str("JOBQUEUE_SANDBOX_BWRAP", default="bwrap")  # on the nodes
+JOBQUEUE_SANDBOX_PATHS = str_list("JOBQUEUE_SANDBOX_PATHS")  # more read-only paths: a venv, datasets
+JOBQUEUE_NODES_DISPOSABLE = strict_bool("JOBQUEUE_NODES_DISPOSABLE", default=False)
 JOBQUEUE_LXC_RESTART = strict_bool("JOBQUEUE_LXC_RESTART", default=False)
 JOBQUEUE_LXC_COMMAND = env.str("JOBQUEUE_LXC_COMMAND", default="lxc restart {container}")  # run on the jump host
 JOBQUEUE_LXC_PREFIX = env.str("JOBQUEUE_LXC_PREFIX", default="")

@@ -71,17 +71,18 @@ def time_limit(job: Job) -> int:
     return math.ceil(job.expected_time * settings.JOBQUEUE_TIME_LIMIT_FACTOR)
 
 
-def run_script(job: Job, *, chdir: bool = True) -> str:
+def run_script(job: Job, *, chdir: bool = True, command: str | None = None) -> str:
     """The wrapper that runs the code detached, recording its pid and exit code in its directory.
 
     The job survives a dropped connection or a dead worker: it is its own session (setsid), and
     its exit code lands in a file any later poll can read. exit_code is written then renamed, so
-    a poll never reads half of it.
+    a poll never reads half of it. ``command`` (a shell word list) replaces ``python code.py``:
+    the ssh executor's sandbox launcher.
     """
-    python = shlex.join(shlex.split(settings.JOBQUEUE_PYTHON))
+    command = command or f"{shlex.join(shlex.split(settings.JOBQUEUE_PYTHON))} code.py"
     return (
         "#!/bin/sh\n" + ('cd "$(dirname "$0")" || exit 1\n' if chdir else "") + "echo $$ > pid.tmp && mv pid.tmp pid\n"
-        f"timeout --kill-after=30 {time_limit(job)} {python} code.py > stdout.txt 2> stderr.txt < /dev/null &\n"
+        f"timeout --kill-after=30 {time_limit(job)} {command} > stdout.txt 2> stderr.txt < /dev/null &\n"
         "echo $! > child\n"
         "wait $!\n"
         "echo $? > exit_code.tmp && mv exit_code.tmp exit_code\n"

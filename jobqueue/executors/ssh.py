@@ -1,9 +1,12 @@
 """The ssh executor: a job runs detached on a GPU node reached through a jump host (paramiko).
 
-Layout on the node: JOBQUEUE_REMOTE_DIR/<job_id>/ holds code.py, run.sh (runs the code, records
-its pid and exit code) and ctl.sh (start, poll, cancel). Remote commands are argv lists joined
-with shlex, never strings pasted together. Connections are kept per node, with keep-alives;
-a dropped one is rebuilt with exponential back-off, and the job, detached, does not notice.
+Layout on the node: JOBQUEUE_REMOTE_DIR/<job_id>/ (mode 0700) holds the control files, ctl.sh
+(start, poll, cancel), run.sh (runs the launcher under ``timeout``, records its pid and exit code)
+and launch.sh (the sandbox, jobqueue.executors.sandbox), the output stdout.txt and stderr.txt, and
+work/ with code.py: the only directory the sandboxed job sees. Remote commands are argv lists
+joined with shlex, never strings pasted together. Connections are kept per node, with
+keep-alives; a dropped one is rebuilt with exponential back-off, and the job, detached, does not
+notice.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING
 import paramiko
 from django.conf import settings
 
-from jobqueue.executors import Executor, ExecutorError, ExecutorUnavailable, Output, Poll, run_script
+from jobqueue.executors import Executor, ExecutorError, ExecutorUnavailable, Output, Poll, run_script, sandbox
 
 if TYPE_CHECKING:
     from jobqueue.models import Job
@@ -31,6 +34,10 @@ CTL_SCRIPT = """#!/bin/sh
 cd "$(dirname "$0")" || { echo lost; exit 0; }
 case "$1" in
 start)
+  if [ ! -d started.lock ] && ! problem=$(sh launch.sh probe 2>&1); then
+    echo "no-sandbox $problem" | tr '\n' ' '; echo
+    exit 0
+  fi
   if mkdir started.lock 2>/dev/null; then
     setsid nohup sh run.sh > /dev/null 2>&1 < /dev/null &
     echo started
@@ -262,17 +269,25 @@ class SSHExecutor(Executor):
         return posixpath.join(settings.JOBQUEUE_REMOTE_DIR, job.job_id)
 
     def start(self, job: Job, *, node: str) -> str:
+        launch = sandbox.launcher()  # refuses to run without a sandbox on nodes that are not disposable
         conn = connection(node)
         directory = self._dir(job)
-        status, _out, err = conn.run(["mkdir", "-p", "-m", "700", directory])
+        work = posixpath.join(directory, "work")
+        status, _out, err = conn.run(["mkdir", "-p", "-m", "700", directory, work])
         if status != 0:
             raise ExecutorError(f"cannot create {directory} on {node}: {err.strip()}")
-        script = run_script(job)
-        conn.put(posixpath.join(directory, "code.py"), job.code)
-        conn.put(posixpath.join(directory, "run.sh"), script, mode=0o755)
+        conn.put(posixpath.join(work, "code.py"), job.code)
+        conn.put(posixpath.join(directory, "launch.sh"), launch, mode=0o755)
+        conn.put(posixpath.join(directory, "run.sh"), run_script(job, command="sh launch.sh run"), mode=0o755)
         conn.put(posixpath.join(directory, "ctl.sh"), CTL_SCRIPT, mode=0o755)
         status, out, err = conn.run(["sh", posixpath.join(directory, "ctl.sh"), "start"])
-        if status != 0 or out.strip() not in ("started", "already"):
+        answer = out.strip()
+        if status == 0 and answer.startswith("no-sandbox"):
+            raise ExecutorError(
+                f"refusing to run the job: no working sandbox on {node} ({answer.removeprefix('no-sandbox').strip()}); "
+                "install bubblewrap there (with unprivileged user namespaces), or declare the nodes disposable"
+            )
+        if status != 0 or answer not in ("started", "already"):
             raise ExecutorError(f"cannot start the job on {node}: {(err or out).strip()}")
         return directory
 

@@ -11,7 +11,9 @@ account: no test database is created for it, and nothing is ever written there.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import uuid
 from pathlib import Path
 
 import pytest
@@ -76,3 +78,43 @@ def run(argv: list[str], *, user: str | None = None, timeout: float = 60) -> sub
         argv = ["runuser", "-u", user, "--", "env", f"SLURM_CONF={os.environ['SLURM_CONF']}", *argv]
     env = {**os.environ, "TZ": "UTC"}
     return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=True, env=env)
+
+
+# --- the job queue's ssh executor against the stack's GPU node (test_jobqueue_stack, test_jobqueue_isolation_stack)
+@pytest.fixture
+def shared_dir():
+    path = Path(f"/tmp/jobqueue-it-{uuid.uuid4().hex[:8]}")
+    path.mkdir(mode=0o711)
+    os.chmod(path, 0o711)  # noqa: S103 (the Slurm job's user must reach its directory)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def queue(settings, stack_dir, shared_dir, monkeypatch):
+    """The ssh executor on the stack's node gpu01 through the jump host; a fresh job directory there."""
+    from django.core.cache import caches
+
+    from jobqueue.executors import ssh as ssh_executor
+
+    monkeypatch.setattr("django.db.transaction.on_commit", lambda func, using=None, robust=False: func())
+    keys = Path(os.environ["PORTAL_STACK_SSH_KEY_DIR"])
+    settings.JOBQUEUE_EXECUTOR = "ssh"
+    settings.JOBQUEUE_NODES = ["gpu01=127.0.0.1:2222"]
+    settings.JOBQUEUE_SSH_JUMP = "127.0.0.1:2223"
+    settings.JOBQUEUE_SSH_USER = "jobqueue"
+    settings.JOBQUEUE_SSH_KEY = str(keys / "jobqueue_ed25519")
+    settings.JOBQUEUE_SSH_KNOWN_HOSTS = os.environ["PORTAL_STACK_SSH_KNOWN_HOSTS"]
+    settings.JOBQUEUE_SSH_RETRIES = 2
+    settings.JOBQUEUE_REMOTE_DIR = f"/tmp/jobqueue-node-{uuid.uuid4().hex[:8]}"
+    settings.JOBQUEUE_DIR = shared_dir
+    settings.JOBQUEUE_POLL_SECONDS = 1
+    settings.JOBQUEUE_SLURM_USER = "jobqueue"
+    settings.JOBQUEUE_SLURM_ACCOUNT = "staff"
+    settings.JOBQUEUE_SLURM_PARTITION = "gpu"
+    settings.JOBQUEUE_SLURM_GRES = "gpu:1"
+    caches["throttle"].clear()  # local memory in tests (userportal/settings_test.py)
+    ssh_executor.close_all()
+    yield settings
+    ssh_executor.close_all()
+    shutil.rmtree(settings.JOBQUEUE_REMOTE_DIR, ignore_errors=True)

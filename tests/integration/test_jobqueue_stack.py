@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import time
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.core.cache import caches
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
@@ -40,54 +37,23 @@ def code(sleep: float) -> str:
 
 
 @pytest.fixture
-def shared_dir():
-    path = Path(f"/tmp/jobqueue-it-{uuid.uuid4().hex[:8]}")
-    path.mkdir(mode=0o711)
-    os.chmod(path, 0o711)  # noqa: S103 (the Slurm job's user must reach its directory)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-def queue(settings, stack_dir, shared_dir, monkeypatch):
-    monkeypatch.setattr("django.db.transaction.on_commit", lambda func, using=None, robust=False: func())
-    keys = Path(os.environ["PORTAL_STACK_SSH_KEY_DIR"])
-    settings.JOBQUEUE_EXECUTOR = "ssh"
-    settings.JOBQUEUE_NODES = ["gpu01=127.0.0.1:2222"]
-    settings.JOBQUEUE_SSH_JUMP = "127.0.0.1:2223"
-    settings.JOBQUEUE_SSH_USER = "jobqueue"
-    settings.JOBQUEUE_SSH_KEY = str(keys / "jobqueue_ed25519")
-    settings.JOBQUEUE_SSH_KNOWN_HOSTS = os.environ["PORTAL_STACK_SSH_KNOWN_HOSTS"]
-    settings.JOBQUEUE_SSH_RETRIES = 2
-    settings.JOBQUEUE_REMOTE_DIR = f"/tmp/jobqueue-node-{uuid.uuid4().hex[:8]}"
-    settings.JOBQUEUE_DIR = shared_dir
-    settings.JOBQUEUE_POLL_SECONDS = 1
-    settings.JOBQUEUE_SLURM_USER = "jobqueue"
-    settings.JOBQUEUE_SLURM_ACCOUNT = "staff"
-    settings.JOBQUEUE_SLURM_PARTITION = "gpu"
-    settings.JOBQUEUE_SLURM_GRES = "gpu:1"
-    caches["throttle"].clear()  # local memory in tests (userportal/settings_test.py)
-    ssh_executor.close_all()
-    yield settings
-    ssh_executor.close_all()
-
-
-@pytest.fixture
 def alice(django_user_model):
     return django_user_model.objects.create_user("alice")
 
 
-def seed_submit(client, key: str, *, sleep: float = 1, expected_time: int = 60):
+def seed_submit(
+    client, key: str, *, sleep: float = 1, expected_time: int = 60, source: str | None = None, user_id: str = "alice"
+):
     """Exactly what the seed README's client sends: files only, the token inside the config."""
     config = {
         "competition_id": "comp-001",
         "project_id": "proj-001",
-        "user_id": "alice",
+        "user_id": user_id,
         "expected_time": expected_time,
         "token": key,
     }
     files = {
-        "code": SimpleUploadedFile("solution.py", code(sleep).encode(), content_type="text/x-python"),
+        "code": SimpleUploadedFile("solution.py", (source or code(sleep)).encode(), content_type="text/x-python"),
         "config_file": SimpleUploadedFile("config.json", json.dumps(config).encode(), content_type="application/json"),
     }
     return client.post("/jobqueue/api/submit", files)
