@@ -63,6 +63,7 @@ def samples(personas) -> dict[str, str]:
         "jobid": str(personas.owner_job.id_job),
         "job_ids": str(personas.owner_job.id_job),
         "graph": "cpu",
+        "chart": "wait",  # scheduler: one of its charts
         "node": "node01",  # nodes: a node page (no scontrol in unit tests: the page says so)
         # priorities: the staff page of one request (the owner's)
         "priority_id": str(_sample_priority(personas)),

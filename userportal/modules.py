@@ -69,6 +69,14 @@ MODULES = [
         "bi-hdd-rack",
         staff_only=True,
     ),
+    Module(
+        "scheduler",
+        _("Scheduler"),
+        _("Waits, run times, time-outs and fair share by partition."),
+        "scheduler:index",
+        "bi-hourglass-split",
+        staff_only=True,
+    ),
 ]
 
 

@@ -38,7 +38,18 @@ ALLOWED_HOSTS = str_list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[:
 CSRF_TRUSTED_ORIGINS = str_list("CSRF_TRUSTED_ORIGINS")
 
 # --- Modules ---------------------------------------------------------------------------------
-FEATURE_APPS = ["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top", "cloudstats", "nodes"]
+FEATURE_APPS = [
+    "jobstats",
+    "accountstats",
+    "quotas",
+    "priorities",
+    "billing",
+    "jobqueue",
+    "top",
+    "cloudstats",
+    "nodes",
+    "scheduler",
+]
 # Modules shown in the navigation. A module is listed here once it has pages that work; cloudstats
 # (OpenStack instances) by default only where a source of project members is configured.
 CLOUDSTATS_MEMBERSHIP = strict_choice("CLOUDSTATS_MEMBERSHIP", default="", choices=("", "file", "ldap", "keystone"))
@@ -434,6 +445,8 @@ SLURM_SCONTROL_TIMEOUT = strict_float("SLURM_SCONTROL_TIMEOUT", default=5.0, min
 # nodes: rows per page of the node list, and the default window (seconds) of a node's page.
 NODES_PAGE_SIZE = strict_int("NODES_PAGE_SIZE", default=50, minimum=1)
 NODES_DEFAULT_WINDOW = strict_int("NODES_DEFAULT_WINDOW", default=2 * 86400, minimum=60)
+# scheduler: days its analytics cover by default.
+SCHEDULER_DEFAULT_DAYS = strict_int("SCHEDULER_DEFAULT_DAYS", default=30, minimum=1, maximum=366)
 
 
 def _optional_figure(name: str, default: float) -> float | None:

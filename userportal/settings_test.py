@@ -25,6 +25,7 @@ os.environ.setdefault(
             "top",
             "cloudstats",
             "nodes",
+            "scheduler",
         )
         if os.path.exists(os.path.join(_ROOT, m, "urls.py"))
     ),
