@@ -1,5 +1,5 @@
 # The two commands a newcomer needs:
-#   make run    serve the demo portal on http://127.0.0.1:8000 (SQLite, synthetic cluster)
+#   make run    serve the demo portal on http://127.0.0.1:8000 (SQLite, synthetic cluster, demo Prometheus)
 #   make test   run the whole test suite (lint, types, checks, unit, and stack tests when CI=true)
 SHELL := /bin/bash
 VENV ?= .venv
@@ -21,9 +21,14 @@ demo: venv
 	$(DEMO_ENV) $(PY) manage.py seed_robinhood --seed $(DEMO_SEED)
 	$(DEMO_ENV) $(PY) manage.py create_dev_users
 
+# The demo's Prometheus (scripts/demo-prometheus) runs while runserver does; without one (no
+# prometheus package, not root) the portal still runs and its pages say "Prometheus unavailable".
+DEMO_PROMETHEUS_PORT ?= 9091
 run: demo
+	@PY=$(PY) scripts/demo-prometheus start || echo "make run: serving without the demo Prometheus (graphs and top pages will be empty)"
 	@echo "Serving the demo portal on http://127.0.0.1:8000 (sign in as alice / demo-alice or admin / demo-admin)"
-	$(DEMO_ENV) $(PY) manage.py runserver 127.0.0.1:8000
+	@trap 'scripts/demo-prometheus stop' EXIT; \
+	  $(DEMO_ENV) PROMETHEUS_URL=http://127.0.0.1:$(DEMO_PROMETHEUS_PORT) $(PY) manage.py runserver 127.0.0.1:8000
 
 test: venv-dev
 	@scripts/test

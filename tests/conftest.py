@@ -137,3 +137,33 @@ def prom(monkeypatch):
     client = StubClient()
     monkeypatch.setattr("userportal.prometheus.get_client", lambda: client)
     return client
+
+
+@pytest.fixture
+def demo_prometheus(slurm_tables, settings, tmp_path):
+    """The demo cluster (seed_demo, small) with the demo's real Prometheus loaded from it (demo/prometheus.py).
+
+    Needs Debian's prometheus package: without it the test is skipped, and fails under CI=true.
+    """
+    import socket
+
+    from demo.prometheus import DemoPrometheus, PrometheusMissing, binaries
+    from demo.seed import seed_demo
+
+    try:
+        binaries()
+    except PrometheusMissing as exc:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{exc} (CI=true: apt-get install prometheus)")
+        pytest.skip(str(exc))
+    seed_demo(cluster="testcluster", seed=7, users=12, accounts=4, jobs=400, days=14)
+    ports = []
+    for _ in range(2):
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            ports.append(probe.getsockname()[1])
+    demo = DemoPrometheus(tmp_path, *ports)
+    demo.start("testcluster", hours=1)
+    settings.PROMETHEUS_URL = demo.url
+    yield demo
+    demo.stop()
