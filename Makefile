@@ -21,13 +21,14 @@ demo: venv
 	$(DEMO_ENV) $(PY) manage.py seed_robinhood --seed $(DEMO_SEED)
 	$(DEMO_ENV) $(PY) manage.py create_dev_users
 
-# The demo's Prometheus (scripts/demo-prometheus) runs while runserver does; without one (no
-# prometheus package, not root) the portal still runs and its pages say "Prometheus unavailable".
+# The demo's Prometheus (scripts/demo-prometheus) loads beside runserver (it says when it is ready,
+# within a minute) and stops with it; without one (no prometheus package, not root) the portal
+# still runs and its pages say "Prometheus unavailable".
 DEMO_PROMETHEUS_PORT ?= 9091
 run: demo
-	@PY=$(PY) scripts/demo-prometheus start || echo "make run: serving without the demo Prometheus (graphs and top pages will be empty)"
 	@echo "Serving the demo portal on http://127.0.0.1:8000 (sign in as alice / demo-alice or admin / demo-admin)"
 	@trap 'scripts/demo-prometheus stop' EXIT; \
+	  { PY=$(PY) DEMO_PROMETHEUS_PORT=$(DEMO_PROMETHEUS_PORT) scripts/demo-prometheus start || echo "make run: serving without the demo Prometheus (no graphs, no top figures)"; } & \
 	  $(DEMO_ENV) PROMETHEUS_URL=http://127.0.0.1:$(DEMO_PROMETHEUS_PORT) $(PY) manage.py runserver 127.0.0.1:8000
 
 test: venv-dev
