@@ -147,8 +147,11 @@ def demo_prometheus(slurm_tables, settings, tmp_path):
     """
     import socket
 
+    from django.core.cache import cache
+
     from demo.prometheus import DemoPrometheus, PrometheusMissing, binaries
     from demo.seed import seed_demo
+    from userportal.prometheus import PROMETHEUS_DOWN, get_client
 
     try:
         binaries()
@@ -165,5 +168,8 @@ def demo_prometheus(slurm_tables, settings, tmp_path):
     demo = DemoPrometheus(tmp_path, *ports)
     demo.start("testcluster", hours=1)
     settings.PROMETHEUS_URL = demo.url
+    get_client.cache_clear()  # the client and a remembered failure of the unit tests' dead URL
+    cache.delete(PROMETHEUS_DOWN.key)
     yield demo
     demo.stop()
+    get_client.cache_clear()
