@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from django.test import override_settings
 from factories import StaffFactory, UserFactory
+from skipping import skip_or_fail
 from slurm_factories import SlurmFixtures
 
 from slurm.schema import create_tables
@@ -106,10 +107,7 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def browser():
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        message = f"{CHROMIUM} not found: apt-get install chromium"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"{CHROMIUM} not found: apt-get install chromium")
     os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's sync API runs an event loop
     from playwright.sync_api import sync_playwright
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from skipping import skip_or_fail
 
 TIMEOUT = 30
 STAFF = {"X-Test-Remote-User": "staffer@example.org", "X-Test-Affiliation": "staff@example.org"}
@@ -151,7 +152,7 @@ def test_user_page_lists_the_users_jobs(batch):
 def test_job_page_shows_state_exit_code_and_resources(batch, name, label, exit_code):
     job = batch[name]
     if name == "time-limit" and job["state"] not in FINAL:
-        pytest.skip("time-limit has not reached its limit yet")
+        skip_or_fail("time-limit has not reached its limit yet")
     response = get(job["user"], f"/secure/jobstats/{job['user']}/{job['id']}/")
     assert response.status_code == 200, response.text[:300]
     text = text_of(response)
@@ -199,7 +200,7 @@ def test_pending_job_says_why_in_plain_language_with_squeues_estimate(batch, slu
     job = batch["qos-pending"]
     squeue = slurm_cmd(["squeue", "-h", "-j", job["id"], "-o", "%T|%r|%S"]).stdout.strip()
     if not squeue.startswith("PENDING|"):
-        pytest.skip(f"qos-pending is no longer pending ({squeue!r})")
+        skip_or_fail(f"qos-pending is no longer pending ({squeue!r})")
     _state, reason, estimate = squeue.split("|")
     response = get("bob", f"/secure/jobstats/bob/{job['id']}/")
     assert response.status_code == 200
@@ -334,7 +335,7 @@ def test_job_graphs_come_from_prometheus(stack_dir, batch, name):
     job = batch[name]
     backfilled = json.loads((stack_dir / "data" / "prometheus-backfill.json").read_text())["jobs"]
     if job["id"] not in backfilled:
-        pytest.skip(f"job {job['id']} was not backfilled into Prometheus")
+        skip_or_fail(f"job {job['id']} was not backfilled into Prometheus")
     assert series_in_prometheus(job["id"]) > 0
     page = get(job["user"], f"/secure/jobstats/{job['user']}/{job['id']}/")
     urls = dict(re.findall(r'data-graph-url="([^"]+)" data-graph-name="([a-z_]+)"', page.text))

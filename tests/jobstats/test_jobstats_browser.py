@@ -7,6 +7,7 @@ import shutil
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from skipping import skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=["default", "slurm"], transaction=True)]
 
@@ -47,9 +48,7 @@ class BrowserThread:
 @pytest.fixture(scope="module")
 def chromium():
     if not shutil.which(CHROMIUM) and not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{CHROMIUM} not found")
-        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium")
+        skip_or_fail(f"{CHROMIUM} not found: apt-get install chromium")
     thread = BrowserThread()
     yield thread
     thread.close()
