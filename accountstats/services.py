@@ -306,12 +306,22 @@ def _priority(session: MetricsSession, name: str, account: str, window: Window) 
     )
 
 
+def lustre_expr(name: str, account: str) -> str:
+    """MDT operations/s, or OST bytes/s read plus written (a user who only reads or only writes included)."""
+
+    def per_user(rule: str) -> str:
+        return f"sum by (user, fs) ({promql.selector(rule, {'account': account})})"
+
+    if name == "lustre_mdt":
+        return per_user("lustre:metadata:rate3m_user")
+    read, write = per_user("lustre:read_bytes:rate3m_user"), per_user("lustre:write_bytes:rate3m_user")
+    return f"({read} + {write}) or {read} or {write}"
+
+
 def _lustre(session: MetricsSession, name: str, account: str, window: Window) -> Figure:
     spec = GRAPHS[name]
-    rate = "lustre:metadata:rate3m_user" if name == "lustre_mdt" else "lustre:read_bytes:rate3m_user"
     scale = 1.0 if name == "lustre_mdt" else 1.0 / 1024**2
-    expr = f"sum by (user, fs) ({promql.selector(rate, {'account': account})})"
-    series = _range(session, expr, window)
+    series = _range(session, lustre_expr(name, account), window)
     traces = [
         trace(s, f"{s.labels.get('user', _('others'))} ({s.labels.get('fs', '?')})", scale=scale, unit=spec.unit)
         for s in series

@@ -20,6 +20,7 @@ class StubClient:
         self.ranges: dict[str, list[tuple[dict[str, str], list[float], list[float]]]] = {}
         self.down = False
         self.queries: list[str] = []
+        self.spans: list[float] = []  # seconds between start and end of each range query
 
     def query(self, expr, *, at=None):
         self.queries.append(expr)
@@ -34,6 +35,7 @@ class StubClient:
 
     def query_range(self, expr, *, start, end, step=None):
         self.queries.append(expr)
+        self.spans.append((end - start).total_seconds())
         if self.down:
             raise PrometheusUnavailable("stub: down")
         if self.ranges:

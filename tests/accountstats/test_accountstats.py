@@ -130,3 +130,88 @@ def test_index_query_count_is_flat(client, personas, accounts, django_assert_max
     assert response.status_code == 200
     html = response.content.decode()
     assert all(name in html for name in names)
+
+
+# --- the application, fair-share and Lustre graphs, with series shaped like a real site's -----------
+T0 = 1_767_225_600.0  # 2026-01-01T00:00:00Z
+HOURS = [T0 + 3600 * i for i in range(6)]
+
+
+def graph(client, name, query=""):
+    response = client.get(reverse("accountstats:graph", kwargs={"account": ACCOUNT, "name": name}) + query)
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_application_graph_stacks_the_twelve_largest_executables(client, personas, prom):
+    # slurm_job:process_usage:sum_account per bin: cores used by each executable basename
+    bins = {"python3.11": 31.5, "gmx_mpi": 12.0, "lmp": 6.25, "orca": 4.0, "R": 2.0, "julia": 1.5, "matlab": 1.2,
+            "pw.x": 1.0, "vasp_std": 0.9, "namd2": 0.8, "cp2k.psmp": 0.7, "java": 0.6, "perl": 0.2, "bash": 0.1}  # fmt: skip
+    prom.series = [Series({"bin": name}, HOURS, [cores] * len(HOURS)) for name, cores in bins.items()]
+    client.force_login(personas.owner)
+    body = graph(client, "application")
+    names = [item["name"] for item in body["data"]]
+    assert names == list(bins)[:12]  # largest first; perl and bash are left out
+    assert all(item.get("stackgroup") for item in body["data"])
+    assert body["data"][0]["y"] == [31.5] * 6
+    assert body["data"][0]["x"][0] == "2026-01-01T00:00:00Z"
+    assert prom.queries[-1] == 'sum by (bin) (slurm_job:process_usage:sum_account{account="def-owner"})'
+    assert prom.spans[-1] == pytest.approx(30 * 86400, abs=600)  # ACCOUNTSTATS_DEFAULT_DAYS
+
+
+def test_fair_share_graph_puts_levelfs_on_the_right_axis(client, personas, prom):
+    # sshare's LevelFS falls below 1 while the account uses more than its share
+    prom.ranges = {
+        "allocated": [({}, HOURS, [64, 64, 128, 128, 128, 64])],
+        "used": [({}, HOURS, [40.5, 60, 120, 118, 90, 10])],
+        "levelfs": [({"account": ACCOUNT}, HOURS, [1.8, 1.4, 0.9, 0.7, 0.6, 0.65])],
+    }
+    client.force_login(personas.owner)
+    body = graph(client, "cpu_priority")
+    by_name = {item["name"]: item for item in body["data"]}
+    assert by_name["Allocated"]["y"] == [64, 64, 128, 128, 128, 64]
+    assert by_name["Used"]["y"][0] == 40.5
+    levelfs = by_name["LevelFS (right axis)"]
+    assert (levelfs["yaxis"], levelfs["y"][-1]) == ("y2", 0.65)
+    share = by_name["LevelFS 1: used exactly its share"]
+    assert (share["yaxis"], share["y"], share["x"]) == (
+        "y2",
+        [1.0, 1.0],
+        ["2026-01-01T00:00:00Z", "2026-01-01T05:00:00Z"],
+    )
+    assert body["layout"]["yaxis2"]["title"]["text"] == "LevelFS"
+    query = prom.queries[-1]
+    assert 'slurm_job:allocated_core:count_user_account{account="def-owner"}' in query
+    assert 'slurm_account_levelfs{account="def-owner"}' in query
+    assert prom.spans[-1] == pytest.approx(90 * 86400, abs=600)  # the priority graphs' 90 days
+    graph(client, "gpu_priority")
+    assert "slurm_job:allocated_gpu:count_user_account" in prom.queries[-1]
+
+
+def test_fair_share_graph_without_levelfs_still_shows_the_use(client, personas, prom):
+    # the exporter drops accounts with NormUsage 0: a missing series is not a zero
+    prom.ranges = {"allocated": [({}, HOURS, [8] * 6)], "used": [({}, HOURS, [7.5] * 6)]}
+    client.force_login(personas.owner)
+    body = graph(client, "cpu_priority")
+    assert [item["name"] for item in body["data"]] == ["Allocated", "Used"]
+
+
+def test_lustre_graphs_per_user_and_filesystem(client, personas, prom, settings):
+    settings.ACCOUNTSTATS_LUSTRE = True
+    mib = 1024**2
+    prom.series = [
+        Series({"user": "owner", "fs": "lustre05"}, HOURS, [v * mib for v in (120, 80, 0, 0, 300, 10)]),
+        Series({"user": "member", "fs": "scratch"}, HOURS, [2.5 * mib] * 6),
+    ]
+    client.force_login(personas.owner)
+    body = graph(client, "lustre_ost")
+    by_name = {item["name"]: item["y"] for item in body["data"]}
+    assert by_name == {"owner (lustre05)": [120, 80, 0, 0, 300, 10], "member (scratch)": [2.5] * 6}  # MiB/s
+    query = prom.queries[-1]
+    # bandwidth is what the account's jobs read and wrote
+    assert 'lustre:read_bytes:rate3m_user{account="def-owner"}' in query
+    assert 'lustre:write_bytes:rate3m_user{account="def-owner"}' in query
+    prom.series = [Series({"user": "owner", "fs": "lustre05"}, HOURS, [1500.0, 2000.0, 0, 0, 0, 12.5])]
+    body = graph(client, "lustre_mdt")
+    assert [(item["name"], item["y"][1]) for item in body["data"]] == [("owner (lustre05)", 2000.0)]
+    assert 'lustre:metadata:rate3m_user{account="def-owner"}' in prom.queries[-1]

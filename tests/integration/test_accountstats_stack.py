@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 import requests
 from django.conf import settings
@@ -80,3 +82,41 @@ def test_page_renders_a_notice_with_prometheus_down(client, alice, settings):
         assert response.context["metrics_notice"]
     finally:
         get_client.cache_clear()
+
+
+def prometheus_range(query: str, days: int = 90) -> list[float]:
+    """Every value Prometheus has for `query` over the last `days` (hourly), to bound the graph's."""
+    end = time.time()
+    answer = requests.get(
+        f"{settings.PROMETHEUS_URL}/api/v1/query_range",
+        params={"query": query, "start": end - days * 86400, "end": end, "step": 3600},
+        timeout=10,
+    ).json()
+    return [float(v) for item in answer["data"]["result"] for _t, v in item["values"]]
+
+
+def test_application_graph_shows_the_executables_physics_ran(client, alice):
+    """The stack's slurm-job-exporter reports /opt/software/bin/simulate for physics' jobs."""
+    client.force_login(alice)
+    body = client.get(
+        reverse("accountstats:graph", kwargs={"account": "physics", "name": "application"}) + f"?delta={90 * 86400}"
+    ).json()
+    traces = {trace["name"]: trace for trace in body["data"]}
+    assert "simulate" in traces, body
+    direct = prometheus_range('sum by (bin) (slurm_job:process_usage:sum_account{account="physics", bin="simulate"})')
+    shown = [v for v in traces["simulate"]["y"] if v is not None]
+    assert shown and direct
+    assert min(direct) - 0.01 <= min(shown) and max(shown) <= max(direct) + 0.01
+
+
+def test_fair_share_graph_has_physics_levelfs_from_the_slurm_exporter(client, alice):
+    client.force_login(alice)
+    body = client.get(reverse("accountstats:graph", kwargs={"account": "physics", "name": "cpu_priority"})).json()
+    traces = {trace["name"]: trace for trace in body["data"]}
+    assert {"Allocated", "Used", "LevelFS (right axis)", "LevelFS 1: used exactly its share"} <= set(traces), body
+    levelfs = [v for v in traces["LevelFS (right axis)"]["y"] if v is not None]
+    direct = prometheus_range('max(slurm_account_levelfs{account="physics"})')
+    assert levelfs and direct
+    assert min(direct) - 0.001 <= min(levelfs) and max(levelfs) <= max(direct) + 0.001
+    assert traces["LevelFS (right axis)"]["yaxis"] == "y2"
+    assert max(v for v in traces["Allocated"]["y"] if v is not None) > 0

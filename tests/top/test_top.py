@@ -128,3 +128,45 @@ def test_idle_gpus_at_zero_and_without_any_process(client, personas, prom):
     client.force_login(personas.staff)
     jobs = client.get(reverse("top:idlegpu") + "?window=1d").context["jobs"]
     assert [(j.job_id, j.reason, j.gpus) for j in jobs] == [("77", "zero", 2), (str(running.id_job), "no-process", 2)]
+
+
+def test_lustre_page_ranks_the_top_users_of_each_filesystem(client, personas, prom, settings):
+    """lustre_exporter_slurm's rules as a real site has them: two filesystems, root, I/O with no user."""
+    settings.TOP_LUSTRE = True
+    many = [({"fs": "scratch", "user": f"user{i:02d}"}, 100.0 - i) for i in range(25)]
+    prom.samples = {
+        "mdt": [
+            ({"fs": "lustre05", "user": "owner"}, 1250.5),
+            ({"fs": "lustre05", "user": "member"}, 12.0),
+            ({"fs": "lustre05", "user": "root"}, 90000.0),  # the servers' own housekeeping
+            ({"fs": "lustre05"}, 3.0),  # login-node I/O lustre_exporter_slurm could not map
+            *many,
+        ],
+        "ost": [({"fs": "lustre05", "user": "member"}, 512.25), ({"fs": "lustre05", "user": "owner"}, 40.0)],
+    }
+    client.force_login(personas.staff)
+    response = client.get(reverse("top:filesystem"))
+    assert response.status_code == 200
+    tables = response.context["tables"]
+    lustre05 = [(row.user, row.value) for row in tables["mdt"] if row.fs == "lustre05"]
+    assert lustre05 == [("owner", 1250.5), ("member", 12.0), ("others", 3.0)]  # root left out
+    scratch = [row.user for row in tables["mdt"] if row.fs == "scratch"]
+    assert scratch == [f"user{i:02d}" for i in range(20)]  # the top 20 per filesystem
+    assert [(row.user, row.value) for row in tables["ost"]] == [("member", 512.25), ("owner", 40.0)]
+    content = response.content.decode()
+    assert "1250.50" in content and "512.25" in content
+    query = prom.queries[0]
+    assert "lustre:metadata:rate3m_user" in query
+    assert "lustre:read_bytes:rate3m_user" in query and "lustre:write_bytes:rate3m_user" in query
+    assert "/ 1048576" in query  # bytes/s to MiB/s
+    assert "[604800s]" in query  # the pages' period (TOP_DEFAULT_DAYS: 7)
+    client.get(reverse("top:filesystem") + "?window=now")
+    assert "[86400s]" in prom.queries[-1]  # "now" is a mean over the last 24 hours
+
+
+def test_lustre_page_without_the_rules_asks_nothing(client, personas, prom, settings):
+    settings.TOP_LUSTRE = False
+    client.force_login(personas.staff)
+    response = client.get(reverse("top:filesystem"))
+    assert "set TOP_LUSTRE" in response.content.decode()
+    assert prom.queries == []
