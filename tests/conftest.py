@@ -154,9 +154,7 @@ def demo_prometheus(slurm_tables, settings, tmp_path):
     try:
         binaries()
     except PrometheusMissing as exc:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{exc} (CI=true: apt-get install prometheus)")
-        pytest.skip(str(exc))
+        skip_or_fail(f"{exc} (apt-get install prometheus)")
     seed_demo(cluster="testcluster", seed=7, users=12, accounts=4, jobs=400, days=14)
     ports = []
     for _ in range(2):
