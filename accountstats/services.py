@@ -23,6 +23,7 @@ from django.utils.translation import gettext_lazy
 
 from slurm.decoders import TRES_CPU, decode_state, epoch_to_datetime, parse_tres
 from slurm.models import Tres, cluster_models
+from slurm.usage import use_in_window
 from slurm.visibility import PortalUser, accounts_of, jobs_of_account
 from userportal import promql
 from userportal.figures import Figure, constant_trace, figure, layout, no_data, trace
@@ -149,11 +150,8 @@ class UserUse:
     def gpu_wasted(self) -> float:
         return max(self.get("gpu_allocated") - self.get("gpu_used"), 0.0)
 
-
-# key: (recording rule, scale to hours of the unit)
+# key: (recording rule, scale to hours of the unit). CPU figures come from the jobs (user_table).
 TABLE_RULES: dict[str, tuple[str, float]] = {
-    "cpu_allocated": ("slurm_job:allocated_core:count_user_account", 1.0),
-    "cpu_used": ("slurm_job:used_core:sum_user_account", 1.0),
     "mem_allocated": ("slurm_job:allocated_memory:sum_user_account", 1.0 / GIB),
     "mem_used": ("slurm_job:rss_memory:sum_user_account", 1.0 / GIB),
     "gpu_allocated": ("slurm_job:allocated_gpu:count_user_account", 1.0),
@@ -172,14 +170,23 @@ def table_query(account: str, window: Window) -> str:
     )
 
 
-def user_table(session: MetricsSession, account: str, window: Window) -> list[UserUse]:
+def user_table(session: MetricsSession, account: str, window: Window, cluster: str) -> list[UserUse]:
     """Per-user unit-hours (core-hours, GiB-hours, GPU-hours) over ``window``, most allocated first.
 
-    Raises PrometheusUnavailable (a DataSourceError) when Prometheus does not answer.
+    Core-hours allocated and CPU-hours used are the jobs' own (slurm.usage.use_in_window: accounting
+    for finished jobs, core counters for running ones), as sacct and seff would add them up; memory
+    and GPUs come from the recording rules. Raises PrometheusUnavailable (a DataSourceError) when
+    Prometheus does not answer, and a DataSourceError when the accounting database does not.
     """
     interval = settings.ACCOUNTSTATS_RULES_INTERVAL
-    samples = session.query(table_query(account, window), at=window.end)
     rows: dict[str, UserUse] = {}
+    period = use_in_window(session, cluster, window.start, window.end, account=account)
+    for (user, _account), use in period.rows.items():
+        row = rows.setdefault(user, UserUse(user))
+        row.values["cpu_allocated"] = row.get("cpu_allocated") + use.core_seconds / HOUR
+        row.values["cpu_used"] = row.get("cpu_used") + use.cpu_seconds / HOUR
+        row.values["cpu_measured"] = row.values.get("cpu_measured", 0.0) + use.measured_core_seconds / HOUR
+    samples = session.query(table_query(account, window), at=window.end)
     for sample in samples:
         key = sample.labels.get(TAG, "")
         if key not in TABLE_RULES:

@@ -55,9 +55,11 @@ def account(request: HttpRequest, account: str) -> HttpResponse:
         ],
     }
     try:
-        context["rows"] = services.user_table(MetricsSession(), account, window)
+        context["rows"] = services.user_table(MetricsSession(), account, window, cluster)
     except PrometheusUnavailable as exc:
         context["metrics_notice"] = exc.user_message
+    except DataSourceError as exc:
+        context["unavailable"] = exc.user_message
     try:
         context["page"] = services.jobs_page(account, cluster, page=request.GET.get("page", 1))
     except DataSourceError as exc:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from slurm.usage import unused_cpu_share
+
 RESOURCES = ("cpu", "gpu", "mem")
 MINOR = 100  # minor units per major unit; two decimals
 CENT = Decimal("0.01")
@@ -90,12 +92,10 @@ def price(frame: pd.DataFrame, prices: PriceList) -> pd.DataFrame:
         out[f"{resource}_minor"] = minor
         total += minor
     out["cost_minor"] = total
-    used = out["total_cpu"].to_numpy(dtype="float64")
-    allocated = cpu_hours * 3600.0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        efficiency = np.where(allocated > 0, np.clip(used / allocated, 0.0, 1.0), 1.0)
-    out["cpu_efficiency"] = efficiency
-    out["unused_minor"] = np.floor(out["cpu_minor"].to_numpy() * (1.0 - efficiency) + 0.5).astype("int64")
+    # TotalCPU (the steps' user + system time, as sacct prints it) against cores × elapsed: slurm.usage's figure
+    unused = unused_cpu_share(out["total_cpu"].to_numpy(dtype="float64"), cpu_hours * 3600.0)
+    out["cpu_efficiency"] = 1.0 - unused
+    out["unused_minor"] = np.floor(out["cpu_minor"].to_numpy() * unused + 0.5).astype("int64")
     return out
 
 

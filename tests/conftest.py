@@ -117,6 +117,19 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(scope="session")
+def promtool():
+    """Debian's promtool, which evaluates PromQL for tests/promtool_client.py (package prometheus)."""
+    from promtool_client import PROMTOOL, have_promtool
+
+    if not have_promtool():
+        message = f"{PROMTOOL} not found: apt-get install prometheus"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return PROMTOOL
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Each test starts with an empty cache (health checks, Prometheus outage memory, throttles)."""

@@ -1,8 +1,11 @@
 """Staff views of who uses and who wastes the most (TT's top, domain 4.5), now or over a window.
 
 "Now" reads the recording rules with instant queries (a finished job lingers 5 minutes, the
-lookback delta). A window sums the rules' samples: Σ × TOP_RULES_INTERVAL = unit-seconds, shown
-as core-hours, GiB-hours and GPU-hours. Flags follow TT: cores used/allocated < 0.75 red, < 0.9
+lookback delta). Over a window, CPU figures are the jobs' own (slurm.usage): core-hours allocated
+from accounting, CPU-hours used from accounting's TotalCPU for finished jobs and from the core
+counters for running ones, so a flag says what sacct and seff would. Memory and GPU figures over
+a window sum the rules' samples: Σ × TOP_RULES_INTERVAL = unit-seconds, shown as GiB-hours and
+GPU-hours. Flags follow TT: cores used/allocated < 0.75 red, < 0.9
 amber; memory max/allocated < 0.1 red, < 0.5 amber, only when more than a reasonable amount was
 allocated; GPUs: none used red, < 0.1 red, < 0.2 amber.
 """
@@ -19,12 +22,14 @@ from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
-from slurm.decoders import TRES_CPU, JobState, decode_state, epoch_to_datetime, parse_tres
+from slurm import exporter
+from slurm.decoders import TRES_CPU, TRES_MEM, JobState, decode_state, epoch_to_datetime, parse_tres
 from slurm.models import Tres, cluster_models
+from slurm.usage import use_in_window
 from userportal import promql
 from userportal.errors import PrometheusUnavailable
 from userportal.prometheus import MetricsSession
-from userportal.promql import TAG, union
+from userportal.promql import TAG, by_tag, union
 from userportal.windows import DAY, HOUR
 
 GIB = 1024**3
@@ -78,8 +83,14 @@ class Row:
 
     @property
     def cpu_ratio(self) -> float | None:
-        alloc = self.get("cpu_alloc")
+        """CPU used over allocated; over a window, over the allocation of the jobs whose use is known."""
+        alloc = self.values.get("cpu_measured", self.get("cpu_alloc"))
         return self.get("cpu_used") / alloc if alloc else None
+
+    @property
+    def cpu_unmeasured(self) -> bool:
+        """Some running jobs' CPU use is unknown (no counters): they are left out of the ratio."""
+        return "cpu_measured" in self.values and self.get("cpu_alloc") - self.get("cpu_measured") > 0.01
 
     @property
     def cpu_waste(self) -> float:
@@ -135,10 +146,27 @@ GPU_RULES = {
 }
 
 
-def _rows(session: MetricsSession, rules: dict[str, tuple[str, float]], seconds: int) -> list[Row]:
-    samples = session.query(union({key: _aggregate(rule, seconds) for key, (rule, _scale) in rules.items()}))
-    factor = settings.TOP_RULES_INTERVAL / HOUR if seconds else 1.0
+def _rows(
+    session: MetricsSession,
+    rules: dict[str, tuple[str, float]],
+    seconds: int,
+    cluster: str,
+    *,
+    now: float | None = None,
+) -> list[Row]:
+    """Rows from the rules; over a window, the CPU columns from the jobs themselves (slurm.usage)."""
     rows: dict[tuple[str, str], Row] = {}
+    if seconds:
+        rules = {key: rule for key, rule in rules.items() if key not in ("cpu_alloc", "cpu_used")}
+        current = time.time() if now is None else now
+        period = use_in_window(session, cluster, current - seconds, current)
+        for (user, account), use in period.rows.items():
+            row = rows.setdefault((user, account), Row(user, account, hours=True))
+            row.values["cpu_alloc"] = use.core_seconds / HOUR
+            row.values["cpu_used"] = use.cpu_seconds / HOUR
+            row.values["cpu_measured"] = use.measured_core_seconds / HOUR
+    samples = session.query(union({key: _aggregate(rule, seconds) for key, (rule, _scale) in rules.items()}), at=now)
+    factor = settings.TOP_RULES_INTERVAL / HOUR if seconds else 1.0
     for sample in samples:
         key = sample.labels.get(TAG, "")
         if key not in rules:
@@ -149,16 +177,16 @@ def _rows(session: MetricsSession, rules: dict[str, tuple[str, float]], seconds:
     return list(rows.values())
 
 
-def top_compute(session: MetricsSession, seconds: int) -> list[Row]:
+def top_compute(session: MetricsSession, seconds: int, cluster: str, *, now: float | None = None) -> list[Row]:
     """The largest CPU users (by cores or core-hours allocated), with use, waste and flags."""
-    rows = [r for r in _rows(session, COMPUTE_RULES, seconds) if r.get("cpu_alloc")]
+    rows = [r for r in _rows(session, COMPUTE_RULES, seconds, cluster, now=now) if r.get("cpu_alloc")]
     rows.sort(key=lambda r: (-r.get("cpu_alloc"), r.user, r.account))
     return rows[: settings.TOP_LIMIT]
 
 
-def top_gpu(session: MetricsSession, seconds: int) -> list[Row]:
+def top_gpu(session: MetricsSession, seconds: int, cluster: str, *, now: float | None = None) -> list[Row]:
     """The largest GPU users; their CPU figures include their CPU-only jobs (as in TT)."""
-    rows = [r for r in _rows(session, GPU_RULES, seconds) if r.get("gpu_alloc")]
+    rows = [r for r in _rows(session, GPU_RULES, seconds, cluster, now=now) if r.get("gpu_alloc")]
     if seconds:
         # Over a window "GPUs with some use" is GPU-hours with utilisation above 0.
         for row in rows:
@@ -227,7 +255,9 @@ def largemem_jobs(
     for inx, usage in models.step.objects.filter(job_db_inx__in=[j.job_db_inx for j in jobs]).values_list(
         "job_db_inx", "tres_usage_in_max"
     ):
-        peaks[inx] = peaks.get(inx, 0) + parse_tres(usage).get(2, 0)  # TRES 2: memory, bytes
+        rss = parse_tres(usage).get(TRES_MEM)
+        if rss is not None:  # sacct's MaxRSS: the largest step's (slurm.usage.step_totals)
+            peaks[inx] = max(peaks.get(inx, 0), rss)
     result = []
     for job in jobs:
         tres = parse_tres(job.tres_alloc)
@@ -246,15 +276,18 @@ def largemem_jobs(
     live = [j for j in result if j.running]
     missing = False
     if live:
-        expr = f"max by (slurmjobid) ({promql.selector('slurm_job_memory_max', regex={'slurmjobid': [str(j.id_job) for j in live]})})"
+        life = int(now - min(j.start.timestamp() for j in live if j.start)) + 60 if any(j.start for j in live) else HOUR
         try:
-            used = {s.labels.get("slurmjobid", ""): s.value for s in session.query(expr)}
+            found = by_tag(session.query(union(exporter.memory_peak([j.id_job for j in live], life)), at=now))
         except PrometheusUnavailable:
             missing = True
         else:
+            peak = {tag: {s.labels.get("slurmjobid", ""): s.value for s in found.get(tag, [])} for tag in found}
             for item in live:
-                if str(item.id_job) in used:
-                    item.mem_used_gib = used[str(item.id_job)] / GIB
+                value = exporter.peak_of(peak.get("mem_max", {}).get(str(item.id_job)),
+                                         peak.get("mem_usage", {}).get(str(item.id_job)))  # fmt: skip
+                if value is not None:
+                    item.mem_used_gib = value / GIB
     return result, missing
 
 
@@ -265,14 +298,22 @@ class IdleGpuJob:
     user: str
     account: str
     gpus: int
-    reason: str  # "zero": the exporter shows 0 % all along; "no-process": no series at all
+    reason: str  # "zero": 0 % all along; "no-process": no series at all; "not-measured": CPU series, no GPU series
 
 
-def idle_gpu_jobs(session: MetricsSession, cluster: str, seconds: int) -> list[IdleGpuJob]:
-    """GPU jobs whose GPUs stayed at 0 % (over the window, or now), and running GPU jobs with no series.
+@dataclass
+class IdleGpus:
+    idle: list[IdleGpuJob]  # GPUs at 0 %, or held by a job with no process
+    unmeasured: list[IdleGpuJob]  # running jobs the exporter sees whose GPUs it cannot read: not idle, unknown
 
-    The exporter skips a job whose cgroup has no process (domain 4.2), so a running GPU job of the
-    accounting database without any utilisation series holds GPUs with nothing on them.
+
+def idle_gpu_jobs(session: MetricsSession, cluster: str, seconds: int) -> IdleGpus:
+    """GPU jobs whose GPUs stayed at 0 % (over the window, or now), and running GPU jobs without GPU series.
+
+    A running GPU job of the accounting database without utilisation series is either a job the
+    exporter skips because its cgroup has no process (domain 4.2: GPUs held by nothing, "no
+    process"), or a job it sees (core counters, processes) on a node where NVML/DCGM cannot read
+    the GPUs: "not measured", which says nothing about its GPUs' use.
     """
     sel = promql.selector("slurm_job_utilization_gpu")
     inner = f"max_over_time({sel}[{promql.duration(seconds)}])" if seconds else sel
@@ -280,11 +321,13 @@ def idle_gpu_jobs(session: MetricsSession, cluster: str, seconds: int) -> list[I
         "max": f"max by (slurmjobid, user, account) ({inner})",
         "gpus": f"count by (slurmjobid, user, account) ({inner})",
         "present": f"count by (slurmjobid) ({sel})",
+        "seen": f"count by (slurmjobid) ({promql.selector(exporter.CORE_COUNTER)})",
     }
     samples = session.query(union(parts))
     peak: dict[str, tuple[float, str, str]] = {}
     count: dict[str, int] = {}
     present: set[str] = set()
+    seen: set[str] = set()
     for sample in samples:
         tag = sample.labels.get(TAG, "")
         job = sample.labels.get("slurmjobid", "")
@@ -294,31 +337,37 @@ def idle_gpu_jobs(session: MetricsSession, cluster: str, seconds: int) -> list[I
             count[job] = int(sample.value)
         elif tag == "present":
             present.add(job)
-    result = [
+        elif tag == "seen":
+            seen.add(job)
+    idle = [
         IdleGpuJob(job, user, account, count.get(job, 0), "zero")
         for job, (value, user, account) in sorted(peak.items(), key=lambda item: int(item[0] or 0))
         if value <= 0
     ]
-    result.extend(_no_process(cluster, present))
-    return result[: settings.TOP_LIMIT]
+    unseen = _without_gpu_series(cluster, present, seen)
+    idle.extend(j for j in unseen if j.reason == "no-process")
+    return IdleGpus(idle[: settings.TOP_LIMIT], [j for j in unseen if j.reason == "not-measured"][: settings.TOP_LIMIT])
 
 
-def _no_process(cluster: str, present: Iterable[str]) -> list[IdleGpuJob]:
+def _without_gpu_series(cluster: str, present: Iterable[str], seen: set[str]) -> list[IdleGpuJob]:
     models = cluster_models(cluster)
     catalog = Tres.catalog()
-    seen = set(present)
+    with_gpu_series = set(present)
     running = list(
         models.job.objects.filter(deleted=0, state=int(JobState.RUNNING), time_start__gt=0)
         .exclude(tres_alloc="")
         .only("id_job", "id_assoc", "account", "tres_alloc", "id_array_job", "id_array_task", "het_job_id",
               "het_job_offset", "array_task_str", "array_max_tasks")
     )  # fmt: skip
-    gpu_jobs = [j for j in running if catalog.gpu_count(parse_tres(j.tres_alloc)) and str(j.id_job) not in seen]
+    gpu_jobs = [
+        j for j in running if catalog.gpu_count(parse_tres(j.tres_alloc)) and str(j.id_job) not in with_gpu_series
+    ]
     users = dict(
         models.assoc.objects.filter(id_assoc__in={j.id_assoc for j in gpu_jobs}).values_list("id_assoc", "user")
     )
     return [
-        IdleGpuJob(j.display_id, users.get(j.id_assoc, "?"), j.account or "", catalog.gpu_count(parse_tres(j.tres_alloc)), "no-process")
+        IdleGpuJob(j.display_id, users.get(j.id_assoc, "?"), j.account or "", catalog.gpu_count(parse_tres(j.tres_alloc)),
+                   "not-measured" if str(j.id_job) in seen else "no-process")
         for j in gpu_jobs
     ]  # fmt: skip
 

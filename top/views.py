@@ -33,7 +33,7 @@ def index(request: HttpRequest) -> HttpResponse:
 def compute(request: HttpRequest) -> HttpResponse:
     context, seconds = _context(request, "compute")
     try:
-        context["rows"] = services.top_compute(MetricsSession(), seconds)
+        context["rows"] = services.top_compute(MetricsSession(), seconds, current_cluster(request))
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "top/compute.html", context)
@@ -42,7 +42,7 @@ def compute(request: HttpRequest) -> HttpResponse:
 def gpucompute(request: HttpRequest) -> HttpResponse:
     context, seconds = _context(request, "gpucompute")
     try:
-        context["rows"] = services.top_gpu(MetricsSession(), seconds)
+        context["rows"] = services.top_gpu(MetricsSession(), seconds, current_cluster(request))
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "top/gpucompute.html", context)
@@ -63,7 +63,8 @@ def largemem(request: HttpRequest) -> HttpResponse:
 def idlegpu(request: HttpRequest) -> HttpResponse:
     context, seconds = _context(request, "idlegpu")
     try:
-        context["jobs"] = services.idle_gpu_jobs(MetricsSession(), current_cluster(request), seconds)
+        found = services.idle_gpu_jobs(MetricsSession(), current_cluster(request), seconds)
+        context["jobs"], context["unmeasured"] = found.idle, found.unmeasured
     except DataSourceError as exc:
         context["unavailable"] = exc.user_message
     return render(request, "top/idlegpu.html", context)

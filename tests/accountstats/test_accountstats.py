@@ -37,10 +37,12 @@ def test_a_prefix_of_the_account_name_is_not_membership(client, personas):
 
 def test_member_sees_per_user_allocated_used_and_wasted(client, personas, prom, settings):
     settings.ACCOUNTSTATS_RULES_INTERVAL = 30
-    # 240 samples of 2 cores = 2 cores for 2 hours = 4 core-hours allocated; 1 used.
+    s = personas.slurm
+    # CPU from the jobs: 2 cores for 2 hours with TotalCPU 1 h, plus the personas' 30-minute one-core jobs
+    job = s.job("owner", ACCOUNT, cpus_req=2, time_start=s.now - 3 * 3600, time_end=s.now - 3600)
+    s.step(job, user_sec=3000, sys_sec=600)
+    # GPUs from the rules: 240 samples of 1 GPU = 2 GPU-hours allocated; 12 GPU-samples used = 0.1
     prom.samples = {
-        "cpu_allocated": [({"user": "owner"}, 480.0), ({"user": "member"}, 120.0)],
-        "cpu_used": [({"user": "owner"}, 120.0)],
         "gpu_allocated": [({"user": "owner"}, 240.0)],
         "gpu_used": [({"user": "owner"}, 12.0)],
     }
@@ -49,12 +51,13 @@ def test_member_sees_per_user_allocated_used_and_wasted(client, personas, prom, 
     assert response.status_code == 200
     rows = {row.user: row for row in response.context["rows"]}
     assert [row.user for row in response.context["rows"]] == ["owner", "member"]
-    assert rows["owner"].get("cpu_allocated") == pytest.approx(4.0)
-    assert rows["owner"].cpu_wasted == pytest.approx(3.0)
-    assert rows["member"].cpu_wasted == pytest.approx(1.0)  # nothing used: all of it wasted
+    assert rows["owner"].get("cpu_allocated") == pytest.approx(4.5)
+    assert rows["owner"].get("cpu_used") == pytest.approx(1.0)  # TotalCPU, as sacct adds it up
+    assert rows["owner"].cpu_wasted == pytest.approx(3.5)
+    assert rows["member"].cpu_wasted == pytest.approx(0.5)  # nothing used: all of it wasted
     assert rows["owner"].gpu_wasted == pytest.approx(1.9)
-    assert '"account"' not in prom.queries[0]  # label values are quoted literals, not names
-    assert 'account="def-owner"' in prom.queries[0]
+    assert '"account"' not in prom.queries[-1]  # label values are quoted literals, not names
+    assert 'account="def-owner"' in prom.queries[-1]
     jobs = response.context["page"].object_list
     assert {job.user for job in jobs} == {"owner", "member"}
 
@@ -111,7 +114,8 @@ def test_account_page_query_count_is_flat(client, personas, prom, extra_jobs, dj
     for _ in range(extra_jobs):
         personas.slurm.job("member", ACCOUNT, gpus=1)
     client.force_login(personas.owner)
-    with django_assert_max_num_queries(12), django_assert_max_num_queries(6, using="slurm"):
+    # slurm: the jobs page (3), the period's finished jobs with their steps (5) and running jobs (3)
+    with django_assert_max_num_queries(12), django_assert_max_num_queries(11, using="slurm"):
         response = client.get(reverse("accountstats:account", kwargs={"account": ACCOUNT}))
     assert len(response.context["page"].object_list) == 2 + extra_jobs
 

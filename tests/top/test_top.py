@@ -8,7 +8,6 @@ import pytest
 from django.urls import reverse
 
 from slurm.decoders import JobState, format_tres
-from userportal.prometheus import Sample
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
@@ -47,12 +46,46 @@ def test_compute_ranks_by_cores_allocated_with_efficiency_and_flags(client, pers
 
 def test_a_window_reports_unit_hours(client, personas, prom, settings):
     settings.TOP_RULES_INTERVAL = 30
-    prom.samples = {"cpu_alloc": [({"user": "owner", "account": "def-owner"}, 240.0)]}
+    prom.samples = {"mem_alloc": [({"user": "owner", "account": "def-owner"}, 240.0 * 1024**3)]}
     client.force_login(personas.staff)
     response = client.get(reverse("top:compute") + "?window=7d")
-    assert response.context["rows"][0].get("cpu_alloc") == pytest.approx(2.0)  # 240 samples × 30 s × 1 core
-    assert "sum_over_time" in prom.queries[0]
-    assert "[604800s]" in prom.queries[0]
+    owner = next(r for r in response.context["rows"] if r.user == "owner")
+    assert owner.get("mem_alloc") == pytest.approx(2.0)  # 240 samples × 30 s × 1 GiB
+    assert "sum_over_time" in prom.queries[-1]
+    assert "[604800s]" in prom.queries[-1]
+    assert "cpu_alloc" not in prom.queries[-1]  # CPU over a window: the jobs' own figures
+
+
+def test_a_windows_cpu_figures_are_saccts(client, personas, prom):
+    """Core-hours from accounting, CPU-hours from TotalCPU: a 2-core job that burned 96 % is not "low"."""
+    s = personas.slurm
+    job = s.job("member", "def-owner", cpus_req=2, time_start=s.now - 3600, time_end=s.now - 3150)
+    s.step(job, user_sec=860, sys_sec=5)  # TotalCPU 14:25 over 2 cores × 7:30
+    client.force_login(personas.staff)
+    rows = client.get(reverse("top:compute") + "?window=7d").context["rows"]
+    member = next(r for r in rows if r.user == "member")
+    # with the personas' own 30-minute one-core job (no steps: nothing used)
+    assert member.get("cpu_alloc") == pytest.approx((2 * 450 + 1800) / 3600)
+    assert member.get("cpu_used") == pytest.approx(865 / 3600)
+    owner = next(r for r in rows if r.user == "owner")
+    assert owner.cpu_ratio == pytest.approx(0.0) and owner.cpu_flag == "danger"
+
+
+def test_a_running_jobs_cpu_over_a_window_comes_from_its_counters(personas, promtool):
+    from exporter_series import ExporterJob, all_series
+    from promtool_client import PromtoolClient
+
+    from top.services import top_compute
+    from userportal.prometheus import MetricsSession
+
+    s = personas.slurm
+    now = 300_000
+    live = s.job("member", "def-owner", cpus_req=2, state=JobState.RUNNING, time_start=now - 450, time_end=0)
+    counted = ExporterJob(live.id_job, start=now - 450, end=None, busy=1.92)
+    client = PromtoolClient(all_series([counted], now))
+    [row] = [r for r in top_compute(MetricsSession(client), 86400, s.cluster, now=now) if r.user == "member"]
+    assert row.cpu_ratio == pytest.approx(counted.cpu_seconds(counted.scrapes(now)[-1]) / (2 * 450), abs=1e-6)
+    assert row.cpu_ratio > 0.9 and row.cpu_flag == ""
 
 
 def test_gpu_page_flags_users_whose_gpus_do_nothing(client, personas, prom):
@@ -93,17 +126,33 @@ def test_largemem_shows_ended_jobs_with_their_peak_memory(client, personas):
     assert job.mem_flag == "danger"  # 2.5 % of 20 GiB on one core
 
 
-def test_largemem_asks_prometheus_for_running_jobs(client, personas, prom):
-    now = int(time.time())
-    job = personas.slurm.job("owner", "def-owner", partition="largemem", state=JobState.RUNNING,
-                             mem_req=40960, time_start=now - 7200)  # fmt: skip
-    prom.samples = {}
-    prom_answer = [({"slurmjobid": str(job.id_job)}, 30 * 1024**3)]
-    prom.query = lambda expr, at=None: [Sample(labels=labels, value=v) for labels, v in prom_answer]
-    client.force_login(personas.staff)
-    [row] = client.get(reverse("top:largemem") + "?window=now").context["jobs"]
-    assert row.running
-    assert row.mem_used_gib == pytest.approx(30.0)
+def test_largemem_asks_prometheus_for_running_jobs_peak_with_the_cgroup_v2_fallback(personas, promtool):
+    from exporter_series import ExporterJob, all_series
+    from promtool_client import PromtoolClient
+
+    from top.services import largemem_jobs
+    from userportal.prometheus import MetricsSession
+
+    now = 300_000
+    s = personas.slurm
+    v1 = s.job("owner", "def-owner", partition="largemem", state=JobState.RUNNING, mem_req=40960,
+               time_start=now - 7200)  # fmt: skip
+    v2 = s.job("member", "def-owner", partition="largemem", state=JobState.RUNNING, mem_req=40960,
+               time_start=now - 7200)  # fmt: skip
+    series = all_series(
+        [
+            ExporterJob(v1.id_job, start=now - 7200, end=None, mem_usage=lambda t: (30 if t < 3600 else 10) * 1024**3),
+            ExporterJob(
+                v2.id_job, start=now - 7200, end=None, mem_usage=12 * 1024**3, memory_max=False, cgroup_v2=True
+            ),
+        ],
+        now,
+    )
+    jobs, missing = largemem_jobs(MetricsSession(PromtoolClient(series)), s.cluster, 0, now=now)
+    used = {j.id_job: j.mem_used_gib for j in jobs}
+    assert not missing
+    assert used[v1.id_job] == pytest.approx(30.0)  # the cgroup's peak, not today's usage
+    assert used[v2.id_job] == pytest.approx(12.0)  # no memory_max: the highest usage sampled
 
 
 @pytest.mark.parametrize("jobs", [1, 3])
@@ -116,18 +165,49 @@ def test_largemem_query_count_is_flat(client, personas, jobs, django_assert_max_
     assert len(response.context["jobs"]) == jobs
 
 
-def test_idle_gpus_at_zero_and_without_any_process(client, personas, prom):
+def test_idle_gpus_at_zero_without_any_process_and_not_measured(client, personas, prom):
     now = int(time.time())
     running = personas.slurm.job("member", "def-owner", gpus=2, state=JobState.RUNNING, time_start=now - 600)
+    blind = personas.slurm.job("owner", "def-owner", gpus=1, state=JobState.RUNNING, time_start=now - 600)
     prom.samples = {
         "max": [({"slurmjobid": "77", "user": "owner", "account": "def-owner"}, 0.0),
                 ({"slurmjobid": "78", "user": "owner", "account": "def-owner"}, 55.0)],
         "gpus": [({"slurmjobid": "77", "user": "owner", "account": "def-owner"}, 2.0)],
         "present": [({"slurmjobid": "78"}, 1.0)],
+        "seen": [({"slurmjobid": "78"}, 2.0), ({"slurmjobid": str(blind.id_job)}, 4.0)],
     }  # fmt: skip
     client.force_login(personas.staff)
-    jobs = client.get(reverse("top:idlegpu") + "?window=1d").context["jobs"]
+    response = client.get(reverse("top:idlegpu") + "?window=1d")
+    jobs, unmeasured = response.context["jobs"], response.context["unmeasured"]
     assert [(j.job_id, j.reason, j.gpus) for j in jobs] == [("77", "zero", 2), (str(running.id_job), "no-process", 2)]
+    # processes, CPU and memory series but no GPU series: not idle, not "no process"
+    assert [(j.job_id, j.reason) for j in unmeasured] == [(str(blind.id_job), "not-measured")]
+    assert "GPUs not measured" in response.content.decode()
+
+
+def test_idle_gpus_on_series_shaped_like_the_exporters(personas, promtool):
+    from exporter_series import ExporterJob, all_series
+    from promtool_client import PromtoolClient
+
+    from top.services import idle_gpu_jobs
+    from userportal.prometheus import MetricsSession
+
+    s = personas.slurm
+    now = 300_000
+    a100 = "NVIDIA A100-SXM4-40GB"
+    idle = s.job("owner", "def-owner", gpus=1, state=JobState.RUNNING, time_start=now - 600, time_end=0)
+    blind = s.job("owner", "def-owner", gpus=1, state=JobState.RUNNING, time_start=now - 600, time_end=0)
+    empty = s.job("member", "def-owner", gpus=1, state=JobState.RUNNING, time_start=now - 600, time_end=0)
+    series = all_series(
+        [
+            ExporterJob(idle.id_job, start=now - 600, end=None, busy=0.1, gpus=(("0", a100, 0.0),)),
+            ExporterJob(blind.id_job, start=now - 600, end=None, gpus=(("1", a100, 0.0),), gpu_measured=False),
+        ],
+        now,
+    )
+    found = idle_gpu_jobs(MetricsSession(PromtoolClient(series, now=now)), s.cluster, 0)
+    assert {(j.job_id, j.reason) for j in found.idle} == {(str(idle.id_job), "zero"), (str(empty.id_job), "no-process")}
+    assert [(j.job_id, j.reason) for j in found.unmeasured] == [(str(blind.id_job), "not-measured")]
 
 
 def test_lustre_page_ranks_the_top_users_of_each_filesystem(client, personas, prom, settings):
