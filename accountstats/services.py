@@ -150,6 +150,7 @@ class UserUse:
     def gpu_wasted(self) -> float:
         return max(self.get("gpu_allocated") - self.get("gpu_used"), 0.0)
 
+
 # key: (recording rule, scale to hours of the unit). CPU figures come from the jobs (user_table).
 TABLE_RULES: dict[str, tuple[str, float]] = {
     "mem_allocated": ("slurm_job:allocated_memory:sum_user_account", 1.0 / GIB),

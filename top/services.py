@@ -282,10 +282,10 @@ def largemem_jobs(
         except PrometheusUnavailable:
             missing = True
         else:
-            peak = {tag: {s.labels.get("slurmjobid", ""): s.value for s in found.get(tag, [])} for tag in found}
+            by_job = {tag: {s.labels.get("slurmjobid", ""): s.value for s in found.get(tag, [])} for tag in found}
             for item in live:
-                value = exporter.peak_of(peak.get("mem_max", {}).get(str(item.id_job)),
-                                         peak.get("mem_usage", {}).get(str(item.id_job)))  # fmt: skip
+                value = exporter.peak_of(by_job.get("mem_max", {}).get(str(item.id_job)),
+                                         by_job.get("mem_usage", {}).get(str(item.id_job)))  # fmt: skip
                 if value is not None:
                     item.mem_used_gib = value / GIB
     return result, missing
