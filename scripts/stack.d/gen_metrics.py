@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Write OpenMetrics text shaped like the exporters a Slurm site runs, for promtool backfill.
+"""Write OpenMetrics text shaped like slurm-job-exporter v0.4.12 sends it, for promtool backfill.
 
     gen_metrics.py OUT --state STATE.json [--synthetic-hours 6] [--sacct] [--now EPOCH]
 
@@ -7,12 +7,20 @@
   graphs have shape, 30 s apart, the way slurm-job-exporter scrapes them.
 * --sacct: every finished job in `sacct` (run with the caller's SLURM_CONF, TZ=UTC) that is not
   in STATE yet, over its real start..end window, one sample a second (jobs last seconds).
-* Both also write node_exporter series for the nodes and slurm-exporter series
-  (slurm_account_levelfs ...) from where the previous run stopped (STATE["covered_until"]) to now.
+* Both also write prometheus-slurm-exporter series (slurm_account_levelfs ...) from where the
+  previous run stopped (STATE["covered_until"]) to now. Node series come from the real
+  node_exporter the stack runs (node_exporter.sh), not from here.
 
-Names, labels and units follow guilbaults/slurm-job-exporter, node_exporter and
-prometheus-slurm-exporter (see shared/reference/domain.md section 4): CPU time counters in
-nanoseconds per core, memory in bytes, GPU power in milliwatts, utilisation in percent.
+The series behave as the real exporter's do (shared/reference/domain.md 4.2), checked against its
+source: labels user, account, slurmjobid (+ core, state, exe, gpu, gpu_type); **no `cluster`
+label** (a site adds one in its scrape config: set PROMETHEUS_EXTRA_LABELS, e.g. `cluster=x`, and
+these series carry it too); `core` is the CPU number of the job's cpuset; CPU counters in
+nanoseconds per core from zero at the job's start; `slurm_job_process_usage_total` (seconds)
+only for executables past 60 CPU-seconds and never bash, ssh, sshd or srun; thread states only
+when present; memory in bytes; GPU power in milliwatts; utilisation in percent. Two stack jobs
+show the exporter's gaps: `srun-steps` runs as on cgroup v2 before kernel 6.8 (no
+`slurm_job_memory_max`; its usage reaches the steps' MaxRSS) and `gpu-v100` as on a node
+without NVML/DCGM (CPU, memory and processes, no GPU series).
 Standard library only. Prints one JSON summary line.
 """
 
@@ -31,25 +39,20 @@ from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
 
-CLUSTER = os.environ.get("PORTAL_STACK_CLUSTER", "testcluster")
+# Labels a site's scrape config would add (PROMETHEUS_EXTRA_LABELS, "name=value,name=value"); none by default.
+EXTRA_LABELS = dict(
+    item.split("=", 1) for item in os.environ.get("PROMETHEUS_EXTRA_LABELS", "").split(",") if "=" in item
+)
+CGROUP_V2_JOBS = ("srun-steps",)  # no slurm_job_memory_max (cgroup v2, kernel < 6.8)
+GPU_UNMEASURED_JOBS = ("gpu-v100",)  # no NVML/DCGM: no GPU series at all
+EXCLUDED_EXES = ("bash", "ssh", "sshd", "srun")  # the exporter never reports these
+MIN_EXE_SECONDS = 60  # nor an executable below 60 CPU-seconds
 GPU_TYPES = {  # gres type -> (exporter gpu_type string, memory bytes, TDP W, idle W, first index in gres.conf)
     "a100": ("NVIDIA A100-SXM4-40GB", 40 * 2**30, 400, 55, 0),
     "v100": ("Tesla V100-SXM2-16GB", 16 * 2**30, 300, 55, 2),
 }
 NODES = {"gpu01": 8, "cpu01": 8}  # name -> CPUs, as in slurm.conf
-NODE_MEM = {"gpu01": 64000 * 2**20, "cpu01": 128000 * 2**20}
 ACCOUNTS = ("physics", "chem", "staff")
-MEMINFO = (
-    "MemTotal",
-    "MemFree",
-    "MemAvailable",
-    "Buffers",
-    "Cached",
-    "Slab",
-    "PageTables",
-    "SwapCached",
-    "HardwareCorrupted",
-)
 CLUSTER_COUNTS = {"cpus": (16, 6, 10), "gpus": (4, 2, 2)}  # slurm-exporter: total, alloc, idle
 
 # synthetic jobs: id, user, account, node, cores, cpu efficiency, mem GiB (limit), gpus (type, n)
@@ -95,20 +98,6 @@ METRICS: dict[str, tuple[str, str]] = {
     "slurm_job_fp16_gpu": ("gauge", "Ratio of cycles the fp16 pipe is active"),
     "slurm_job_pcie_gpu": ("gauge", "PCIe throughput in bytes/s"),
     "slurm_job_nvlink_gpu": ("gauge", "NVLink throughput in bytes/s"),
-    "node_cpu_seconds": ("counter", "Seconds the CPUs spent in each mode."),
-    **{f"node_memory_{field}_bytes": ("gauge", f"Memory information field {field}_bytes.") for field in MEMINFO},
-    "node_load1": ("gauge", "1m load average."),
-    "node_network_receive_bytes": ("counter", "Network device statistic receive_bytes."),
-    "node_network_transmit_bytes": ("counter", "Network device statistic transmit_bytes."),
-    "node_infiniband_port_data_received_bytes": ("counter", "Number of data octets received on all links"),
-    "node_infiniband_port_data_transmitted_bytes": ("counter", "Number of data octets transmitted on all links"),
-    "node_disk_reads_completed": ("counter", "The total number of reads completed successfully."),
-    "node_disk_writes_completed": ("counter", "The total number of writes completed successfully."),
-    "node_disk_read_bytes": ("counter", "The total number of bytes read successfully."),
-    "node_disk_written_bytes": ("counter", "The total number of bytes written successfully."),
-    "node_filesystem_size_bytes": ("gauge", "Filesystem size in bytes."),
-    "node_filesystem_avail_bytes": ("gauge", "Filesystem space available to non-root users in bytes."),
-    "node_filesystem_free_bytes": ("gauge", "Filesystem free space in bytes."),
     "slurm_account_levelfs": ("gauge", "LevelFS of an account (sshare)"),
     "slurm_account_normusage": ("gauge", "Normalised usage of an account (sshare)"),
     "slurm_account_normshares": ("gauge", "Normalised shares of an account (sshare)"),
@@ -175,28 +164,39 @@ def job_series(
     mem_limit: float,
     mem_peak: float,
     gpus: list[tuple[str, int]],
-    exe: str,
+    exes: list[tuple[str, float]],
     seed: int,
+    memory_max: bool = True,
+    gpu_measured: bool = True,
 ) -> None:
+    """One job as slurm-job-exporter reports it; `exes` share its CPU time (path, fraction).
+
+    memory_max=False: cgroup v2 before kernel 6.8 (no slurm_job_memory_max); gpu_measured=False: a
+    node without NVML/DCGM (no GPU series, though the job holds GPUs).
+    """
     rng = random.Random(seed)
-    base = {"cluster": CLUSTER, "instance": f"{node}:9798", "job": "slurm-job-exporter", "user": user}
+    base = {**EXTRA_LABELS, "instance": f"{node}:9798", "job": "slurm-job-exporter", "user": user}
     base |= {"account": account, "slurmjobid": jobid}
     ts = list(range(t0, t1 + 1, step))
     if ts[-1] != t1:
         ts.append(t1)
     span = max(1, t1 - t0)
     cores = max(1, cores)
+    ncpu = NODES.get(node, 8)
+    cpuset = [str((seed * cores + c) % ncpu) for c in range(min(cores, ncpu))]  # the job's CPU numbers
+    peak_at = round(0.75 * (len(ts) - 1))  # usage reaches the peak once, as MaxRSS says it did
+    highest = 0.0
     for i, t in enumerate(ts):
         frac = (t - t0) / span
         wobble = 0.5 + 0.5 * math.sin(i / 7.0 + seed)
-        # CPU: the job's total CPU time spread over its cores (as the exporter does on cgroup v2)
-        for c in range(cores):
-            fx.add("slurm_job_core_usage", {**base, "core": str(c)}, t, round(cpu_seconds / cores * frac * 1e9))
-        usage = mem_peak * min(1.0, 0.3 + 0.7 * frac) * (0.85 + 0.15 * wobble)
-        peak_so_far = mem_peak * min(1.0, 0.3 + 0.7 * frac)
+        # CPU: the job's CPU time, counted from zero at its start, spread over its cores
+        for core in cpuset:
+            fx.add("slurm_job_core_usage", {**base, "core": core}, t, round(cpu_seconds / len(cpuset) * frac * 1e9))
+        usage = mem_peak if i == peak_at else mem_peak * min(1.0, 0.3 + 0.7 * frac) * (0.85 + 0.15 * wobble)
+        highest = max(highest, usage)
         memory = {
             "usage": usage,
-            "max": max(usage, peak_so_far),
+            "max": highest,
             "limit": mem_limit,
             "cache": usage * 0.08,
             "rss": usage * 0.9,
@@ -207,13 +207,18 @@ def job_series(
             "unevictable": 0,
         }
         for name, v in memory.items():
-            fx.add(f"slurm_job_memory_{name}", base, t, round(v))
-        fx.add("slurm_job_process_count", base, t, 1 + (cores > 1))
+            if name != "max" or memory_max:
+                fx.add(f"slurm_job_memory_{name}", base, t, round(v))
+        fx.add("slurm_job_process_count", base, t, len(exes))
         running = round(min(cores, cpu_seconds / span) if span else 0)
-        for state, v in (("running", running), ("sleeping", 2 + cores - running), ("disk-sleep", 0), ("zombie", 0)):
-            fx.add("slurm_job_threads_count", {**base, "state": state}, t, max(0, v))
-        fx.add("slurm_job_process_usage", {**base, "exe": exe}, t, round(cpu_seconds * frac, 3))
-        for gtype, idx in gpus:
+        for state, v in (("running", running), ("sleeping", 1 + cores - running)):
+            if v > 0:  # the exporter sends only the states present
+                fx.add("slurm_job_threads_count", {**base, "state": state}, t, v)
+        for exe, share in exes:
+            used = cpu_seconds * share * frac
+            if used >= MIN_EXE_SECONDS and exe.rsplit("/", 1)[-1] not in EXCLUDED_EXES:
+                fx.add("slurm_job_process_usage", {**base, "exe": exe}, t, round(used, 3))
+        for gtype, idx in gpus if gpu_measured else []:
             gname, gmem, tdp, idle, _ = GPU_TYPES[gtype]
             g = {**base, "gpu": str(idx), "gpu_type": gname}
             util = max(0.0, min(100.0, 70 + 25 * math.sin(i / 9.0 + idx) + rng.uniform(-5, 5)))
@@ -236,54 +241,11 @@ def job_series(
                 fx.add("slurm_job_nvlink_gpu", {**g, "direction": direction}, t, round(factor * 5e9 * util / 100))
 
 
-# ---------------------------------------------------------------------------- node + slurm-exporter series
-def node_counters(labels: dict[str, str]) -> list[tuple[str, dict[str, str], float]]:
-    """A node's counters that grow at a fixed rate since base_t: (family, labels, per second)."""
-    eth, ib0 = {**labels, "device": "eth0"}, {**labels, "device": "ib0"}
-    ib = {**labels, "device": "mlx5_0", "port": "1"}
-    disk = {**labels, "device": "nvme0n1"}
-    return [
-        ("node_network_receive_bytes", eth, 2e6),
-        ("node_network_transmit_bytes", eth, 1e6),
-        ("node_network_receive_bytes", ib0, 0),
-        ("node_network_transmit_bytes", ib0, 0),
-        ("node_infiniband_port_data_received_bytes", ib, 5e7),
-        ("node_infiniband_port_data_transmitted_bytes", ib, 4e7),
-        ("node_disk_reads_completed", disk, 150),
-        ("node_disk_writes_completed", disk, 90),
-        ("node_disk_read_bytes", disk, 150 * 65536),
-        ("node_disk_written_bytes", disk, 90 * 65536),
-    ]
-
-
-def node_series(fx: Families, t0: int, t1: int, step: int, seed: int, base_t: int) -> None:
-    rng = random.Random(seed)
+# ---------------------------------------------------------------------------- slurm-exporter series
+def slurm_exporter_series(fx: Families, t0: int, t1: int, step: int, base_t: int) -> None:
+    """prometheus-slurm-exporter's fair share and cluster counts (node series come from the real node_exporter)."""
     ts = list(range(t0, t1 + 1, step))
-    for node, ncpu in NODES.items():
-        nb = {"cluster": CLUSTER, "instance": f"{node}:9100", "job": "node-exporter"}
-        for c in range(ncpu):
-            for mode, frac in (("user", 0.55), ("system", 0.05), ("iowait", 0.01), ("idle", 0.39)):
-                for t in ts:
-                    fx.add("node_cpu_seconds", {**nb, "cpu": str(c), "mode": mode}, t, round((t - base_t) * frac, 2))
-        total = NODE_MEM[node]
-        for t in ts:
-            used = total * (0.35 + 0.15 * math.sin((t - base_t) / 3600.0 + len(node)))
-            free = total - used
-            meminfo = (total, free, free * 1.1, total * 0.01, total * 0.1, total * 0.02, total * 0.002, 0, 0)
-            for field, v in zip(MEMINFO, meminfo, strict=True):
-                fx.add(f"node_memory_{field}_bytes", nb, t, round(v))
-            fx.add("node_load1", nb, t, round(ncpu * 0.6 + rng.uniform(-0.5, 0.5), 2))
-        counters = node_counters(nb)
-        fs = {**nb, "device": "/dev/nvme0n1p1", "fstype": "xfs", "mountpoint": "/localscratch"}
-        size = 1.6e12
-        for t in ts:
-            el = t - base_t
-            for family, labels, rate in counters:
-                fx.add(family, labels, t, round(el * rate))
-            fx.add("node_filesystem_size_bytes", fs, t, round(size))
-            fx.add("node_filesystem_avail_bytes", fs, t, round(size * (0.7 - 0.1 * math.sin(el / 5000.0))))
-            fx.add("node_filesystem_free_bytes", fs, t, round(size * (0.72 - 0.1 * math.sin(el / 5000.0))))
-    se = {"cluster": CLUSTER, "instance": "slurmctld:8080", "job": "slurm-exporter"}
+    se = {**EXTRA_LABELS, "instance": "slurmctld:8080", "job": "slurm-exporter"}
     for t in ts:
         h = (t - base_t) / 3600.0
         for k, acct in enumerate(ACCOUNTS):
@@ -383,7 +345,7 @@ def synthetic_jobs(fx: Families, now: int, hours: float) -> int:
         job_series(
             fx, jobid=jid, user=user, account=acct, node=node, cores=cores, t0=start, t1=end, step=step,
             cpu_seconds=cores * eff * (end - start), mem_limit=mem_gib * 2**30, mem_peak=mem_gib * 2**30 * 0.7,
-            gpus=gpus, exe="/opt/software/bin/simulate", seed=k,
+            gpus=gpus, exes=[("/opt/software/bin/simulate", 0.97), ("/usr/bin/bash", 0.03)], seed=k,
         )  # fmt: skip
     return start
 
@@ -403,7 +365,9 @@ def sacct_job_series(fx: Families, j: dict[str, Any]) -> None:
     exe = "/usr/bin/python3.11" if "memory" in j["name"] else "/usr/bin/timeout"
     job_series(
         fx, jobid=j["raw"], user=j["user"], account=j["account"], node=node, cores=j["ncpu"] or 1, t0=t0, t1=t1,
-        step=1, cpu_seconds=j["cpu"], mem_limit=mem_limit, mem_peak=peak, gpus=gpus, exe=exe, seed=int(j["raw"]),
+        step=1, cpu_seconds=j["cpu"], mem_limit=mem_limit, mem_peak=peak, gpus=gpus,
+        exes=[(exe, 0.9), ("/usr/bin/bash", 0.1)], seed=int(j["raw"]),
+        memory_max=j["name"] not in CGROUP_V2_JOBS, gpu_measured=j["name"] not in GPU_UNMEASURED_JOBS,
     )  # fmt: skip
 
 
@@ -443,13 +407,13 @@ def main() -> int:
             summary["first_t"] = min(summary.get("first_t") or j["start"], j["start"])
 
     if not args.synthetic_hours and not summary["jobs"]:
-        # nothing new: leave the state alone (the node series continue at the next real backfill)
+        # nothing new: leave the state alone (the slurm-exporter series continue at the next real backfill)
         with open(args.out, "w") as f:
             f.write("# EOF\n")
         print(json.dumps({**summary, "covered_until": state["covered_until"]}))
         return 0
 
-    # node and slurm-exporter series: from where the last run stopped (or the first job/synthetic start) to now
+    # slurm-exporter series: from where the last run stopped (or the first job/synthetic start) to now
     covered = state["covered_until"]
     if covered is not None and first_t is not None:
         first_t = min(first_t, covered + 15)
@@ -461,7 +425,7 @@ def main() -> int:
         if covered is not None:
             t0 = max(t0, covered + step)
         t0 = min(t0, now)
-        node_series(fx, t0, now, step, seed=now, base_t=base_t)
+        slurm_exporter_series(fx, t0, now, step, base_t=base_t)
         state["covered_until"] = max(now - (now - t0) % step, covered or 0)
 
     summary["samples"] = fx.write(args.out)

@@ -7,7 +7,7 @@
 # "daemon | systemd-sysv" without installing systemd as /sbin/init.)
 
 APT_PACKAGES="mariadb-server mariadb-client munge slurmctld slurmd slurmdbd slurm-client slurmrestd
-slurm-wlm-jwt-plugin prometheus openssh-server openssh-client redis-server redis-tools apache2
+slurm-wlm-jwt-plugin prometheus prometheus-node-exporter openssh-server openssh-client redis-server redis-tools apache2
 apache2-utils libapache2-mod-wsgi-py3 python3-venv python3-dev slapd ldap-utils libmariadb-dev
 libldap2-dev libsasl2-dev pkg-config gcc curl jq procps iproute2 postgresql postgresql-client
 libvirt-daemon libvirt-clients qemu-system-x86 prometheus-libvirt-exporter busybox-static daemon xz-utils

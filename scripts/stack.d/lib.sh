@@ -31,6 +31,7 @@ P_OIDC=3000
 P_SMTP=8025
 P_APACHE=8080
 P_LIBVIRT_EXPORTER=9177
+P_NODE_EXPORTER=9110   # Debian's prometheus-node-exporter (not 9100: a machine may run its own there)
 
 # Unix and Slurm users of the stack (name:uid). dave has no Slurm association on purpose.
 STACK_USERS="alice:5001 bob:5002 carol:5003 dave:5004 staffer:5005 jobqueue:5006"

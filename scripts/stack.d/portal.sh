@@ -30,6 +30,7 @@ write_portal_env() {
     env_line SLURMRESTD_URL "http://127.0.0.1:$P_SLURMRESTD"
     env_line SLURMRESTD_JWT_KEY "$E/portal/jwt_hs256.key"
     env_line PROMETHEUS_URL "http://127.0.0.1:$P_PROMETHEUS"
+    env_line JOBSTATS_LOCAL_SCRATCH /   # node_exporter's filesystem of this machine (it has no /localscratch)
     env_line REDIS_URL "redis://127.0.0.1:$rport/$REDIS_DB"
     env_line CELERY_BROKER_URL "redis://127.0.0.1:$rport/$REDIS_DB"
     env_line AUTH_LDAP_SERVER_URI "ldap://127.0.0.1:$P_LDAP"

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Prometheus 2.42 on 127.0.0.1:9090 with exporter-style series backfilled by promtool.
+# Prometheus 2.42 on 127.0.0.1:9090 with exporter-style series backfilled by promtool, and
+# scraping the real exporters the stack runs (node_exporter.sh, libvirt.sh).
 #
 # First up: 6 h of synthetic history is written into the empty TSDB before Prometheus starts.
 # The recording rules are switched on only after the first backfill of real jobs (or right away
@@ -36,6 +37,7 @@ EOF
       - targets: ['127.0.0.1:$P_LIBVIRT_EXPORTER']
 EOF
     fi
+    node_exporter_scrape_config
     if [ "$rules" = 1 ]; then
       printf 'rule_files:\n  - %s\n' "$E/prometheus/rules.yml"
     fi

@@ -117,7 +117,14 @@ sm_prometheus() {
   [ "$n" -ge 2 ] || { echo "synthetic GPU series: $n"; return 1; }
   prom_query 'count(count by (gpu_type) (slurm_job_utilization_gpu))' | jq -e '.data.result[0].value[1] == "2"' >/dev/null || return 1
   prom_query 'count(max_over_time(slurm_account_levelfs[1d]))' | jq -e '.data.result[0].value[1] | tonumber >= 2' >/dev/null || return 1
-  prom_query 'count(max_over_time(node_cpu_seconds_total{mode="idle"}[1d]))' | jq -e '.data.result[0].value[1] == "16"' >/dev/null || return 1
+  # the real node_exporter (node_exporter.sh), scraped once per stack node with the portal's instance labels
+  prom_query 'count(count by (instance) (node_cpu_seconds_total{job="node",mode="idle",instance=~"(cpu01|gpu01):9100"}))' \
+    | jq -e '.data.result[0].value[1] == "2"' >/dev/null || { echo "no node_exporter series for cpu01:9100 and gpu01:9100"; return 1; }
+  # like the exporters, the stack's series carry no cluster label unless PROMETHEUS_EXTRA_LABELS asks for one
+  if [ -z "${PROMETHEUS_EXTRA_LABELS:-}" ]; then
+    prom_query 'count(slurm_job_core_usage_total{cluster!=""} or node_cpu_seconds_total{cluster!=""})' \
+      | jq -e '.data.result | length == 0' >/dev/null || { echo "series with a cluster label"; return 1; }
+  fi
   local real=""
   if [ -s "$D/jobs/batch.txt" ] && [ -e "$D/.first-batch-backfilled" ]; then
     local jid; jid=$(awk -F'|' '$1=="cpu-busy" {print $2}' "$D/jobs/batch.txt")
@@ -129,7 +136,7 @@ sm_prometheus() {
     || { echo "recording rules not loaded"; return 1; }
   prom_query 'count(max_over_time(slurm_job:used_core:sum_user_account[1d]))' \
     | jq -e '.data.result[0].value[1] | tonumber >= 2' >/dev/null || { echo "no recording-rule history"; return 1; }
-  echo "6 h synthetic series ($n GPU jobs, 2 gpu_types), node/levelfs series, recording rules with history$real"
+  echo "6 h synthetic series ($n GPU jobs, 2 gpu_types), node_exporter and levelfs series, recording rules with history$real"
 }
 
 # ------------------------------------------------------------------ libvirt (libvirt.sh)
