@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy
 
 from slurm.decoders import TRES_CPU, decode_state, epoch_to_datetime, parse_tres
 from slurm.models import Tres, cluster_models
-from slurm.usage import use_in_window
 from slurm.visibility import PortalUser, accounts_of, jobs_of_account
+from slurm.window_use import use_in_window
 from userportal import promql
 from userportal.figures import Figure, constant_trace, figure, layout, no_data, trace
 from userportal.prometheus import MetricsSession, Series

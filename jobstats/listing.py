@@ -9,6 +9,7 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page
 from django.db import DatabaseError
+from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
 from jobstats.services import (
@@ -17,13 +18,15 @@ from jobstats.services import (
     CachedCountPaginator,
     job_summary,
 )
+from slurm import exporter
 from slurm.decoders import job_memory_mb, parse_tres
 from slurm.models import Tres
 from slurm.visibility import jobs_of_user_by_uid
+from userportal import promql
 from userportal.errors import PrometheusUnavailable, SlurmDatabaseUnavailable
 from userportal.prometheus import MetricsSession, finite
 from userportal.promql import by_tag, union
-from userportal.windows import step_for
+from userportal.windows import job_counter_rate, step_for
 
 PAGE_SIZE = 50
 HOUR = 3600
@@ -45,7 +48,8 @@ def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[
 @dataclass(frozen=True)
 class Use:
     allocated: float
-    used: float | None  # None: Prometheus did not answer, or has no series
+    used: float | None  # None: Prometheus did not answer, or has no series (shown as a dash, never 0)
+    reason: str = ""  # why ``used`` is None
 
     @property
     def percent(self) -> int | None:
@@ -90,39 +94,65 @@ def current_use(username: str, cluster: str, session: MetricsSession, *, now: fl
         memory_mb += job_memory_mb(mem_req, cpus=job_cores, nodes=nodes or 1, tres_alloc=tres) or 0
         gpus += catalog.gpu_count(tres)
     used: dict[str, float | None] = {"cores": None, "mem": None, "gpus": None}
+    reasons = {key: "" for key in used}
     notice = ""
     if "job" in settings.JOBSTATS_METRICS:  # slurm-job-exporter measures what is used
         try:
-            used = used_last_hour(session, username, now=now)
+            used, reasons = used_last_hour(session, username, now=now, gpus_allocated=gpus)
         except PrometheusUnavailable as exc:
             notice = str(exc.user_message)
+    else:
+        reasons = dict.fromkeys(used, str(_("This cluster does not measure what jobs use.")))
     return CurrentUse(
         running=len(running),
         pending=pending,
-        cores=Use(cores, used["cores"]),
+        cores=Use(cores, used["cores"], reasons["cores"]),
         memory_gib=Use(
-            round(memory_mb / 1024, 1), round(used["mem"] / 1024**3, 1) if used["mem"] is not None else None
+            round(memory_mb / 1024, 1),
+            round(used["mem"] / 1024**3, 1) if used["mem"] is not None else None,
+            reasons["mem"],
         ),
-        gpus=Use(gpus, used["gpus"]),
+        gpus=Use(gpus, used["gpus"], reasons["gpus"]),
         metrics_notice=notice,
     )
 
 
-def used_last_hour(session: MetricsSession, username: str, *, now: float | None = None) -> dict[str, float | None]:
-    """Mean cores in use, peak memory (bytes) and peak GPUs in use over the last hour, in one query."""
+def used_last_hour(
+    session: MetricsSession, username: str, *, now: float | None = None, gpus_allocated: int = 0
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Cores in use (the mean while jobs ran), peak memory (bytes) and peak GPUs in use over the last hour.
+
+    One query. A figure without series is None with the reason, never 0: GPUs of jobs the exporter
+    sees without any GPU series are "not measured" (no NVML/DCGM on their nodes).
+    """
     end = now or time.time()
     step = step_for(HOUR)
     series = user_expressions(username, step)
     window = f"[{HOUR}s:{step}s]"
+    cores = promql.selector(exporter.CORE_COUNTER, {"user": username})
+    memory = {tag: promql.selector(metric, {"user": username}) for tag, metric in
+              (("max", exporter.MEMORY_MAX), ("usage", exporter.MEMORY_USAGE))}  # fmt: skip
     parts = {
-        "hour_cores": f"avg_over_time(({series['cores_used']}){window})",
-        "hour_mem": f"max_over_time(({series['mem_max']}){window})",
+        "hour_cores": f"{job_counter_rate(cores, HOUR)} / 1e9",
+        "hour_mem_max": f"max_over_time((sum({memory['max']})){window})",
+        "hour_mem_usage": f"max_over_time((sum({memory['usage']})){window})",
         "hour_gpus": f"max_over_time(({series['gpus_used']}){window})",
+        "seen": f"count(max_over_time({cores}[{HOUR}s]))",
     }
     found = by_tag(session.query(union(parts), at=end))
-    result: dict[str, float | None] = {}
-    for key in parts:
-        values = [finite(sample.value) for sample in found.get(key, [])]
-        present = [v for v in values if v is not None]
-        result[key.removeprefix("hour_")] = round(max(present), 2) if present else 0.0
-    return result
+
+    def one(tag: str) -> float | None:
+        present = [v for sample in found.get(tag, []) if (v := finite(sample.value)) is not None]
+        return round(max(present), 2) if present else None
+
+    seen = one("seen")
+    no_series = str(_("No measurements of your jobs in the last hour."))
+    used = {
+        "cores": one("hour_cores"),
+        "mem": exporter.peak_of(one("hour_mem_max"), one("hour_mem_usage")),
+        "gpus": one("hour_gpus"),
+    }
+    reasons = {key: "" if value is not None else no_series for key, value in used.items()}
+    if used["gpus"] is None and exporter.gpu_state(gpus_allocated, None, int(seen or 0)) == "not-measured":
+        reasons["gpus"] = str(_("GPUs not measured: the exporter sees your jobs but cannot read their GPUs."))
+    return used, reasons

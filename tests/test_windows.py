@@ -16,9 +16,11 @@ from userportal.windows import (
     WindowError,
     back_from,
     epoch,
+    job_counter_rate,
     rate_window,
     requested,
     step_for,
+    step_mean,
 )
 
 NOW = 1_795_000_000.75  # not on any step: the end must stay where it is
@@ -90,3 +92,17 @@ def test_the_rate_window_is_the_sites_widened_to_the_step(settings):
     settings.PROMETHEUS_RATE_WINDOW = 120
     assert rate_window(30) == "120s"
     assert rate_window(2595) == "2595s"
+
+
+def test_a_job_counter_is_never_rated_over_a_window_widened_to_the_step(settings):
+    settings.PROMETHEUS_RATE_WINDOW = 120
+    sel = 'slurm_job_core_usage_total{user="alice"}'
+    assert job_counter_rate(sel, MIN_STEP) == f"sum (rate({sel}[120s]))"
+    wide = job_counter_rate(sel, 606, by="slurmjobid")
+    assert wide == f"avg_over_time((sum by (slurmjobid) (irate({sel}[120s])))[606s:{MIN_STEP}s])"
+    assert "[606s]" not in wide
+
+
+def test_a_step_mean_averages_the_values_inside_the_step():
+    assert step_mean("count(x)", MIN_STEP) == "count(x)"
+    assert step_mean("count(x)", 3600) == f"avg_over_time((count(x))[3600s:{MIN_STEP}s])"

@@ -25,7 +25,7 @@ from django.utils.translation import gettext_lazy as _
 from slurm import exporter
 from slurm.decoders import TRES_CPU, TRES_MEM, JobState, decode_state, epoch_to_datetime, parse_tres
 from slurm.models import Tres, cluster_models
-from slurm.usage import use_in_window
+from slurm.window_use import use_in_window
 from userportal import promql
 from userportal.errors import PrometheusUnavailable
 from userportal.prometheus import MetricsSession

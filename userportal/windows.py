@@ -14,7 +14,14 @@ accountstats' table and graphs; top offers a menu of periods ending now, within 
   forward from the start ends up to one step before the end (36 minutes at 30 days). The grid
   is laid back from the end instead: :attr:`Window.first` is the start moved back by less than
   one step, so that the last point is the end.
-* The rate() window of raw counters comes from :func:`rate_window` alone.
+* A graph point never hides what happened inside its step. A job's series come and go (a job
+  shorter than a step, the first minutes of any job): a point is the mean of the values the
+  series had inside its step while they existed (:func:`step_mean`, every MIN_STEP seconds), and a
+  job counter's rate is the growth between its own samples (:func:`job_counter_rate`), never
+  rate() over a window silently widened to the step, which spreads a 7-minute job over a
+  10-minute point (0.79 cores where it kept 1.95 busy) while its allocation is drawn in full.
+* Long-lived counters (node_exporter, Lustre) use :func:`rate_window`: the site's window, or the
+  step when it is longer, so that a point is its step's mean.
 """
 
 from __future__ import annotations
@@ -48,8 +55,33 @@ def step_for(span: float) -> int:
 
 
 def rate_window(step: int) -> str:
-    """The rate() window: the site's PROMETHEUS_RATE_WINDOW, widened to the step so downsampled points average it."""
+    """rate() window of a long-lived counter (node, Lustre): PROMETHEUS_RATE_WINDOW, or the step when longer.
+
+    Not for job series (they start and stop inside a step): see :func:`job_counter_rate`.
+    """
     return promql.duration(max(int(settings.PROMETHEUS_RATE_WINDOW), int(step)))
+
+
+def step_mean(expr: str, step: int) -> str:
+    """``expr`` (an instant expression) as a graph point ``step`` seconds wide: the mean of its values
+    every MIN_STEP seconds inside the step, while it has one (``expr`` itself at the finest step)."""
+    if step <= MIN_STEP:
+        return expr
+    return f"avg_over_time(({expr})[{int(step)}s:{MIN_STEP}s])"
+
+
+def job_counter_rate(selector: str, step: int, *, by: str = "") -> str:
+    """Per-second rate of a job's counters (``sum by (by)``) for graph points ``step`` seconds apart.
+
+    At the finest step, rate() over the site's PROMETHEUS_RATE_WINDOW; wider steps average the
+    growth between consecutive samples (irate) over the step while the job ran, so a short job
+    shows the use it had, and its allocation (also a step_mean) is drawn over the same time.
+    """
+    window = promql.duration(int(settings.PROMETHEUS_RATE_WINDOW))
+    group = f"sum by ({by})" if by else "sum"
+    if step <= MIN_STEP:
+        return f"{group} (rate({selector}[{window}]))"
+    return step_mean(f"{group} (irate({selector}[{window}]))", step)
 
 
 @dataclass(frozen=True)

@@ -1,38 +1,52 @@
-"""What a job used against what it asked for ("seff done better"), from Prometheus or from accounting.
+"""What a job used against what it asked for ("seff done better"), from accounting and from the nodes.
 
 Pure: the Prometheus query is built and its answer read here; jobstats.jobusage sends it.
 
-Prometheus (slurm-job-exporter) gives cores in use, peak memory and GPU figures over the job's
-run. Without it, the step table still gives TotalCPU (sum of user + system over the steps) and
-MaxRSS (the maximum over the steps of ``tres_usage_in_max`` id 2), as seff does; GPU figures
-then are unknown. Every result says which source it came from.
+The figures are the ones sacct and seff give, computed in one place (slurm.usage, slurm.exporter):
+
+* a **finished** job's CPU time and memory peak come from Slurm's accounting: TotalCPU (the
+  steps' user + system time) and MaxRSS (the largest step's); the exporter adds what accounting
+  does not have (GPUs, threads, programs) and the memory peak when no step was sampled;
+* a **running** job's CPU time is its core counters' growth since it started (up to their last
+  sample), never an average of rate() points; its memory peak is ``slurm_job_memory_max``, or the
+  highest ``slurm_job_memory_usage`` where the exporter sends no peak (cgroup v2 before 6.8);
+* GPUs the exporter cannot read (a job it sees, with no GPU series) are "not measured": no GPU
+  figure, a note instead, never 0 %.
+
+Every result says where its figures came from.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from slurm.decoders import TRES_MEM, parse_tres, step_cpu_seconds
+from slurm import exporter
+from slurm.decoders import format_duration
+from slurm.usage import cpu_efficiency, step_totals
 from userportal.prometheus import Sample, finite
-from userportal.promql import job_selector, union
-from userportal.windows import rate_window, step_for
+from userportal.promql import duration, job_selector, union
+from userportal.windows import step_for
 
 SOURCE_PROMETHEUS = "prometheus"
 SOURCE_ACCOUNTING = "accounting"
+MEM_MAXRSS, MEM_PEAK, MEM_USAGE = "maxrss", "memory_max", "memory_usage"
 
 
 @dataclass(frozen=True)
 class JobUsage:
-    source: str
+    source: str  # where the CPU time comes from: accounting (TotalCPU) or prometheus (the core counters)
     cpu_seconds: float | None = None
     cores_used: float | None = None  # mean cores busy over the run
+    cpu_elapsed: float | None = None  # the run time cpu_seconds covers (a running job: to the counters' last sample)
     mem_max_bytes: float | None = None
-    gpus_seen: int | None = None  # GPUs the exporter saw (idle jobs' GPUs are invisible, domain 4.2)
+    mem_source: str = ""  # maxrss (accounting), memory_max (the cgroup's peak), memory_usage (highest sampled)
+    cores_seen: int | None = None  # core series the exporter sent: it saw the job (it has processes)
+    gpus_seen: int | None = None  # GPUs with series (idle jobs' GPUs are invisible, domain 4.2)
     gpu_util: float | None = None  # mean utilisation per GPU, percent
     gpu_mem_fraction: float | None = None  # peak memory of the fullest GPU, 0-1
     gpu_power_w: float | None = None  # mean power per GPU
@@ -44,11 +58,15 @@ class JobUsage:
     def label(self) -> str:
         if self.source == SOURCE_PROMETHEUS:
             return _("measured on the nodes (Prometheus)")
+        if self.gpu_util is not None or self.threads_running is not None:
+            return _(
+                "from Slurm's accounting for CPU time and memory (as sacct and seff), and from the nodes for the rest"
+            )
         return _("from Slurm's accounting (the job's steps)")
 
-
-def _subquery(expr: str, span: int, step: int) -> str:
-    return f"({expr})[{span}s:{step}s]"
+    def gpu_state(self, allocated: int) -> str:
+        """slurm.exporter.gpu_state for ``allocated`` GPUs: measured, not-measured, not-seen (or none)."""
+        return exporter.gpu_state(allocated, self.gpus_seen, self.cores_seen)
 
 
 def usage_span(start: float, end: float) -> int:
@@ -59,32 +77,36 @@ def usage_span(start: float, end: float) -> int:
 def usage_query(job_id: int, span: int) -> str:
     """One PromQL query for a job's usage over its last ``span`` seconds (slurm-job-exporter's series, tagged)."""
     step = step_for(span)
-    rw = rate_window(step)
+    window = duration(span)
+    ids = [job_id]
 
     def sel(metric: str, **labels: str) -> str:
-        return job_selector(metric, [job_id], **labels)
+        return job_selector(metric, ids, **labels)
+
+    def over(expr: str, how: str) -> str:
+        return f"{how}_over_time(({expr})[{span}s:{step}s])"
 
     util = sel("slurm_job_utilization_gpu")
-    cores = sel("slurm_job_core_usage_total")
     gpu_used, gpu_total = sel("slurm_job_memory_usage_gpu"), sel("slurm_job_memory_total_gpu")
     threads = sel("slurm_job_threads_count", state="running")
-    programs_rate = f"sum by (exe) (rate({sel('slurm_job_process_usage_total')}[{rw}]))"
     parts = {
-        "u_cores_used": "avg_over_time(" + _subquery(f"sum(rate({cores}[{rw}])) / 1e9", span, step) + ")",
-        "u_mem_max": "max_over_time(" + _subquery(f"sum({sel('slurm_job_memory_max')})", span, step) + ")",
-        "u_mem_usage": "max_over_time(" + _subquery(f"sum({sel('slurm_job_memory_usage')})", span, step) + ")",
-        "u_gpu_util": "avg_over_time(" + _subquery(f"avg({util})", span, step) + ")",
-        "u_gpus": "max_over_time(" + _subquery(f"count({util})", span, step) + ")",
-        "u_gpu_type": "max_over_time(" + _subquery(f"count by (gpu_type) ({util})", span, step) + ")",
-        "u_gpu_mem": "max_over_time(" + _subquery(f"max({gpu_used} / {gpu_total})", span, step) + ")",
-        "u_gpu_power": "avg_over_time(" + _subquery(f"avg({sel('slurm_job_power_gpu')})", span, step) + ") / 1000",
-        "u_threads": "avg_over_time(" + _subquery(f"sum({threads})", span, step) + ")",
-        "u_programs": "topk(10, avg_over_time(" + _subquery(programs_rate, span, step) + "))",
+        "u_cpu": exporter.cpu_seconds(ids, span),
+        "u_cpu_at": exporter.last_sample(ids),
+        **{f"u_{tag}": expr for tag, expr in exporter.memory_peak(ids, span).items()},
+        "u_seen": exporter.seen(ids, span),
+        "u_gpus": exporter.gpus_measured(ids, span),
+        "u_gpu_util": f"avg(avg_over_time({util}[{window}]))",
+        "u_gpu_type": f"count by (gpu_type) (max_over_time({util}[{window}]))",
+        "u_gpu_mem": over(f"max({gpu_used} / {gpu_total})", "max"),
+        "u_gpu_power": f"avg(avg_over_time({sel('slurm_job_power_gpu')}[{window}])) / 1000",
+        "u_threads": over(f"sum({threads})", "avg"),
+        # CPU seconds per executable (a counter from the process's start) over the run: mean cores
+        "u_programs": f"topk(10, sum by (exe) (last_over_time({sel('slurm_job_process_usage_total')}[{window}]))) / {span}",
     }
     return union(parts)
 
 
-def usage_from_answer(found: Mapping[str, Sequence[Sample]], span: int) -> JobUsage | None:
+def usage_from_answer(found: Mapping[str, Sequence[Sample]], span: int, start: float | None = None) -> JobUsage | None:
     """The JobUsage in usage_query()'s answer (split by tag); None when the exporter has no series of the job."""
     if not found:
         return None
@@ -94,10 +116,11 @@ def usage_from_answer(found: Mapping[str, Sequence[Sample]], span: int) -> JobUs
         present = [v for v in values if v is not None]
         return max(present) if present else None
 
-    mem = [v for v in (one("u_mem_max"), one("u_mem_usage")) if v is not None]
     types = sorted(found.get("u_gpu_type", []), key=lambda s: -s.value)
-    gpus = one("u_gpus")
-    cores_used = one("u_cores_used")
+    gpus, seen = one("u_gpus"), one("u_seen")
+    cpu, cpu_at = one("u_cpu"), one("u_cpu_at")
+    covered = float(cpu_at - start) if cpu_at is not None and start is not None and cpu_at > start else float(span)
+    mem_max, mem_usage = one("u_mem_max"), one("u_mem_usage")
     programs = tuple(
         sorted(
             (
@@ -110,9 +133,12 @@ def usage_from_answer(found: Mapping[str, Sequence[Sample]], span: int) -> JobUs
     )
     return JobUsage(
         source=SOURCE_PROMETHEUS,
-        cpu_seconds=cores_used * span if cores_used is not None else None,
-        cores_used=cores_used,
-        mem_max_bytes=max(mem) if mem else None,
+        cpu_seconds=cpu,
+        cores_used=cpu / covered if cpu is not None and covered > 0 else None,
+        cpu_elapsed=covered if cpu is not None else None,
+        mem_max_bytes=exporter.peak_of(mem_max, mem_usage),
+        mem_source=MEM_PEAK if mem_max is not None else (MEM_USAGE if mem_usage is not None else ""),
+        cores_seen=int(seen) if seen is not None else None,
         gpus_seen=int(gpus) if gpus is not None else None,
         gpu_util=one("u_gpu_util"),
         gpu_mem_fraction=one("u_gpu_mem"),
@@ -125,22 +151,38 @@ def usage_from_answer(found: Mapping[str, Sequence[Sample]], span: int) -> JobUs
 
 def accounting_usage(steps: Iterable[Any], elapsed: float) -> JobUsage | None:
     """TotalCPU and MaxRSS over the job's steps (sacct's and seff's figures); None without steps."""
-    cpu = 0.0
-    max_rss: int | None = None
-    any_step = False
-    for step in steps:
-        any_step = True
-        cpu += step_cpu_seconds(step.user_sec, step.user_usec, step.sys_sec, step.sys_usec)
-        rss = parse_tres(step.tres_usage_in_max).get(TRES_MEM)
-        if rss is not None:
-            max_rss = rss if max_rss is None else max(max_rss, rss)
-    if not any_step:
+    totals = step_totals(steps)
+    if totals is None:
         return None
     return JobUsage(
         source=SOURCE_ACCOUNTING,
-        cpu_seconds=cpu,
-        cores_used=cpu / elapsed if elapsed > 0 else None,
-        mem_max_bytes=float(max_rss) if max_rss is not None else None,
+        cpu_seconds=totals.cpu_seconds,
+        cores_used=totals.cpu_seconds / elapsed if elapsed > 0 else None,
+        cpu_elapsed=elapsed,
+        mem_max_bytes=float(totals.max_rss_bytes) if totals.max_rss_bytes is not None else None,
+        mem_source=MEM_MAXRSS if totals.max_rss_bytes is not None else "",
+    )
+
+
+def combined_usage(accounting: JobUsage | None, measured: JobUsage | None, *, finished: bool) -> JobUsage | None:
+    """The job page's figures: a finished job's CPU time and MaxRSS from accounting, the rest from the nodes.
+
+    A running job's steps have no CPU time in accounting until they end, so its figures are the
+    exporter's (accounting's when the exporter has none of the job).
+    """
+    if not finished or accounting is None:
+        return measured or accounting
+    if measured is None:
+        return accounting
+    keep_memory = accounting.mem_max_bytes is not None
+    return replace(
+        measured,
+        source=SOURCE_ACCOUNTING,
+        cpu_seconds=accounting.cpu_seconds,
+        cores_used=accounting.cores_used,
+        cpu_elapsed=accounting.cpu_elapsed,
+        mem_max_bytes=accounting.mem_max_bytes if keep_memory else measured.mem_max_bytes,
+        mem_source=accounting.mem_source if keep_memory else measured.mem_source,
     )
 
 
@@ -182,6 +224,7 @@ class Efficiency:
     measures: tuple[Measure, ...]
     waste: Waste
     currency: str = ""
+    notes: tuple[str, ...] = ()  # figures that are unknown, and why (never shown as 0)
 
     def get(self, kind: str) -> Measure | None:
         return next((m for m in self.measures if m.kind == kind), None)
@@ -192,8 +235,6 @@ def _gib(value_bytes: float) -> str:
 
 
 def _duration(seconds: float) -> str:
-    from slurm.decoders import format_duration
-
     return format_duration(seconds)
 
 
@@ -214,9 +255,8 @@ def summarise(
     """CPU, memory, GPU and time efficiency with a plain-language verdict, and what the unused share cost."""
     measures: list[Measure] = []
     hours = elapsed / 3600
-    cpu_fraction = None
-    if usage.cpu_seconds is not None and cores and elapsed > 0:
-        cpu_fraction = usage.cpu_seconds / (cores * elapsed)
+    cpu_fraction = cpu_efficiency(usage.cpu_seconds, cores, usage.cpu_elapsed or elapsed)
+    if usage.cpu_seconds is not None and cpu_fraction is not None:
         if cpu_fraction >= 0.75:
             verdict, sentence = GOOD, _("The job kept its cores busy.")
         elif cores == 1:
@@ -248,7 +288,7 @@ def summarise(
                 cpu_fraction,
                 _("%(used)s of CPU time") % {"used": _duration(usage.cpu_seconds)},
                 ngettext("%(cores)d core × %(elapsed)s", "%(cores)d cores × %(elapsed)s", cores)
-                % {"cores": cores, "elapsed": _duration(elapsed)},
+                % {"cores": cores, "elapsed": _duration(usage.cpu_elapsed or elapsed)},
                 verdict,
                 sentence,
             )
@@ -271,7 +311,15 @@ def summarise(
             Measure("memory", mem_fraction, _gib(usage.mem_max_bytes), _gib(memory_mb * 1024 * 1024), verdict, sentence)
         )
     gpu_fraction = None
-    if gpus and usage.gpu_util is not None:
+    notes: list[str] = []
+    if usage.gpu_state(gpus) == "not-measured":
+        notes.append(
+            _(
+                "GPUs not measured: the exporter sees this job's processes, CPU and memory, but cannot read its GPUs "
+                "(no NVML or DCGM on the node). Their use is unknown, not zero."
+            )
+        )
+    elif gpus and usage.gpu_util is not None:
         seen = usage.gpus_seen or gpus
         # GPUs the exporter never saw were idle (it skips jobs without processes on them).
         gpu_fraction = usage.gpu_util / 100 * min(seen, gpus) / gpus
@@ -348,4 +396,5 @@ def summarise(
         measures=tuple(measures),
         waste=Waste(core_hours if not gpus else 0.0, gpu_hours, mem_gib_hours, cost),
         currency=currency,
+        notes=tuple(notes),
     )

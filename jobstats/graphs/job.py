@@ -25,17 +25,15 @@ from jobstats.graphs.node import DISK, job_disk_used, job_power, node_pair
 from userportal.figures import Figure, constant_trace, figure, layout, trace
 from userportal.prometheus import MetricsSession, Series
 from userportal.promql import job_selector, node_name, union
-from userportal.windows import Window, rate_window
+from userportal.windows import Window, job_counter_rate, rate_window, step_mean
 
 
 # --- Job graphs: slurm-job-exporter --------------------------------------------------------
 def job_cpu(session: MetricsSession, scope: JobScope, window: Window) -> Figure:
     sel = job_selector("slurm_job_core_usage_total", scope.job_ids)
-    rw = rate_window(window.step)
+    used = job_counter_rate(sel, window.step, by="slurmjobid, instance")
     result = range_by_tag(
-        session,
-        union({"used": f"sum by (slurmjobid, instance) (rate({sel}[{rw}])) / 1e9", "alloc": f"count({sel})"}),
-        window,
+        session, union({"used": f"{used} / 1e9", "alloc": step_mean(f"count({sel})", window.step)}), window
     )
     unit = _("cores")
     traces = [
@@ -83,11 +81,12 @@ def job_mem(session: MetricsSession, scope: JobScope, window: Window) -> Figure:
 
 
 def job_thread(session: MetricsSession, scope: JobScope, window: Window) -> Figure:
-    rw = rate_window(window.step)
     parts = {
         "processes": f"sum by (slurmjobid) ({job_selector('slurm_job_process_count', scope.job_ids)})",
         "threads": f"sum by (slurmjobid, state) ({job_selector('slurm_job_threads_count', scope.job_ids)})",
-        "exe": f"sum by (slurmjobid, exe) (rate({job_selector('slurm_job_process_usage_total', scope.job_ids)}[{rw}]))",
+        "exe": job_counter_rate(
+            job_selector("slurm_job_process_usage_total", scope.job_ids), window.step, by="slurmjobid, exe"
+        ),
     }
     result = range_by_tag(session, union(parts), window)
     traces = [trace(s, prefix(scope, s.labels) + _("Processes"), unit="") for s in result.get("processes", [])]

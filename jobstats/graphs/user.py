@@ -14,7 +14,7 @@ from userportal import promql
 from userportal.figures import Figure, figure, layout, trace
 from userportal.prometheus import MetricsSession, Series, finite
 from userportal.promql import union
-from userportal.windows import DAY, HOUR, Window, rate_window
+from userportal.windows import DAY, HOUR, Window, job_counter_rate, rate_window, step_mean
 
 
 def _user(metric: str, username: str, **labels: str) -> str:
@@ -22,26 +22,33 @@ def _user(metric: str, username: str, **labels: str) -> str:
 
 
 def user_expressions(username: str, step: int) -> dict[str, str]:
-    """The user's current-use series (raw exporter series, or recording rules, domain 4.4)."""
+    """The user's current-use series for points ``step`` apart: raw exporter series, or recording rules (4.4).
+
+    Each point is the mean of its step while the user had jobs (userportal.windows.step_mean), the
+    cores in use included (job_counter_rate), so used and allocated cover the same time.
+    """
     if settings.JOBSTATS_RECORDING_RULES:
-        return {
-            "cores_used": f"sum({_user('slurm_job:used_core:sum_user_account', username)})",
-            "cores_alloc": f"sum({_user('slurm_job:allocated_core:count_user_account', username)})",
-            "mem_alloc": f"sum({_user('slurm_job:allocated_memory:sum_user_account', username)})",
-            "mem_max": f"sum({_user('slurm_job:max_memory:sum_user_account', username)})",
-            "mem_rss": f"sum({_user('slurm_job:rss_memory:sum_user_account', username)})",
-            "gpus_alloc": f"sum({_user('slurm_job:allocated_gpu:count_user_account', username)})",
-            "gpus_used": f"sum({_user('slurm_job:used_gpu:sum_user_account', username)})",
+        rules = {
+            "cores_used": "slurm_job:used_core:sum_user_account",
+            "cores_alloc": "slurm_job:allocated_core:count_user_account",
+            "mem_alloc": "slurm_job:allocated_memory:sum_user_account",
+            "mem_max": "slurm_job:max_memory:sum_user_account",
+            "mem_rss": "slurm_job:rss_memory:sum_user_account",
+            "gpus_alloc": "slurm_job:allocated_gpu:count_user_account",
+            "gpus_used": "slurm_job:used_gpu:sum_user_account",
         }
-    rw = rate_window(step)
-    return {
-        "cores_used": f"sum(rate({_user('slurm_job_core_usage_total', username)}[{rw}])) / 1e9",
+        return {tag: step_mean(f"sum({_user(rule, username)})", step) for tag, rule in rules.items()}
+    gauges = {
         "cores_alloc": f"count({_user('slurm_job_core_usage_total', username)})",
         "mem_alloc": f"sum({_user('slurm_job_memory_limit', username)})",
         "mem_max": f"sum({_user('slurm_job_memory_max', username)})",
         "mem_rss": f"sum({_user('slurm_job_memory_rss', username)})",
         "gpus_alloc": f"count({_user('slurm_job_utilization_gpu', username)})",
         "gpus_used": f"sum({_user('slurm_job_utilization_gpu', username)}) / 100",
+    }
+    return {
+        "cores_used": f"{job_counter_rate(_user('slurm_job_core_usage_total', username), step)} / 1e9",
+        **{tag: step_mean(expr, step) for tag, expr in gauges.items()},
     }
 
 

@@ -73,11 +73,15 @@ TAG_VALUES = {
     "gpus_used": 1.3,
     "count": 2.0,
     "hour_cores": 10.4,
-    "hour_mem": 21 * GIB,
+    "hour_mem_max": 21 * GIB,
+    "hour_mem_usage": 19 * GIB,
+    "seen": 16.0,
     "hour_gpus": 1.3,
     "gpus": 1.0,
     # a job's usage (instant query)
-    "u_cores_used": 3.1,
+    "u_cpu": 3.1 * 3600,  # CPU seconds: the core counters' growth
+    "u_cpu_at": 0.0,  # the counters' last sample (0: unknown, the whole span counts)
+    "u_seen": 4.0,
     "u_mem_max": 3.4 * GIB,
     "u_mem_usage": 3.1 * GIB,
     "u_gpu_util": 61.0,

@@ -251,7 +251,13 @@ def test_manage_py_check_names_bad_site_data(settings, tmp_path):
 def test_usage_query_and_its_answer_are_read_without_prometheus():
     assert "42" in usage_query(42, 3600)
     assert usage_from_answer({}, 3600) is None
-    found = usage_from_answer({"u_cores_used": [Sample({}, 3.5)], "u_mem_max": [Sample({}, 2e9)]}, 3600)
+    answer = {"u_cpu": [Sample({}, 12600.0)], "u_cpu_at": [Sample({}, 1000 + 3600.0)], "u_mem_max": [Sample({}, 2e9)]}
+    found = usage_from_answer(answer, 4000, start=1000)
     assert found is not None
     assert (found.source, found.cores_used, found.cpu_seconds, found.mem_max_bytes) == ("prometheus", 3.5, 12600, 2e9)
+    assert found.cpu_elapsed == 3600  # to the counters' last sample, not to the query's time
+    assert found.mem_source == "memory_max"
+    fallback = usage_from_answer({"u_mem_usage": [Sample({}, 1e9)], "u_seen": [Sample({}, 2.0)]}, 600)
+    assert fallback is not None and (fallback.mem_max_bytes, fallback.mem_source) == (1e9, "memory_usage")
+    assert fallback.gpu_state(1) == "not-measured" and fallback.gpu_state(0) == "none"
     assert found.gpu_util is None

@@ -145,7 +145,11 @@ def test_job_page_without_prometheus_uses_the_accounting_figures(owner, jobs):
 
 def test_job_page_with_prometheus_measures_and_offers_graphs(owner, jobs, prometheus):
     html = page(owner, job_url(jobs.gpu.id_job))
-    assert "measured on the nodes" in html
+    # finished, with steps: CPU time and memory are accounting's (as seff's), the GPUs the nodes'
+    assert "from Slurm&#x27;s accounting for CPU time and memory (as sacct and seff), and from the nodes" in html
+    assert "03:36:40 of CPU time of 4 cores" in html  # TotalCPU: 3600 + 400 + 9000 s over its steps
+    running = page(owner, job_url(jobs.running.id_job))
+    assert "measured on the nodes" in running  # a running job: its counters
     for name in ("cpu", "mem", "thread", "gpu_utilization", "gpu_power", "ethernet_bdw", "disk_used"):
         assert f'data-graph-name="{name}"' in html
     assert 'data-graph-name="lustre_ost"' not in html  # not collected here

@@ -8,7 +8,8 @@ from exporter_series import ExporterJob, all_series
 from promtool_client import PromtoolClient
 
 from slurm.decoders import JobState
-from slurm.usage import cpu_efficiency, step_totals, unused_cpu_share, use_in_window
+from slurm.usage import cpu_efficiency, step_totals, unused_cpu_share
+from slurm.window_use import use_in_window
 from userportal.prometheus import MetricsSession
 
 GIB = 1024**3
