@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """Write OpenMetrics text shaped like slurm-job-exporter v0.4.12 sends it, for promtool backfill.
 
-    gen_metrics.py OUT --state STATE.json [--synthetic-hours 6] [--sacct] [--now EPOCH]
+    gen_metrics.py OUT --state STATE.json [--synthetic-hours 6] [--sacct [--prometheus URL]] [--now EPOCH]
 
 * --synthetic-hours H: H hours of history up to --now for a few synthetic job ids (9000xx) so
   graphs have shape, 30 s apart, the way slurm-job-exporter scrapes them.
 * --sacct: every finished job in `sacct` (run with the caller's SLURM_CONF, TZ=UTC) that is not
-  in STATE yet, over its real start..end window, one sample a second (jobs last seconds).
+  in STATE yet, over its real start..end window, one sample a second (jobs last seconds); with
+  --prometheus, not the jobs that server already has series of (job_exporter.py scraped them live).
 * Both also write prometheus-slurm-exporter series (slurm_account_levelfs ...) from where the
   previous run stopped (STATE["covered_until"]) to now. Node series come from the real
   node_exporter the stack runs (node_exporter.sh), not from here.
@@ -35,6 +36,8 @@ import re
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from collections import OrderedDict
 from datetime import UTC, datetime
 from typing import Any
@@ -330,6 +333,15 @@ def sacct_jobs() -> list[dict[str, Any]]:
     return list(jobs.values())
 
 
+def live_jobs(prometheus: str) -> set[str]:
+    """Job ids the server has core counters of already: scraped live from job_exporter.py."""
+    query = "group by (slurmjobid) (last_over_time(slurm_job_core_usage_total[3650d]))"
+    url = f"{prometheus.rstrip('/')}/api/v1/query?" + urllib.parse.urlencode({"query": query})
+    with urllib.request.urlopen(url, timeout=60) as answer:
+        found = json.load(answer)
+    return {item["metric"].get("slurmjobid", "") for item in found["data"]["result"]}
+
+
 def tres_dict(tres: str) -> dict[str, str]:
     return dict(item.split("=", 1) for item in tres.split(",") if "=" in item)
 
@@ -377,6 +389,7 @@ def main() -> int:
     ap.add_argument("--state", required=True)
     ap.add_argument("--synthetic-hours", type=float, default=0)
     ap.add_argument("--sacct", action="store_true")
+    ap.add_argument("--prometheus", default="", help="leave out the jobs this server already has series of")
     ap.add_argument("--now", type=int, default=int(time.time()))
     args = ap.parse_args()
 
@@ -397,6 +410,9 @@ def main() -> int:
 
     if args.sacct:
         done = set(state["jobs"])
+        live = live_jobs(args.prometheus) - done if args.prometheus else set()
+        summary["live"] = sorted(live)
+        done |= live
         for j in sacct_jobs():
             if j["raw"] in done or j["start"] is None or j["end"] is None or not j["user"] or j["end"] > now:
                 continue

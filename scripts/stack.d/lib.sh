@@ -13,6 +13,7 @@ STACK_VENV=$S/venv            # stack tools: aiosmtpd (pyenv or Debian python, w
 APACHE_VENV=$S/venv-apache    # made by Debian's /usr/bin/python3: mod_wsgi embeds 3.11.2
 SYS_PY=/usr/bin/python3
 CLUSTER=testcluster
+STACK_NODES="cpu01 gpu01"   # the Slurm nodes (slurm.conf); all of them are this machine
 
 # Ports (all on 127.0.0.1)
 P_MARIADB_PRIVATE=3407
@@ -32,6 +33,7 @@ P_SMTP=8025
 P_APACHE=8080
 P_LIBVIRT_EXPORTER=9177
 P_NODE_EXPORTER=9110   # Debian's prometheus-node-exporter (not 9100: a machine may run its own there)
+P_JOB_EXPORTER=9797    # job_exporter.py, the live stand-in for slurm-job-exporter (its own port is 9798)
 
 # Unix and Slurm users of the stack (name:uid). dave has no Slurm association on purpose.
 STACK_USERS="alice:5001 bob:5002 carol:5003 dave:5004 staffer:5005 jobqueue:5006"

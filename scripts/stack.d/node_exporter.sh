@@ -7,8 +7,6 @@
 # (JOBSTATS_NODE_INSTANCE, default "{node}:9100"): instance="cpu01:9100" and instance="gpu01:9100".
 # Like every exporter it sends no `cluster` label (PROMETHEUS_EXTRA_LABELS is optional).
 
-NODE_EXPORTER_NODES="cpu01 gpu01"
-
 node_exporter_ready() { curl -sf "http://127.0.0.1:$P_NODE_EXPORTER/metrics" | grep -q '^node_cpu_seconds_total{'; }
 
 start_node_exporter() {
@@ -25,23 +23,6 @@ start_node_exporter() {
 }
 
 stop_node_exporter() { stop_svc node-exporter 10; }
-
-# node_exporter_scrape_config: the scrape job write_prometheus_conf puts into prometheus.yml
-node_exporter_scrape_config() {
-  local node
-  printf '  - job_name: node\n    static_configs:\n'
-  for node in $NODE_EXPORTER_NODES; do
-    printf "      - targets: ['127.0.0.1:%s']\n        labels: {stack_node: %s}\n" "$P_NODE_EXPORTER" "$node"
-  done
-  cat <<'EOF2'
-    relabel_configs:
-      - source_labels: [stack_node]
-        target_label: instance
-        replacement: '${1}:9100'
-      - regex: stack_node
-        action: labeldrop
-EOF2
-}
 
 # node_exporter_status: its line; returns 1 when it is down
 node_exporter_status() { svc_status node-exporter "$P_NODE_EXPORTER"; }

@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # Prometheus 2.42 on 127.0.0.1:9090 with exporter-style series backfilled by promtool, and
-# scraping the real exporters the stack runs (node_exporter.sh, libvirt.sh).
+# scraping the exporters the stack runs (node_exporter.sh, job_exporter.sh for running jobs, libvirt.sh).
 #
 # First up: 6 h of synthetic history is written into the empty TSDB before Prometheus starts.
 # The recording rules are switched on only after the first backfill of real jobs (or right away
@@ -37,11 +37,29 @@ EOF
       - targets: ['127.0.0.1:$P_LIBVIRT_EXPORTER']
 EOF
     fi
-    node_exporter_scrape_config
+    per_node_scrape_job node "$P_NODE_EXPORTER" 9100 0          # node_exporter.sh
+    per_node_scrape_job slurm-job-exporter "$P_JOB_EXPORTER" 9798 1  # job_exporter.sh
     if [ "$rules" = 1 ]; then
       printf 'rule_files:\n  - %s\n' "$E/prometheus/rules.yml"
     fi
   } > "$E/prometheus/prometheus.yml"
+}
+
+# per_node_scrape_job <job name> <port> <instance port> <node param: 0|1>: a scrape job for an exporter
+# on 127.0.0.1:<port> that stands for every stack node (they are all this machine): one target per
+# node, relabelled instance="<node>:<instance port>" (and ?node=<node> when asked)
+per_node_scrape_job() {
+  local name=$1 port=$2 instance_port=$3 param=$4 node
+  printf '  - job_name: %s\n    static_configs:\n' "$name"
+  for node in $STACK_NODES; do
+    printf "      - targets: ['127.0.0.1:%s']\n        labels: {stack_node: %s}\n" "$port" "$node"
+  done
+  printf '    relabel_configs:\n'
+  if [ "$param" = 1 ]; then
+    printf '      - source_labels: [stack_node]\n        target_label: __param_node\n'
+  fi
+  printf "      - source_labels: [stack_node]\n        target_label: instance\n        replacement: '\${1}:%s'\n" "$instance_port"
+  printf '      - regex: stack_node\n        action: labeldrop\n'
 }
 
 prom_rules_enabled() { [ -e "$D/.prometheus-rules" ]; }
@@ -150,7 +168,7 @@ backfill_jobs() {
   svc_up prometheus || die "prometheus is not running (scripts/stack up first)"
   mkdir -p "$D/prometheus-staging"
   now=$(date +%s)
-  summary=$(prom_gen "$D/prometheus-staging/jobs.om" --sacct --now "$now")
+  summary=$(prom_gen "$D/prometheus-staging/jobs.om" --sacct --now "$now" --prometheus "http://127.0.0.1:$P_PROMETHEUS")
   njobs=$(printf '%s' "$summary" | jq '.jobs | length')
   first=$(printf '%s' "$summary" | jq -r '.first_t // empty')
   if [ "$njobs" = 0 ]; then

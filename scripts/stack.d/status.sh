@@ -60,6 +60,7 @@ print_status() {
     svc_status slurmrestd "$P_SLURMRESTD" || bad=1
     svc_status prometheus "$P_PROMETHEUS" || bad=1
     node_exporter_status || bad=1
+    job_exporter_status || bad=1
     libvirt_status || bad=1
     if [ "$(redis_mode)" = system ]; then
       if redis-cli -h 127.0.0.1 -p 6379 ping 2>/dev/null | grep -q PONG; then status_line redis up "the machine's server  127.0.0.1:6379 db $REDIS_DB"
