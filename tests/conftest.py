@@ -123,10 +123,7 @@ def promtool():
     from promtool_client import PROMTOOL, have_promtool
 
     if not have_promtool():
-        message = f"{PROMTOOL} not found: apt-get install prometheus"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"{PROMTOOL} not found: apt-get install prometheus")
     return PROMTOOL
 
 
