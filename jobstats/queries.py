@@ -129,13 +129,17 @@ def api_scope(user: Any, cluster: str, query: JobListQuery) -> QuerySet[Any]:
     """
     scope: Literal["own", "accounts"] = "accounts" if query.account and not user.is_staff else "own"
     jobs: QuerySet[Any] = jobs_visible_to(user, cluster, scope=scope)
-    if scope == "own" and not user.is_staff and user.is_authenticated:
-        # The same rows as jobs_visible_to(own), found through the sacct_def index.
-        jobs = jobs_of_user_by_uid(user.get_username(), cluster)
     username = query.username
     if username and not user.is_staff and username != user.get_username():
         username = None
-    if username and (user.is_staff or query.account):
+    if username and user.is_staff:
+        # Staff see every job, so one user's are exactly that user's: the same uid-driven
+        # query as the user's own list (sacct_def), not id_assoc IN (...) over all their rows.
+        jobs = jobs_of_user_by_uid(username, cluster)
+    elif scope == "own" and not user.is_staff and user.is_authenticated:
+        # The same rows as jobs_visible_to(own), found through the sacct_def index.
+        jobs = jobs_of_user_by_uid(user.get_username(), cluster)
+    if username and query.account and not user.is_staff:
         jobs = jobs.filter(id_assoc__in=_assoc_ids(cluster, user=username))
     if query.account:
         jobs = jobs.filter(id_assoc__in=_assoc_ids(cluster, acct=query.account))
@@ -234,6 +238,15 @@ def with_username(jobs: QuerySet[Any], cluster: str) -> QuerySet[Any]:
     )
 
 
+def _single_owner(user: Any, query: JobListQuery) -> str | None:
+    """The user whose jobs, all of them, the request's scope is (before filters), or None."""
+    if query.account or not user.is_authenticated:
+        return None
+    if user.is_staff:
+        return query.username or None
+    return str(user.get_username())
+
+
 def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
     """The jobs of a jobs API request: two counts (cached; one without filters), the page read later."""
     try:
@@ -241,8 +254,7 @@ def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
         total = cached_count(base)
         jobs = api_filter(base, query)
         filtered = cached_count(jobs) if _filtered(query) else total
-        own_unfiltered = not _filtered(query) and not user.is_staff and not query.account
-        uid = uid_of(user.get_username(), cluster) if own_unfiltered else None
+        uid = uid_of(owner, cluster) if (owner := _single_owner(user, query)) and not _filtered(query) else None
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
     order = INDEX_ORDERS.get(query.order, query.order)

@@ -112,3 +112,30 @@ def test_user_page_queries_stay_bounded_warm(client, many, django_assert_max_num
     cache.clear()
     with django_assert_max_num_queries(8, using="slurm"):
         assert client.get(url).status_code == 200
+
+
+def test_staff_get_the_users_own_pages_through_the_uid(client, many, django_assert_max_num_queries):
+    """Staff opening a user's jobs: the same rows and counts as the user's own list, in as few queries."""
+    client.force_login(many.owner)
+    own = [page(client, start=start, length=4) for start in (0, 4, 12)]
+    client.force_login(many.staff)
+    cache.clear()
+    with django_assert_max_num_queries(3, using="slurm"):
+        first = page(client, start=0, length=4, username="owner")
+    with django_assert_max_num_queries(4, using="slurm"):
+        deep = page(client, start=12, length=4, username="owner")
+    staff = [first, page(client, start=4, length=4, username="owner"), deep]
+    for theirs, ours in zip(own, staff, strict=True):
+        assert ours["recordsTotal"] == theirs["recordsTotal"] == len(expected_ids("owner"))
+        assert ours["data"] == theirs["data"]
+
+
+def test_staff_user_query_filters_on_the_uid(client, many):
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(many.staff)
+    with CaptureQueriesContext(connections["slurm"]) as captured:
+        page(client, start=0, length=4, username="owner")
+    listing = [q["sql"] for q in captured.captured_queries if "LIMIT" in q["sql"] and "id_job" in q["sql"]]
+    assert listing and all("id_user" in sql for sql in listing)
