@@ -7,17 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.paginator import Page
+from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
-from jobstats.services import (
-    DEFAULT_ORDER,
-    LIST_COLUMNS,
-    CachedCountPaginator,
-    job_summary,
-)
+from jobstats.services import LIST_COLUMNS, PendingFirst, job_summary
 from slurm import exporter
 from slurm.decoders import job_memory_mb, parse_tres
 from slurm.models import Tres
@@ -33,10 +28,9 @@ HOUR = 3600
 
 
 def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[Any]:
-    """One page of a user's jobs, newest first, as JobSummary objects (a cached count and one page query)."""
+    """One page of a user's jobs, pending ones first then the most recently started, as JobSummary objects."""
     try:
-        queryset = jobs_of_user_by_uid(username, cluster).only(*LIST_COLUMNS).order_by(*DEFAULT_ORDER)
-        paginator = CachedCountPaginator(queryset, PAGE_SIZE)
+        paginator = Paginator(PendingFirst(jobs_of_user_by_uid(username, cluster), LIST_COLUMNS), PAGE_SIZE)
         catalog = Tres.catalog()
         result = paginator.get_page(page)
         result.object_list = [job_summary(job, catalog) for job in result.object_list]

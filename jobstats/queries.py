@@ -5,17 +5,24 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, overload
+from typing import Any
 
 from django.db import DatabaseError
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 
-from jobstats.services import ASCENDING_ORDER, DEFAULT_ORDER, cached_count
+from jobstats.services import (
+    ALL_JOBS_ASCENDING,
+    ALL_JOBS_ORDER,
+    ASCENDING_ORDER,
+    DEFAULT_ORDER,
+    PagedJobs,
+    cached_count,
+    pending_first_page,
+)
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
-from slurm.visibility import jobs_of_user_by_uid, jobs_visible_to, uid_of
+from slurm.visibility import Scope, jobs_of_user_by_uid, jobs_visible_to, uid_of
 from userportal.errors import SlurmDatabaseUnavailable
 
 # Orders the API accepts that are the index order (the serializer appends -job_db_inx).
@@ -25,6 +32,9 @@ INDEX_ORDERS = {
     ("time_start", "-job_db_inx"): ASCENDING_ORDER,
     ("time_start", "job_db_inx"): ASCENDING_ORDER,
     ASCENDING_ORDER: ASCENDING_ORDER,
+    ("-time_submit", "-job_db_inx"): ALL_JOBS_ORDER,  # TT's page: by submit time (archive_purge's order)
+    ("time_submit", "-job_db_inx"): ALL_JOBS_ASCENDING,
+    ("time_submit", "job_db_inx"): ALL_JOBS_ASCENDING,
 }
 
 
@@ -113,7 +123,7 @@ class JobListQuery:
     ended_after: int | None = None
     ended_before: int | None = None
     search: str = ""
-    order: tuple[str, ...] = DEFAULT_ORDER
+    order: tuple[str, ...] = ()  # () is the scope's default order (select_jobs)
 
 
 def _assoc_ids(cluster: str, **filters: str) -> QuerySet[Any, Any]:
@@ -127,7 +137,7 @@ def api_scope(user: Any, cluster: str, query: JobListQuery) -> QuerySet[Any]:
     name is ignored as TT does); ``account`` narrows to an account, where members see every
     user's jobs (the "accounts" scope) and others only their own.
     """
-    scope: Literal["own", "accounts"] = "accounts" if query.account and not user.is_staff else "own"
+    scope: Scope = "accounts" if query.account and not user.is_staff else "own"
     jobs: QuerySet[Any] = jobs_visible_to(user, cluster, scope=scope)
     username = query.username
     if username and not user.is_staff and username != user.get_username():
@@ -183,7 +193,7 @@ def _filtered(query: JobListQuery) -> bool:
     )
 
 
-class JobSelection(Sequence[Any]):
+class JobSelection(PagedJobs):
     """The jobs of one API request, in order, read like a queryset by DRF's pagination.
 
     Its length is the filtered count and ``total`` the count before the request's filters, both
@@ -205,29 +215,21 @@ class JobSelection(Sequence[Any]):
     def __len__(self) -> int:
         return self.filtered
 
-    @overload
-    def __getitem__(self, index: int) -> Any: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> list[Any]: ...
-
-    def __getitem__(self, index: int | slice) -> Any:
-        if isinstance(index, int):
-            return self.page(index, 1)[0]
-        if index.step not in (None, 1):
-            raise ValueError("JobSelection slices have no step.")
-        offset = index.start or 0
-        stop = self.filtered if index.stop is None else index.stop
-        return self.page(offset, max(stop - offset, 0))
-
     def page(self, offset: int, limit: int) -> list[Any]:
-        """``limit`` job records from ``offset``, in order (one query; a deep own page: the index's keys first)."""
+        """``limit`` job records from ``offset``, in order; in DEFAULT_ORDER the pending jobs first."""
         try:
-            keyed = _index_page(self.jobs, self.uid, self.total, self.order, offset, limit)
-            rows = with_username(self.jobs if keyed is None else keyed, self.cluster).order_by(*self.order)
-            return list(rows if keyed is not None else rows[offset : offset + limit])
+            if self.order == DEFAULT_ORDER:
+                return pending_first_page(self.jobs, offset, limit, self._read, size=self.filtered)
+            return self._read(self.jobs.order_by(*self.order), offset, limit)
         except DatabaseError as exc:
             raise SlurmDatabaseUnavailable(str(exc)) from exc
+
+    def _read(self, jobs: QuerySet[Any], offset: int, limit: int) -> list[Any]:
+        """One query (a deep page of an unfiltered user list: the index's keys first, then the rows)."""
+        order = tuple(str(field) for field in jobs.query.order_by)
+        keyed = _index_page(jobs, self.uid, self.total, order, offset, limit)
+        rows = with_username(jobs if keyed is None else keyed, self.cluster).order_by(*order)
+        return list(rows if keyed is not None else rows[offset : offset + limit])
 
 
 def with_username(jobs: QuerySet[Any], cluster: str) -> QuerySet[Any]:
@@ -257,7 +259,8 @@ def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
         uid = uid_of(owner, cluster) if (owner := _single_owner(user, query)) and not _filtered(query) else None
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
-    order = INDEX_ORDERS.get(query.order, query.order)
+    default = ALL_JOBS_ORDER if user.is_staff and not query.username and not query.account else DEFAULT_ORDER
+    order = INDEX_ORDERS.get(query.order, query.order) or default
     return JobSelection(jobs, cluster=cluster, order=order, total=total, filtered=filtered, uid=uid)
 
 

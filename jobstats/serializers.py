@@ -13,7 +13,6 @@ from rest_framework import serializers
 
 from jobstats import queries
 from jobstats.pagination import MAX_PAGE
-from jobstats.services import DEFAULT_ORDER
 from slurm.decoders import STATE_FILTER_CHOICES, epoch_to_datetime
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
@@ -165,7 +164,7 @@ class JobQuerySerializer(serializers.Serializer):
             ended_after=data.get("ended_after"),
             ended_before=data.get("ended_before"),
             search=(data.get("search") or "").strip(),
-            order=order or DEFAULT_ORDER,
+            order=order,
         )
 
 

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, overload
 
 from django.core.cache import cache
-from django.core.paginator import Paginator
 from django.db import DatabaseError
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy
@@ -117,17 +116,57 @@ def job_summary(job: Any, catalog: TresCatalog, *, now: float | None = None) -> 
     )
 
 
-# The jobs table's order: most recently started first, as TT's API; the pending jobs (never
-# started) come last there and are listed separately on the user page. Ties are broken as the
-# job table's sacct_def index (id_user, time_start, time_end) orders its entries, so a user's
-
-
-# The jobs table's order: most recently started first, as TT's API; the pending jobs (never
-# started) come last there and are listed separately on the user page. Ties are broken as the
-# job table's sacct_def index (id_user, time_start, time_end) orders its entries, so a user's
-# listing is read backwards along that index and stops after one page (no sort of all the rows).
+# The jobs table's order: the pending jobs (not started, not ended) first, newest first; then
+# the others most recently started first, as TT's API (pending_first_page). Ties are broken as
+# the job table's sacct_def index (id_user, time_start, time_end) orders its entries, so a
+# user's listing is read backwards along that index and stops after one page (no sort of all
+# the rows); the pending jobs are that index's range (uid, 0, 0).
 DEFAULT_ORDER = ("-time_start", "-time_end", "-job_db_inx")
 ASCENDING_ORDER = ("time_start", "time_end", "job_db_inx")
+# Every user's jobs (staff, no user named): most recently submitted first, the order of the job
+# table's archive_purge index (time_submit, time_end; InnoDB appends the key): a page is read
+# backwards along it, where the started-first order would sort the whole table. Pending jobs,
+# being the latest submitted, come first without a second query.
+ALL_JOBS_ORDER = ("-time_submit", "-time_end", "-job_db_inx")
+ALL_JOBS_ASCENDING = ("time_submit", "time_end", "job_db_inx")
+PENDING = Q(time_start=0, time_end=0)
+PENDING_ORDER = ("-job_db_inx",)
+
+
+def pending_first_page(
+    jobs: QuerySet[Any],
+    offset: int,
+    limit: int,
+    read: Callable[[QuerySet[Any], int, int], list[Any]],
+    *,
+    size: int | None = None,
+) -> list[Any]:
+    """``limit`` jobs from ``offset`` in DEFAULT_ORDER with the pending ones moved to the front.
+
+    In DEFAULT_ORDER the pending jobs are the last rows (time_start = time_end = 0), so the
+    started part of the page is DEFAULT_ORDER's rows from ``offset - pending``. ``read(queryset,
+    offset, limit)`` reads rows (pending ones in PENDING_ORDER, the others in DEFAULT_ORDER). The
+    first page reads the pending rows and the rest (no count); a later one counts the pending
+    jobs first (a range of the sacct_def index for a user: live, never cached). When the whole
+    list (``size`` rows, if known) fits in the page, one query reads it and the pending rows
+    (DEFAULT_ORDER's last, already newest first) are moved to the front.
+    """
+    if offset == 0 and size is not None and size <= limit:
+        rows = read(jobs.order_by(*DEFAULT_ORDER), 0, limit)
+        waiting_rows = [job for job in rows if not job.time_start and not job.time_end]
+        return waiting_rows + [job for job in rows if job.time_start or job.time_end]
+    waiting = jobs.filter(PENDING)
+    if offset == 0:
+        rows = read(waiting.order_by(*PENDING_ORDER), 0, limit)
+        pending = len(rows)
+    else:
+        pending = waiting.count()
+        rows = read(waiting.order_by(*PENDING_ORDER), offset, limit) if offset < pending else []
+    if len(rows) >= limit:
+        return rows
+    return rows + read(jobs.exclude(PENDING).order_by(*DEFAULT_ORDER), max(offset - pending, 0), limit - len(rows))
+
+
 COUNT_CACHE_SECONDS = 300
 
 
@@ -142,12 +181,50 @@ def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS)
     return int(found)
 
 
-class CachedCountPaginator(Paginator):
-    @property
-    def count(self) -> int:
-        if not hasattr(self, "_cached_count"):
-            self._cached_count = cached_count(self.object_list)  # type: ignore[arg-type]
-        return self._cached_count
+class PagedJobs(Sequence[Any]):
+    """Jobs read a page at a time, as Django's Paginator and DRF's pagination read a queryset."""
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def page(self, offset: int, limit: int) -> list[Any]:
+        """``limit`` jobs from ``offset``, in the list's order."""
+        raise NotImplementedError
+
+    @overload
+    def __getitem__(self, index: int) -> Any: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Any]: ...
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, int):
+            return self.page(index, 1)[0]
+        if index.step not in (None, 1):
+            raise ValueError(f"{type(self).__name__} slices have no step.")
+        offset = index.start or 0
+        stop = len(self) if index.stop is None else index.stop
+        return self.page(offset, max(stop - offset, 0))
+
+
+class PendingFirst(PagedJobs):
+    """A user's jobs in DEFAULT_ORDER with the pending ones first, for a Paginator (cached count)."""
+
+    def __init__(self, jobs: QuerySet[Any], columns: Sequence[str]) -> None:
+        self.jobs = jobs
+        self.columns = tuple(columns)
+
+    def count(self) -> int:  # type: ignore[override]  # Paginator calls count() without arguments
+        return cached_count(self.jobs)
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def page(self, offset: int, limit: int) -> list[Any]:
+        return pending_first_page(self.jobs, offset, limit, self._read, size=len(self))
+
+    def _read(self, jobs: QuerySet[Any], offset: int, limit: int) -> list[Any]:
+        return list(jobs.only(*self.columns)[offset : offset + limit])
 
 
 def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:

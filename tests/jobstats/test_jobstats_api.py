@@ -56,9 +56,11 @@ def test_datatables_envelope_and_rows(owner_client, jobs):
     assert pending["time_end"] is None
 
 
-def test_default_order_is_most_recently_started_first(owner_client, jobs):
+def test_default_order_is_pending_first_then_most_recently_started(owner_client, jobs):
     _response, body = datatables(owner_client)
-    starts = [row["time_start"] or "" for row in body["data"]]
+    waiting = [row for row in body["data"] if row["time_start"] is None and row["time_end"] is None]
+    assert waiting and body["data"][: len(waiting)] == waiting
+    starts = [row["time_start"] or "" for row in body["data"][len(waiting) :]]
     assert starts == sorted(starts, reverse=True)
 
 

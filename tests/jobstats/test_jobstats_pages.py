@@ -279,5 +279,5 @@ def test_user_page_query_count_does_not_grow(owner, personas, count, django_asse
     for _ in range(count):
         personas.slurm.job("owner", "def-owner", state=1)
         personas.slurm.job("owner", "def-owner")
-    with django_assert_max_num_queries(4), django_assert_max_num_queries(8, using="slurm"):
+    with django_assert_max_num_queries(4), django_assert_max_num_queries(9, using="slurm"):
         page(owner, user_url())

@@ -33,7 +33,11 @@ def many(personas):
 
 
 def expected_ids(username: str, order: tuple[str, ...] = services.DEFAULT_ORDER) -> list[int]:
-    return list(jobs_of_user(username, "testcluster").order_by(*order).values_list("id_job", flat=True))
+    """The plain query's order; in DEFAULT_ORDER the pending jobs (its last rows) moved to the front."""
+    rows = list(jobs_of_user(username, "testcluster").order_by(*order).values_list("id_job", "time_start", "time_end"))
+    if order == services.DEFAULT_ORDER:
+        rows = [r for r in rows if not r[1] and not r[2]] + [r for r in rows if r[1] or r[2]]
+    return [r[0] for r in rows]
 
 
 def page(client, **params):
@@ -83,7 +87,8 @@ def test_deep_page_falls_back_when_a_row_of_the_uid_is_hidden(client, many):
 def test_counts_are_cached(client, many, django_assert_max_num_queries):
     client.force_login(many.owner)
     first = page(client, start=0, length=10, **{"search[value]": "job"})
-    with django_assert_max_num_queries(1, using="slurm"):  # only the page: both counts come from the cache
+    # only the page (its pending rows, then the others): both counts come from the cache
+    with django_assert_max_num_queries(2, using="slurm"):
         again = page(client, start=0, length=10, **{"search[value]": "job"})
     assert again == first
 
@@ -93,12 +98,13 @@ def test_api_queries_stay_bounded(client, personas, count, django_assert_max_num
     for _ in range(count):
         personas.slurm.job("owner", "def-owner")
     client.force_login(personas.owner)
-    # Cold: uid, the count, the page; a deep page adds the index-only count and keys.
-    with django_assert_max_num_queries(3, using="slurm"):
+    # Cold: uid, the count, the page (its pending rows, then the others); a deep page counts the
+    # pending jobs and adds the index-only count and keys.
+    with django_assert_max_num_queries(4, using="slurm"):
         page(client, start=0, length=10)
-    with django_assert_max_num_queries(4, using="slurm"):
+    with django_assert_max_num_queries(5, using="slurm"):
         page(client, start=20, length=10)
-    with django_assert_max_num_queries(4, using="slurm"):
+    with django_assert_max_num_queries(5, using="slurm"):
         page(client, start=0, length=10, **{"search[value]": "job"})
 
 
@@ -106,11 +112,11 @@ def test_user_page_queries_stay_bounded_warm(client, many, django_assert_max_num
     client.force_login(many.owner)
     url = reverse("jobstats:user", kwargs={"username": "owner"})
     assert client.get(url).status_code == 200
-    with django_assert_max_num_queries(6, using="slurm"):
+    with django_assert_max_num_queries(7, using="slurm"):
         response = client.get(url)
     assert response.status_code == 200
     cache.clear()
-    with django_assert_max_num_queries(8, using="slurm"):
+    with django_assert_max_num_queries(9, using="slurm"):
         assert client.get(url).status_code == 200
 
 
@@ -120,9 +126,9 @@ def test_staff_get_the_users_own_pages_through_the_uid(client, many, django_asse
     own = [page(client, start=start, length=4) for start in (0, 4, 12)]
     client.force_login(many.staff)
     cache.clear()
-    with django_assert_max_num_queries(3, using="slurm"):
-        first = page(client, start=0, length=4, username="owner")
     with django_assert_max_num_queries(4, using="slurm"):
+        first = page(client, start=0, length=4, username="owner")
+    with django_assert_max_num_queries(5, using="slurm"):
         deep = page(client, start=12, length=4, username="owner")
     staff = [first, page(client, start=4, length=4, username="owner"), deep]
     for theirs, ours in zip(own, staff, strict=True):
@@ -139,3 +145,25 @@ def test_staff_user_query_filters_on_the_uid(client, many):
         page(client, start=0, length=4, username="owner")
     listing = [q["sql"] for q in captured.captured_queries if "LIMIT" in q["sql"] and "id_job" in q["sql"]]
     assert listing and all("id_user" in sql for sql in listing)
+
+
+def test_staff_all_users_list_is_newest_submitted_first(client, many):
+    """Every user's jobs in the order of the job table's archive_purge index (time_submit, time_end, key)."""
+    client.force_login(many.staff)
+    rows = jobs_of_user("owner", "testcluster").model.objects.filter(deleted=0)
+    wanted = list(rows.order_by(*services.ALL_JOBS_ORDER).values_list("job_db_inx", flat=True))
+    body = page(client, start=0, length=len(wanted) + 5)
+    assert body["recordsTotal"] == body["recordsFiltered"] == len(wanted)
+    assert [row["job_db_inx"] for row in body["data"]] == wanted
+    latest = max(rows.values_list("time_submit", flat=True))
+    pending = many.slurm.job("owner", "def-owner", state=JobState.PENDING, time_submit=latest + 1)
+    cache.clear()
+    assert page(client, start=0, length=1)["data"][0]["job_db_inx"] == pending.job_db_inx
+
+
+def test_user_page_lists_pending_jobs_first(client, many):
+    client.force_login(many.owner)
+    response = client.get(reverse("jobstats:user", kwargs={"username": "owner"}))
+    jobs = response.context["page"].object_list
+    assert [job.id_job for job in jobs] == expected_ids("owner")[: len(jobs)]
+    assert jobs[0].state.name == "PENDING"
