@@ -10,6 +10,8 @@ raises SlurmDatabaseUnavailable.
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,7 +19,7 @@ from datetime import datetime
 from typing import Any, overload
 
 from django.core.cache import cache
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy
 
@@ -168,17 +170,51 @@ def pending_first_page(
 
 
 COUNT_CACHE_SECONDS = 300
+# A count older than COUNT_CACHE_SECONDS is still answered (stale while it is recounted in the
+# background) for this long; past it, or when absent, the request counts.
+COUNT_STALE_SECONDS = 86400
+COUNT_REFRESH_LOCK_SECONDS = 120
+
+logger = logging.getLogger(__name__)
 
 
 def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS) -> int:
-    """``queryset.count()``, cached for ``seconds`` under its SQL: a count of 50,000 rows every few minutes, not per page."""
+    """``queryset.count()``, cached under its SQL: a count of 50,000 rows every few minutes, not per page.
+
+    Stale while revalidating: a count older than ``seconds`` is answered at once and recounted
+    in a background thread (one per count portal-wide when the cache is shared, e.g. Redis), so
+    no request waits for a recount; a count stays at most ``seconds`` plus one recount behind.
+    Only a count never made (or unused for COUNT_STALE_SECONDS) is counted in the request.
+    """
     sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
     key = "jobstats:count:" + hashlib.sha256(f"{queryset.db}|{sql}|{params!r}".encode()).hexdigest()
     found = cache.get(key)
-    if found is None:
-        found = queryset.count()
-        cache.set(key, found, seconds)
-    return int(found)
+    if isinstance(found, tuple) and len(found) == 2:
+        value, counted_at = found
+        if time.time() - counted_at >= seconds and cache.add(f"{key}:recount", 1, COUNT_REFRESH_LOCK_SECONDS):
+            in_background(lambda: _recount(queryset, key))
+        return int(value)
+    return _recount(queryset, key)
+
+
+def _recount(queryset: QuerySet[Any], key: str) -> int:
+    value = queryset.count()
+    cache.set(key, (value, time.time()), COUNT_STALE_SECONDS)
+    return int(value)
+
+
+def in_background(work: Callable[[], object]) -> None:
+    """Run ``work`` in a daemon thread with its own database connections, closed when it ends."""
+
+    def run() -> None:
+        try:
+            work()
+        except Exception:  # a failed recount keeps the stale count; the next request after the lock tries again
+            logger.warning("background recount failed", exc_info=True)
+        finally:
+            connections.close_all()
+
+    threading.Thread(target=run, name="jobstats-recount", daemon=True).start()
 
 
 class PagedJobs(Sequence[Any]):

@@ -4,6 +4,8 @@ listing and its deep-page path give the same answers as the plain queries, in bo
 from __future__ import annotations
 
 import json
+import time
+from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
@@ -167,3 +169,34 @@ def test_user_page_lists_pending_jobs_first(client, many):
     jobs = response.context["page"].object_list
     assert [job.id_job for job in jobs] == expected_ids("owner")[: len(jobs)]
     assert jobs[0].state.name == "PENDING"
+
+
+def test_a_stale_count_is_answered_at_once_then_recounted_in_the_background(
+    client, many, monkeypatch, django_assert_max_num_queries
+):
+    client.force_login(many.owner)
+    before = page(client, start=0, length=4)["recordsTotal"]
+    many.slurm.job("owner", "def-owner")
+    later: list = []
+    monkeypatch.setattr(services, "in_background", later.append)
+    clock = time.time
+    monkeypatch.setattr(services, "time", SimpleNamespace(time=lambda: clock() + services.COUNT_CACHE_SECONDS + 1))
+    with django_assert_max_num_queries(2, using="slurm"):  # the page only: the stale count is answered
+        assert page(client, start=0, length=4)["recordsTotal"] == before
+    assert len(later) == 1
+    page(client, start=0, length=4)
+    assert len(later) == 1  # one recount at a time
+    later[0]()
+    assert page(client, start=0, length=4)["recordsTotal"] == before + 1
+
+
+def test_a_background_recount_closes_its_connections(monkeypatch):
+    closed = []
+    monkeypatch.setattr(services.connections, "close_all", lambda: closed.append(True))
+    done = []
+    services.in_background(lambda: done.append(1))
+    for _ in range(100):
+        if closed:
+            break
+        time.sleep(0.01)
+    assert done == [1] and closed == [True]
