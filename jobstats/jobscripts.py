@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, transaction
-from django.db.models import QuerySet
+from django.db import DatabaseError, IntegrityError, router, transaction
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from jobstats.models import JobScript
@@ -138,29 +138,42 @@ def store_script(
         time_submit = resolve_time_submit(cluster=cluster, id_job=id_job, received_at=received_at)
     same_job = JobScript.objects.filter(cluster=cluster, id_job=id_job)
     if time_submit is not None:
-        if same_job.filter(time_submit=time_submit).exists():
+        # One read: this submission's row (a duplicate), or the same script sent before slurmdbd
+        # knew the job (a NULL row, now dated: that upload was this one).
+        earlier = Q(time_submit__isnull=True, received_at__gte=_moment(time_submit) - CLOCK_SLACK)
+        rows = list(
+            same_job.filter(Q(time_submit=time_submit) | earlier)
+            .order_by("-received_at")
+            .values_list("pk", "time_submit", "submit_script")[:20]
+        )
+        if any(row_submit == time_submit for _pk, row_submit, _text in rows):
             raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}")
-        # The same script sent before slurmdbd knew the job: that row is this job's, now dated.
-        earlier = same_job.filter(time_submit__isnull=True, received_at__gte=_moment(time_submit) - CLOCK_SLACK)
-        matches = _same_script(earlier, script)
+        matches = [pk for pk, _row_submit, text in rows if text == script]
         if matches:
             JobScript.objects.filter(pk=matches[0], time_submit__isnull=True).update(time_submit=time_submit)
             raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}")
     elif _same_script(same_job.filter(received_at__gte=received_at - MAX_UPLOAD_DELAY), script):
         raise DuplicateScript(f"{cluster}/{id_job}")
+    row = JobScript(
+        cluster=cluster,
+        id_job=id_job,
+        time_submit=time_submit,
+        received_at=received_at,
+        submit_script=script,
+        # by id: a session's user is a lazy object, which database routers cannot inspect
+        uploaded_by_id=getattr(uploaded_by, "pk", None),
+    )
     try:
-        with transaction.atomic():
-            return JobScript.objects.create(
-                cluster=cluster,
-                id_job=id_job,
-                time_submit=time_submit,
-                received_at=received_at,
-                submit_script=script,
-                # by id: a session's user is a lazy object, which database routers cannot inspect
-                uploaded_by_id=getattr(uploaded_by, "pk", None),
-            )
+        # One INSERT: a savepoint only inside a transaction (where a failed statement must not
+        # break it); in autocommit the statement is its own transaction.
+        if transaction.get_connection(router.db_for_write(JobScript)).in_atomic_block:
+            with transaction.atomic():
+                row.save(force_insert=True)
+        else:
+            row.save(force_insert=True)
     except IntegrityError as exc:  # a concurrent upload of the same submission won the race
         raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}") from exc
+    return row
 
 
 def _same_script(scripts: QuerySet[JobScript], script: str) -> list[int]:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -99,7 +100,18 @@ def revoke_tokens(user: User, *, keep: ApiToken | None = None) -> int:
     tokens = ApiToken.objects.filter(user=user, revoked=False)
     if keep is not None:
         tokens = tokens.exclude(pk=keep.pk)
+    cache.delete_many([_cache_key(digest) for digest in tokens.values_list("key_hash", flat=True)])
     return tokens.update(revoked=True)
+
+
+# A token (with its user and the user's groups) is kept this long in the cache after a lookup,
+# so a busy uploader's requests read no row: revoking or expiring it, or deactivating its user,
+# takes effect within this many seconds (revoke_tokens takes effect at once).
+TOKEN_CACHE_SECONDS = 10
+
+
+def _cache_key(digest: str) -> str:
+    return f"apitoken:{digest}"
 
 
 def find_token(key: str) -> ApiToken | None:
@@ -107,16 +119,21 @@ def find_token(key: str) -> ApiToken | None:
 
     The lookup is by hash: the database compares digests, never the key, so its timing says
     nothing about the key. The digest is compared again in constant time for good measure.
+    Found tokens are cached TOKEN_CACHE_SECONDS under their digest, user and groups included.
     """
     digest = hash_key(key)
-    token = ApiToken.objects.select_related("user").filter(key_hash=digest).first()
+    token = cache.get(_cache_key(digest))
+    if token is None:
+        token = ApiToken.objects.select_related("user").prefetch_related("user__groups").filter(key_hash=digest).first()
+        if token is not None:
+            cache.set(_cache_key(digest), token, TOKEN_CACHE_SECONDS)
     if token is None or not hmac.compare_digest(token.key_hash, digest):
         return None
     return token
 
 
 def touch(token: ApiToken, now: datetime | None = None) -> None:
-    """Record a use of `token`, at most once per LAST_USED_RESOLUTION."""
+    """Record a use of `token`, at most once per LAST_USED_RESOLUTION (and in its cached copy)."""
     now = now or timezone.now()
     if token.last_used is not None and now - token.last_used < LAST_USED_RESOLUTION:
         return
@@ -124,6 +141,7 @@ def touch(token: ApiToken, now: datetime | None = None) -> None:
     stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_RESOLUTION)
     ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now)
     token.last_used = now
+    cache.set(_cache_key(token.key_hash), token, TOKEN_CACHE_SECONDS)
 
 
 class ApiTokenAuthentication(BaseAuthentication):

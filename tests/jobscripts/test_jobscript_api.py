@@ -278,3 +278,27 @@ def test_an_unbound_token_uploads_for_any_cluster(service_account, slurm):
     client = service_account.client()
     assert post(client, id_job=43, submit_script=SCRIPT).json()["cluster"] == "testcluster"
     assert post(client, id_job=44, submit_script=SCRIPT, cluster="othercluster").status_code == 201
+
+
+def test_an_upload_costs_at_most_three_portal_queries_and_one_slurm_query(
+    service_account, personas, django_assert_max_num_queries
+):
+    client = service_account.client()
+    assert post(client, id_job=999_002, submit_script=SCRIPT).status_code == 201  # the token is now cached
+    job = personas.owner_job
+    # The duplicate check and the INSERT (tests run inside a transaction: a SAVEPOINT pair too).
+    with django_assert_max_num_queries(2 + 2), django_assert_max_num_queries(1, using="slurm"):
+        assert post(client, id_job=job.id_job, submit_script=SCRIPT).status_code == 201
+    with django_assert_max_num_queries(2 + 2), django_assert_max_num_queries(0, using="slurm"):
+        response = post(client, id_job=job.id_job + 1000, submit_script=SCRIPT, time_submit=1700000000)
+    assert response.status_code == 201
+    assert JobScript.objects.get(id_job=job.id_job).time_submit == job.time_submit
+
+
+def test_a_revoked_token_is_refused_at_once_despite_the_cache(service_account, slurm):
+    from userportal.tokens import revoke_tokens
+
+    client = service_account.client()
+    assert post(client, id_job=999_003, submit_script=SCRIPT).status_code == 201
+    revoke_tokens(service_account.user)
+    assert post(client, id_job=999_004, submit_script=SCRIPT).status_code == 401

@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
@@ -144,6 +145,7 @@ def test_an_expired_service_token_is_refused(personas):
     key = run("create_service_account", "prolog", "--expires-days", "1")[0].strip()
     assert upload_with(key).status_code == 201
     ApiToken.objects.filter(user__username="prolog").update(expires=timezone.now() - timedelta(seconds=1))
+    cache.clear()  # a looked-up token is cached TOKEN_CACHE_SECONDS: an edit of its row shows after that
     assert upload_with(key).status_code == 401
 
 
