@@ -1,7 +1,15 @@
-"""Measure the jobstats pages of the heavy user on the benchmark Slurm database.
+"""Measure every case of issue 14 on the benchmark Slurm database, next to TrailblazingTurtle's figures.
 
     .venv/bin/python bench/jobstats/generate.py          # once: 2M jobs in bench_slurm_acct_db
-    .venv/bin/python bench/jobstats/run.py -n 40 --label baseline
+    .venv/bin/python bench/jobstats/run.py -n 120 --rounds 3 --label after
+
+Cases: the heavy user's pages (as its own and as staff), a light user (about 400 jobs), staff's
+every-user list, the DataTables requests as our page sends them and as TT's page sends them
+(order by submit time, 10 rows), the floor (a minimal authenticated DRF answer: a 400 of the
+jobs API, same middleware, no Slurm query), the first request after a count expires (the
+counts' timestamps aged in Redis) and after the cache is lost (Redis flushed), and job-script
+upload throughput (4 client threads, --uploads requests). Rounds are interleaved and pooled;
+the load average is recorded before and after.
 
 Starts gunicorn (2 workers) on 127.0.0.1:8766 with the portal against ``bench_slurm_acct_db``
 through the SELECT-only account, the portal database on MariaDB (``bench_userportal``) and the
@@ -94,16 +102,68 @@ def heavy_jobs(username: str, count: int) -> list[int]:
     return [ids[i * step] for i in range(1, count + 1) if i * step < len(ids)]
 
 
+# TrailblazingTurtle's p95 (ms) on the same machine type and database (issue 14's table).
+TT_P95 = {
+    "user page": 146,
+    "jobs API, first page": 24,
+    "light user page": 17,
+    "staff: user's API, first page": 27,
+    "staff: user's API, 40,000 rows deep": 273,
+    "staff: user's API, search": 250,
+    "staff: every user's jobs, first page": 228,
+    "after count expiry: jobs API, first page": 23,
+    "after count expiry: staff every user": 245,
+}
+OUR_PAGE = "format=datatables&draw=1&length=50&columns[7][data]=time_start&order[0][column]=7&order[0][dir]=desc"
+# TT's jobs table: 10 rows ordered by submit time, columns id, name, submit, start, end searchable.
+TT_PAGE = (
+    "format=datatables&draw=1&length=10&columns[0][data]=id_job&columns[1][data]=job_name"
+    "&columns[2][data]=time_submit&columns[3][data]=time_start&columns[4][data]=time_end"
+    "&order[0][column]=2&order[0][dir]=desc"
+)
+
+
 def pages(username: str, job_ids: list[int]) -> dict[str, list[str]]:
-    common = "format=datatables&draw=1&length=50&columns[7][data]=time_start&order[0][column]=7&order[0][dir]=desc"
-    api = f"/api/jobs/?{common}&username={username}"
+    api = f"/api/jobs/?{OUR_PAGE}&username={username}"
     return {
         "user page": [f"/secure/jobstats/{username}/"],
         "jobs API, first page": [f"{api}&start=0"],
+        "jobs API as TT's page sends it": [f"/api/jobs/?{TT_PAGE}&start=0"],
         "jobs API, 40,000 rows deep": [f"{api}&start=40000"],
         "jobs API, search": [f"{api}&start=0&search[value]=train"],
         "job page": [f"/secure/jobstats/{username}/{job_id}/" for job_id in job_ids],
+        "floor (authenticated DRF 400)": ["/api/jobs/?format=nope"],
     }
+
+
+def staff_pages(heavy: str) -> dict[str, list[str]]:
+    api = f"/api/jobs/?{OUR_PAGE}&username={heavy}"
+    return {
+        "staff: user's API, first page": [f"{api}&start=0"],
+        "staff: user's API, 40,000 rows deep": [f"{api}&start=40000"],
+        "staff: user's API, search": [f"{api}&start=0&search[value]=train"],
+        "staff: every user's jobs, first page": [f"/api/jobs/?{OUR_PAGE}&start=0"],
+        "staff: every user's jobs as TT's page": [f"/api/jobs/?{TT_PAGE}&start=0"],
+    }
+
+
+def light_user(target: int = 400) -> str:
+    """The user whose job count is nearest ``target`` (the generator's users have about 400 each)."""
+    from django.db.models import Count
+
+    from slurm.models import cluster_models
+
+    models = cluster_models("bench")
+    counts = (
+        models.job.objects.values("id_user")
+        .annotate(n=Count("job_db_inx"))
+        .filter(n__gte=target - 30, n__lte=target + 30)
+    )
+    uid = next(iter(counts.values_list("id_user", flat=True)[:1]), None)
+    if uid is None:
+        raise SystemExit("no user with about 400 jobs")
+    assoc = models.job.objects.filter(id_user=uid).values_list("id_assoc", flat=True).first()
+    return str(models.assoc.objects.get(id_assoc=assoc).user)
 
 
 def count_queries(username: str, urls: dict[str, list[str]]) -> dict[str, int]:
@@ -148,44 +208,128 @@ def start_gunicorn(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]
     raise SystemExit("gunicorn did not start; see bench/jobstats/gunicorn.log")
 
 
-def measure(session_key: str, urls: dict[str, list[str]], n: int, warmup: int) -> dict[str, list[float]]:
-    http = requests.Session()
-    http.cookies.set("sessionid", session_key, domain="127.0.0.1")
+def prepare_staff(username: str = "bench-staff") -> str:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.update_or_create(username=username, defaults={"is_staff": True})
+    return prepare(username)
+
+
+def service_token() -> str:
+    """A fresh API token of the service account the uploads use."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Group
+
+    from userportal.access import SERVICE_GROUP
+    from userportal.tokens import issue_token
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-uploader")
+    user.groups.add(Group.objects.get_or_create(name=SERVICE_GROUP)[0])
+    return issue_token(user, name="bench")[1]
+
+
+def age_counts() -> None:
+    """Make every cached count look older than COUNT_CACHE_SECONDS (as after 5 minutes), keeping its value."""
+    from django.core.cache import cache
+
+    from jobstats.services import COUNT_STALE_SECONDS
+
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]  # Django's RedisCache
+    for raw_key in client.scan_iter(match="*jobstats:count:*"):
+        key = raw_key.decode().split(":", 2)[2]  # Django's "<prefix>:<version>:<key>"
+        if key.endswith(":recount"):
+            cache.delete(key)
+            continue
+        value = cache.get(key)
+        if isinstance(value, tuple):
+            cache.set(key, (value[0], 0.0), COUNT_STALE_SECONDS)
+
+
+def flush_cache() -> None:
+    from django.core.cache import cache
+
+    cache.clear()  # the bench's own Redis db
+
+
+BEFORE = {"aged": age_counts, "flushed": flush_cache}
+
+
+def measure(cases: list[tuple[str, str, list[str], str]], n: int, warmup: int, rounds: int) -> dict[str, list[float]]:
+    """Each case ``(name, session key, URLs, before)`` n times in all, over interleaved rounds.
+
+    ``before`` names what runs before each timed request ("aged": counts made stale, "flushed":
+    the cache emptied, "": nothing). Answers must be 200, or 400 for the floor.
+    """
     base = f"http://127.0.0.1:{PORT}"
-    timings: dict[str, list[float]] = {}
-    for name, page_urls in urls.items():
-        for i in range(warmup):  # a page of several URLs (the job page) warms up on its extra ones
-            http.get(
-                base + (page_urls[0] if len(page_urls) == 1 else page_urls[n + i % (len(page_urls) - n)]), timeout=60
-            )
-        values = []
-        for i in range(n):
-            url = base + page_urls[i % len(page_urls)]
-            started = time.perf_counter()
-            response = http.get(url, timeout=60, allow_redirects=False)
-            values.append((time.perf_counter() - started) * 1000)
-            if response.status_code != 200:
-                raise SystemExit(f"{url}: HTTP {response.status_code}")
-        timings[name] = values
+    sessions = {}
+    for _name, key, _urls, _before in cases:
+        http = sessions.setdefault(key, requests.Session())
+        http.cookies.set("sessionid", key, domain="127.0.0.1")
+    timings: dict[str, list[float]] = {name: [] for name, *_rest in cases}
+    per_round = max(n // rounds, 1)
+    for round_number in range(rounds):
+        for name, key, page_urls, before in cases:
+            http = sessions[key]
+            if round_number == 0:
+                for i in range(warmup):  # a page of several URLs (the job page) warms up on its extra ones
+                    http.get(base + page_urls[-1 - i % len(page_urls)], timeout=60)
+            for i in range(per_round):
+                url = base + page_urls[(round_number * per_round + i) % len(page_urls)]
+                if before:
+                    BEFORE[before]()
+                    if before == "aged":
+                        time.sleep(0.05)  # let the previous request's background recount finish
+                started = time.perf_counter()
+                response = http.get(url, timeout=60, allow_redirects=False)
+                timings[name].append((time.perf_counter() - started) * 1000)
+                if response.status_code not in (200, 400) or (response.status_code == 400) != ("floor" in name):
+                    raise SystemExit(f"{url}: HTTP {response.status_code}")
     return timings
 
 
-def report(label: str, args: argparse.Namespace, timings: dict[str, list[float]], counts: dict[str, int]) -> str:
+def upload_throughput(token: str, total: int, threads: int = 4) -> tuple[float, list[float]]:
+    """``total`` TT-style uploads (job id only) from ``threads`` client threads: requests/s and latencies (ms)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    url = f"http://127.0.0.1:{PORT}/api/jobscripts/"
+    first = int(time.time()) % 1_000_000 * 1000 + 10_000_000  # ids no earlier run used
+    local = __import__("threading").local()
+
+    def one(i: int) -> float:
+        http = getattr(local, "http", None) or requests.Session()
+        local.http = http
+        body = {"id_job": first + i, "submit_script": f"#!/bin/bash\n#SBATCH -t 1:00:00\nsrun ./task {i}\n"}
+        started = time.perf_counter()
+        response = http.post(url, json=body, headers={"Authorization": f"Token {token}"}, timeout=60)
+        if response.status_code != 201:
+            raise SystemExit(f"upload: HTTP {response.status_code} {response.text[:200]}")
+        return (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        latencies = list(pool.map(one, range(total)))
+    return total / (time.perf_counter() - started), latencies
+
+
+def report(
+    label: str, args: argparse.Namespace, timings: dict[str, list[float]], counts: dict[str, int], extra: list[str]
+) -> str:
     lines = [
         f"## {label} ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
         "",
-        f"gunicorn {args.workers} workers, {args.n} requests per page after {args.warmup} warm-up, "
-        f"Prometheus {args.prometheus}, portal DB {args.portal_db.split('@')[-1]}, cache {args.cache.split('://')[0]}.",
+        f"gunicorn {args.workers} workers, {args.n} requests per case in {args.rounds} interleaved rounds after "
+        f"{args.warmup} warm-up, Prometheus {args.prometheus}, portal DB {args.portal_db.split('@')[-1]}, "
+        f"cache {args.cache.split('://')[0]}.",
         "",
-        "| page | p50 ms | p95 ms | max ms | SQL statements (Slurm DB) |",
-        "|---|---:|---:|---:|---:|",
+        "| case | TT p95 | p50 ms | p95 ms | max ms | SQL statements (Slurm DB) |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for name, values in timings.items():
         lines.append(
-            f"| {name} | {statistics.median(values):.0f} | {percentile(values, 0.95):.0f} | {max(values):.0f} | "
-            f"{counts.get(name, '?')} ({counts.get(f'{name} (slurm)', '?')}) |"
+            f"| {name} | {TT_P95.get(name, '')} | {statistics.median(values):.0f} | {percentile(values, 0.95):.0f} | "
+            f"{max(values):.0f} | {counts.get(name, '?')} ({counts.get(f'{name} (slurm)', '?')}) |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *extra]) + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,6 +342,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prometheus", default="http://127.0.0.1:9090")
     parser.add_argument("--portal-db", default="mysql://root@127.0.0.1:3306/bench_userportal")
     parser.add_argument("--cache", default="redis://127.0.0.1:6379/12")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds, pooled")
+    parser.add_argument("--uploads", type=int, default=2000, help="job-script uploads timed (0: none)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not append to the results file")
     args = parser.parse_args(argv)
     env = bench_env(args)
@@ -212,19 +358,47 @@ def main(argv: list[str] | None = None) -> int:
         check=True,
     )
     setup_django(env)
-    from django.core.cache import cache
 
-    session_key = prepare(args.user)
-    cache.clear()  # the bench's own Redis db: nothing from an earlier run
+    heavy_key = prepare(args.user)
+    light = light_user()
+    light_key, staff_key = prepare(light), prepare_staff()
+    token = service_token()
+    flush_cache()  # nothing from an earlier run
     urls = pages(args.user, heavy_jobs(args.user, args.n + args.warmup))
+    staff_urls = staff_pages(args.user)
+    cases = [(name, heavy_key, page_urls, "") for name, page_urls in urls.items()]
+    cases.append(("light user page", light_key, [f"/secure/jobstats/{light}/"], ""))
+    cases += [(name, staff_key, page_urls, "") for name, page_urls in staff_urls.items()]
+    cases += [
+        ("after count expiry: jobs API, first page", heavy_key, urls["jobs API, first page"], "aged"),
+        ("after count expiry: staff every user", staff_key, staff_urls["staff: every user's jobs, first page"], "aged"),
+        ("after the cache is lost: jobs API, first page", heavy_key, urls["jobs API, first page"], "flushed"),
+        ("after the cache is lost: light user page", light_key, [f"/secure/jobstats/{light}/"], "flushed"),
+    ]
+    load_before = os.getloadavg()
     server = start_gunicorn(env, args.workers)  # terminated below, also on errors
     try:
-        timings = measure(session_key, urls, args.n, args.warmup)
+        timings = measure(cases, args.n, args.warmup, args.rounds)
+        server.terminate()  # after a restart: new workers, the cache (Redis) kept
+        server.wait(timeout=30)
+        server = start_gunicorn(env, args.workers)
+        after_restart = measure(
+            [("after a restart: jobs API, first page", heavy_key, urls["jobs API, first page"], "")], 1, 0, 1
+        )
+        timings.update(after_restart)
+        rate, latencies = upload_throughput(token, args.uploads) if args.uploads else (0.0, [0.0])
     finally:
         server.terminate()
         server.wait(timeout=30)
+    load_after = os.getloadavg()
     counts = count_queries(args.user, {k: v[-1:] if k != "job page" else v[:1] for k, v in urls.items()})
-    text = report(args.label, args, timings, counts)
+    extra = [
+        f"Light user: {light}. Uploads ({args.uploads}, 4 threads, TT: 311/s): {rate:.0f}/s, "
+        f"p99 {percentile(latencies, 0.99):.0f} ms.",
+        f"Load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
+        f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}.",
+    ]
+    text = report(args.label, args, timings, counts, extra)
     print(text)
     if not args.no_write:
         path = HERE / f"results-{datetime.datetime.now(datetime.UTC):%Y-%m-%d}.md"
