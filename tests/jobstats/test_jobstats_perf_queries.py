@@ -157,6 +157,9 @@ def test_staff_all_users_list_is_newest_submitted_first(client, many):
     body = page(client, start=0, length=len(wanted) + 5)
     assert body["recordsTotal"] == body["recordsFiltered"] == len(wanted)
     assert [row["job_db_inx"] for row in body["data"]] == wanted
+    # The page's own request (by start time, newest first) is served in the same index order.
+    by_start = page(client, start=0, length=len(wanted) + 5, **{"order[0][column]": 0, "order[0][dir]": "desc"})
+    assert [row["job_db_inx"] for row in by_start["data"]] == wanted
     latest = max(rows.values_list("time_submit", flat=True))
     pending = many.slurm.job("owner", "def-owner", state=JobState.PENDING, time_submit=latest + 1)
     cache.clear()
