@@ -63,7 +63,10 @@ def cluster_jobs(jobs: QuerySet[Any]) -> QuerySet[Any]:
 
 
 # The started-first orders, for every user's jobs: the submitted-first ones (an index's order).
-ALL_JOBS_BY = {DEFAULT_ORDER: ALL_JOBS_ORDER, ASCENDING_ORDER: ALL_JOBS_ASCENDING}
+ALL_JOBS_BY: dict[tuple[str, ...], tuple[str, ...]] = {
+    DEFAULT_ORDER: ALL_JOBS_ORDER,
+    ASCENDING_ORDER: ALL_JOBS_ASCENDING,
+}
 
 
 # DataTables column names (TT's row keys) to the columns they sort by.
