@@ -1,18 +1,27 @@
 """The ini file ([api], [slurm], [queue], [daemon]) and the log; TrailblazingTurtle's ini is a valid subset."""
 
 import configparser
+import ipaddress
 import logging
 import logging.handlers
 import os
 import stat
 import sys
 from typing import Optional  # noqa: F401 (type comments: this file runs on Python 3.6)
+from urllib.parse import urlsplit
 
 VERSION = "1.0"
 PROG = "slurm_prolog_userportal"
 DEFAULT_CONFIG = "/etc/slurm/userportal-prolog.ini"
 DEFAULTS = {
-    "api": {"host": "", "token": "", "script_length": "100000", "timeout": "2", "ca_file": ""},
+    "api": {
+        "host": "",
+        "token": "",
+        "script_length": "100000",
+        "timeout": "2",
+        "ca_file": "",
+        "allow_plain_http": "no",
+    },
     "slurm": {"spool": "/var/spool/slurmctld", "slurmd_spool": "/var/spool/slurmd", "cluster": ""},
     "queue": {
         "dir": "/var/spool/userportal-prolog",
@@ -40,6 +49,7 @@ class Config(object):
         self.script_length = int(api["script_length"])
         self.timeout = float(api["timeout"])
         self.ca_file = api["ca_file"].strip()
+        self.allow_plain_http = api.getboolean("allow_plain_http")
         self.spool = slurm["spool"].strip()
         self.slurmd_spool = slurm["slurmd_spool"].strip()
         self.cluster = slurm["cluster"].strip()
@@ -63,6 +73,11 @@ class Config(object):
             )
         if not self.host.startswith(("http://", "https://")):
             found.append("[api] host must be an http:// or https:// URL, e.g. https://portal.example.org")
+        elif self.host.startswith("http://") and not self.allow_plain_http and not is_loopback(self.host):
+            found.append(
+                "[api] host is plain http:// to another machine: the token would cross the network in clear; "
+                "use https://, or set allow_plain_http = yes in [api] if that network is trusted"
+            )
         if not self.token:
             found.append("[api] token is empty (manage.py create_service_account prints one)")
         if self.script_length < 1 or self.timeout <= 0 or self.max_files < 1:
@@ -72,6 +87,20 @@ class Config(object):
     @property
     def url(self):
         return self.host + "/api/jobscripts/"
+
+
+def is_loopback(url):
+    """True when `url` names this machine (localhost, 127.0.0.0/8, ::1): plain http never leaves it."""
+    try:
+        name = (urlsplit(url).hostname or "").lower()
+    except ValueError:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def world_readable(path):

@@ -105,6 +105,7 @@ class Site:
     cluster: str = "testcluster"
     token: str = TOKEN
     ini_mode: int = 0o600  # it holds the token: the uploader refuses a world-readable file
+    api_extra: str = ""  # more lines of [api]
 
     @property
     def spool(self) -> Path:
@@ -123,6 +124,7 @@ class Site:
         path = self.root / "userportal-prolog.ini"
         path.write_text(
             f"[api]\nhost = {self.host}\ntoken = {self.token}\nscript_length = 100000\ntimeout = {self.timeout}\n"
+            f"{self.api_extra}"
             f"[slurm]\nspool = {self.spool}\nslurmd_spool = {self.slurmd_spool}\ncluster = {self.cluster}\n"
             f"[queue]\ndir = {self.queue}\nmax_files = 100\nbackoff = {self.backoff}\n"
             f"[daemon]\ninterval = 0.2\nretry_interval = 0.5\n"
@@ -169,10 +171,10 @@ class Site:
         )
 
 
-def serve(portal: FakePortal) -> ThreadingHTTPServer:
-    """Serve `portal` on a free loopback port (in a thread); sets portal.url."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(portal))
+def serve(portal: FakePortal, address: str = "127.0.0.1") -> ThreadingHTTPServer:
+    """Serve `portal` on a free port of `address` (loopback by default, in a thread); sets portal.url."""
+    server = ThreadingHTTPServer((address, 0), _handler(portal))
     server.daemon_threads = True
-    portal.url = f"http://127.0.0.1:{server.server_address[1]}"
+    portal.url = f"http://{address}:{server.server_address[1]}"
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server

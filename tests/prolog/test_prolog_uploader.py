@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import ast
+import importlib.util
 import json
 import os
 import py_compile
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
-from prolog_site import PYTHON, SOURCE, Site, run_uploader, uploader
+from prolog_site import PYTHON, SOURCE, FakePortal, Site, run_uploader, serve, uploader
+from skipping import skip_or_fail
 
 
 def daemon_state(site: Site) -> dict:
@@ -310,7 +313,7 @@ def test_daemon_queues_while_the_portal_is_down_and_retries(tmp_path, dead_url, 
 MODULES = sorted(SOURCE.glob("*.py"))
 STDLIB = {
     "argparse", "configparser", "errno", "fcntl", "json", "logging", "os", "signal", "socket", "ssl", "stat",
-    "sys", "tempfile", "time", "typing", "urllib",
+    "sys", "tempfile", "time", "typing", "urllib", "ipaddress",
 }  # fmt: skip
 
 
@@ -361,3 +364,62 @@ def test_example_configuration_is_complete(tmp_path):
     example = (SOURCE.parent / "userportal-prolog.ini.example").read_text()
     for key in ("host", "token", "script_length", "timeout", "spool", "slurmd_spool", "cluster", "dir", "max_files"):
         assert f"\n{key} =" in example
+
+
+def this_machines_address() -> str:
+    """An address of this machine that is not loopback (the route to a documentation address; nothing is sent)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))
+            address = probe.getsockname()[0]
+        except OSError:
+            address = ""
+    if not address or address.startswith("127."):
+        skip_or_fail("this machine has no address outside loopback")
+    return address
+
+
+@pytest.fixture
+def lan_portal():
+    """The fake portal on this machine's network address: plain http that would cross a network."""
+    fake = FakePortal()
+    server = serve(fake, this_machines_address())
+    yield fake
+    fake.release.set()
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_token_never_goes_over_plain_http_to_another_machine(tmp_path, lan_portal):
+    site = Site(root=tmp_path, host=lan_portal.url)
+    site.submit(41)
+    result, _took = site.run(41)
+    assert result.returncode == 0  # the job is never held up
+    assert "plain http://" in result.stderr and "allow_plain_http" in result.stderr
+    assert lan_portal.headers == []  # nothing was sent, the token least of all
+    # An explicit choice for a network the site trusts:
+    site.api_extra = "allow_plain_http = yes\n"
+    result, _took = site.run(41)
+    assert result.returncode == 0, result.stderr
+    assert lan_portal.ids() == [41]
+
+
+@pytest.mark.parametrize(
+    ("host", "refused"),
+    [
+        ("http://portal.example.org", True),
+        ("http://10.0.0.5:8080", True),
+        ("http://127.0.0.1:8080", False),
+        ("http://127.10.0.1", False),
+        ("http://localhost:8000", False),
+        ("http://[::1]:8080", False),
+        ("https://portal.example.org", False),
+    ],
+)
+def test_plain_http_is_for_loopback_only(tmp_path, host, refused):
+    spec = importlib.util.spec_from_file_location("userportal_prolog_config", SOURCE / "config.py")
+    config = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(config)
+    site = Site(root=tmp_path, host=host)
+    problems = config.Config(str(site.ini)).problems()
+    assert any("plain http://" in problem for problem in problems) is refused, problems
