@@ -213,7 +213,8 @@ def _formula_post(request: HttpRequest) -> HttpResponse:
         if not value.is_finite():  # NaN, Infinity, or a JSON number too large for a float
             errors[resource] = _("Not a number.")
             continue
-        if value < 0 or value != value.quantize(Decimal("0.0001")) or value >= Decimal("1e8"):
+        # the bound first: quantize() raises on a number with more digits than Decimal's precision
+        if value < 0 or value >= Decimal("1e8") or value != value.quantize(Decimal("0.0001")):
             errors[resource] = _("Give a price of at least 0 with at most four decimals.")
         else:
             new[resource] = value
@@ -248,6 +249,8 @@ def playground(request: HttpRequest) -> HttpResponse:
         rates = services.current_rates(tier)
         try:
             values = {k: Decimal(request.GET.get(k) or "0") for k in ("cpu_hours", "gpu_hours", "mem_gb_hours")}
+            if not all(value.is_finite() for value in values.values()):  # Decimal reads "NaN" and "Infinity"
+                raise InvalidOperation
             factor = Decimal(rates["gpu_factors"].get(request.GET.get("gpu_type", ""), "1"))
             result = calculate({k: Decimal(v) for k, v in rates["rates"].items()}, gpu_factor=factor, **values)
         except InvalidOperation:

@@ -124,6 +124,7 @@ def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
     )
     actor = request.user.get_username()
     bound: dict[str, Form] = {}
+    refused = False
     if request.method == "POST":
         # Plain staff read the request; deciding and changing it is a power (userportal.powers).
         powers.require(request.user, "priorities.change_priorityrequest")
@@ -141,11 +142,15 @@ def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
                 messages.success(request, done)
                 return redirect("priorities:staff-detail", priority_id=priority.pk)
         except ValidationError as exc:
-            form = form or forms.MessageForm()
-            for name, errors in getattr(exc, "message_dict", {None: exc.messages}).items():
-                for error in errors:
-                    form.add_error(name if name in form.fields else None, error)
-            bound[action] = form
+            if form is None:  # an action without a form (applied, removed, remove_user, delete) or an unknown one
+                for error in exc.messages:
+                    messages.error(request, error)
+                refused = True
+            else:
+                for name, errors in getattr(exc, "message_dict", {None: exc.messages}).items():
+                    for error in errors:
+                        form.add_error(name if name in form.fields else None, error)
+                bound[action] = form
         except SacctmgrError as exc:
             messages.error(request, _("sacctmgr failed: %(error)s") % {"error": exc})
             return redirect("priorities:staff-detail", priority_id=priority.pk)
@@ -163,7 +168,7 @@ def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
         context[f"{name}_form"] = bound.get(name) or form_class(
             initial={"qos_name": context["suggested_name"]} if name == "accept" else None
         )
-    return render(request, "priorities/staff_detail.html", context, status=400 if bound else 200)
+    return render(request, "priorities/staff_detail.html", context, status=400 if bound or refused else 200)
 
 
 def _run_action(request: HttpRequest, priority: PriorityRequest, action: str, data: dict[str, Any], actor: str) -> str:

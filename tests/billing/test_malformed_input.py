@@ -55,9 +55,26 @@ def test_a_date_in_range_still_works(staff_client, personas, billing_jobs):
         ('{"type": "gov", "cpu": "NaN"}', "cpu"),
         ('{"type": ["gov"], "cpu": 1}', "type"),
         ('{"type": "gov", "cpu": {"a": 1}}', "cpu"),
+        # found by tests/test_form_fuzz.py: more digits than Decimal's precision made quantize() raise
+        ('{"type": "gov", "cpu": "99999999999999999999999999"}', "cpu"),
+        ('{"type": "gov", "gpu": "1e309"}', "gpu"),
     ],
 )
 def test_a_malformed_formula_body_is_a_400_naming_the_field(staff_client, body, field):
     response = staff_client.post(reverse("billing:formula"), body, content_type="application/json")
     assert response.status_code == 400
     assert field in response.json()["errors"]
+
+
+@pytest.mark.parametrize("value", ["NaN", "-NaN", "sNaN", "Infinity", "-Infinity", "inf"])
+def test_the_playground_says_give_numbers_for_nan_and_infinities(personas, value):
+    """Found by tests/test_form_fuzz.py: Decimal reads these, and the calculation then failed (500)."""
+    client = Client(raise_request_exception=False)
+    client.force_login(personas.owner)
+    response = client.get(
+        reverse("billing:playground"),
+        {"type": "mu", "cpu_hours": "100", "gpu_hours": "0", "gpu_type": "a100", "mem_gb_hours": value},
+    )
+    assert response.status_code == 200
+    assert response.context["result"] is None
+    assert "Give numbers of hours." in [str(m) for m in response.context["messages"]]

@@ -244,3 +244,19 @@ def test_staff_panel_banner_while_an_applied_qos_is_past_its_end(client, persona
     response = client.get(reverse("priorities:staff"))
     assert 'id="priorities-removals-due"' not in response.content.decode()
     assert list(response.context["page"].object_list) == []
+
+
+@pytest.mark.parametrize(
+    ("action", "status"), [("applied", Status.PENDING), ("nonsense", Status.PENDING), ("", Status.ACCEPTED)]
+)
+def test_a_refused_action_without_a_form_is_a_400_with_the_reason(client, personas, make_priority, action, status):
+    """Found by tests/test_form_fuzz.py: the error went onto an unbound form, which raised (500)."""
+    priority = make_priority(status=status, qos_name="prio_f" if status == Status.ACCEPTED else None)
+    client.force_login(personas.staff)
+    url = reverse("priorities:staff-detail", kwargs={"priority_id": priority.pk})
+    response = client.post(url, {"action": action})
+    assert response.status_code == 400
+    expected = "Only an accepted request can be marked applied." if action == "applied" else "Unknown action."
+    assert expected in response.content.decode()
+    priority.refresh_from_db()
+    assert priority.status == status
