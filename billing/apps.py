@@ -9,3 +9,9 @@ class BillingConfig(AppConfig):
         "billing-rates": ("Change billing rates", ("billing.add_rate",)),
         "billing-payments": ("Mark receipts paid", ("billing.change_receipt",)),
     }
+
+    def ready(self) -> None:
+        from billing import summary
+        from userportal.summary import register_section
+
+        register_section(*summary.SECTIONS)  # the user summary's billing section

@@ -6,4 +6,10 @@ class JobqueueConfig(AppConfig):
     name = "jobqueue"
 
     def ready(self) -> None:
-        from jobqueue import checks  # noqa: F401 - registers the sandbox check
+        from jobqueue import (
+            checks,  # noqa: F401 - registers the sandbox check
+            summary,
+        )
+        from userportal.summary import register_section
+
+        register_section(*summary.SECTIONS)  # the user summary's job-queue section

@@ -11,4 +11,10 @@ class JobstatsConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from jobstats import checks  # noqa: F401 - registers the site-data checks
+        from jobstats import (
+            checks,  # noqa: F401 - registers the site-data checks
+            summary,
+        )
+        from userportal.summary import register_section
+
+        register_section(*summary.SECTIONS)  # the user summary's job sections

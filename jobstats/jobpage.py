@@ -140,7 +140,7 @@ class JobPage:
         return bool(self.job.time_start) and not self.job.time_end
 
 
-def _resources(tres: dict[int, int], catalog: TresCatalog, job: Any) -> Resources:
+def resources_of(tres: dict[int, int], catalog: TresCatalog, job: Any) -> Resources:
     cpus = tres.get(catalog.cpu or 1, 0) or int(job.cpus_req or 0)
     return Resources(
         cpus=cpus,
@@ -331,8 +331,8 @@ def job_page(
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
     row = job_summary(job, catalog, now=current)
-    requested = _resources(parse_tres(job.tres_req), catalog, job)
-    allocated = _resources(parse_tres(job.tres_alloc), catalog, job) if job.tres_alloc else None
+    requested = resources_of(parse_tres(job.tres_req), catalog, job)
+    allocated = resources_of(parse_tres(job.tres_alloc), catalog, job) if job.tres_alloc else None
     resources = allocated or requested
     usage, metrics_notice = job_usage(session, job, all_steps, now=current)
     prices = Prices.from_settings()

@@ -37,13 +37,14 @@ from userportal.celery import enqueue
 
 
 # --- who sees what ------------------------------------------------------------------------------
-def requests_of(user: AbstractBaseUser) -> QuerySet[PriorityRequest]:
-    """The requests ``user`` filed or shares (whoever they are)."""
-    shared = PriorityMember.objects.filter(username=user.get_username()).values("request_id")
+def requests_of(user: AbstractBaseUser | str) -> QuerySet[PriorityRequest]:
+    """The requests ``user`` (a user, or a username) filed or shares (whoever they are)."""
+    username = user if isinstance(user, str) else user.get_username()
+    shared = PriorityMember.objects.filter(username=username).values("request_id")
     return (
         PriorityRequest.objects.select_related("requester")
         .prefetch_related("members", "messages")
-        .filter(Q(requester=user) | Q(pk__in=shared))
+        .filter(Q(requester__username=username) | Q(pk__in=shared))
     )
 
 

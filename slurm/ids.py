@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+
 from slurm.decoders import INFINITE, NO_VAL
 from slurm.hostlists import format_ranges
 
@@ -71,3 +74,32 @@ def format_step_id(job_id: str | int, id_step: int, step_het_comp: int = NO_VAL)
     if step_het_comp not in (NO_VAL, INFINITE):
         text += f"+{step_het_comp}"
     return text
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """A job as people write it: ``1234``, an array task ``1234_7`` or a heterogeneous component ``1240+1``."""
+
+    job_id: int
+    array_task: int | None = None
+    het_offset: int | None = None
+
+    def __str__(self) -> str:
+        if self.array_task is not None:
+            return f"{self.job_id}_{self.array_task}"
+        if self.het_offset is not None:
+            return f"{self.job_id}+{self.het_offset}"
+        return str(self.job_id)
+
+
+_JOB_REF = re.compile(r"^(\d{1,10})(?:_(\d{1,7})|\+(\d{1,4}))?$")
+MAX_JOB_ID = 2**32 - 1
+
+
+def parse_job_ref(text: str) -> JobRef | None:
+    """``"1234"``, ``"1234_7"`` or ``"1240+1"`` (spaces around ignored) as a JobRef; None for anything else."""
+    match = _JOB_REF.match((text or "").strip())
+    if not match or int(match.group(1)) > MAX_JOB_ID or int(match.group(1)) == 0:
+        return None
+    task, offset = match.group(2), match.group(3)
+    return JobRef(int(match.group(1)), int(task) if task else None, int(offset) if offset else None)

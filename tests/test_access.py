@@ -71,6 +71,8 @@ def samples(personas) -> dict[str, str]:
         # (none runs here; graphs that ask it answer 503, tested in tests/jobstats/).
         "name": "lustre_ost",
         "job_db_inx": str(personas.owner_job.job_db_inx),
+        # notes: a staff note on the owner
+        "note_id": str(_sample_note(personas)),
         # jobqueue: a queued job of the owner's (only its owner and staff see it)
         "queue_job_id": _owner_queue_job(personas),
         # Django admin's own patterns
@@ -106,6 +108,20 @@ def _owner_queue_job(personas) -> str:
     return job.job_id
 
 
+def _sample_note(personas) -> int:
+    from notes.models import Note
+
+    note = Note.objects.create(
+        cluster=personas.slurm.cluster,
+        username="owner",
+        title="t",
+        text="x",
+        author=personas.staff,
+        author_name="staffer",
+    )
+    return note.pk
+
+
 def _sample_priority(personas) -> int:
     from datetime import timedelta
 
@@ -121,7 +137,11 @@ def _sample_priority(personas) -> int:
 
 
 # Query strings some views need to answer at all (Django admin's autocomplete reads them unchecked).
-QUERIES = {"admin/autocomplete/": "?app_label=auth&model_name=user&field_name=groups&term=a"}
+QUERIES = {
+    "admin/autocomplete/": "?app_label=auth&model_name=user&field_name=groups&term=a",
+    "secure/search/": "?q=owner",  # the staff search answers 400 without a query
+    "secure/search/results.json": "?q=owner",
+}
 
 
 def concrete_url(route: str, values: dict[str, str]) -> str:

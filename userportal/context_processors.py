@@ -14,6 +14,7 @@ def portal(request: HttpRequest) -> dict[str, Any]:
     return {
         "portal_site_name": settings.PORTAL_SITE_NAME,
         "portal_modules": enabled_modules(),
+        "portal_module_names": set(settings.PORTAL_MODULES),  # for links into other modules
         "portal_clusters": names if len(names) > 1 else [],
         "portal_cluster": current_cluster(request),
         "portal_docs_url": settings.PORTAL_DOCS_URL,

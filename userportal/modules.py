@@ -77,6 +77,29 @@ MODULES = [
         "bi-hourglass-split",
         staff_only=True,
     ),
+    Module(
+        "usersummary",
+        _("Summary"),
+        _("Everything about one user at a glance: accounts, jobs, storage, priorities, billing."),
+        "usersummary:index",
+        "bi-person-vcard",
+    ),
+    Module(
+        "notes",
+        _("Notes"),
+        _("Staff notes on users, accounts and jobs."),
+        "notes:index",
+        "bi-sticky",
+        staff_only=True,
+    ),
+    Module(
+        "search",
+        _("Search"),
+        _("Find users, accounts, jobs, notes and tickets."),
+        "search:index",
+        "bi-search",
+        staff_only=True,
+    ),
 ]
 
 

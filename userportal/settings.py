@@ -49,6 +49,9 @@ FEATURE_APPS = [
     "cloudstats",
     "nodes",
     "scheduler",
+    "usersummary",
+    "notes",
+    "search",
 ]
 # Modules shown in the navigation. A module is listed here once it has pages that work; cloudstats
 # (OpenStack instances) by default only where a source of project members is configured.
@@ -56,6 +59,7 @@ CLOUDSTATS_MEMBERSHIP = strict_choice("CLOUDSTATS_MEMBERSHIP", default="", choic
 PORTAL_MODULES = str_list(
     "PORTAL_MODULES",
     default=["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top"]
+    + ["usersummary", "notes", "search"]
     + (["cloudstats"] if CLOUDSTATS_MEMBERSHIP else []),
 )
 for _module in PORTAL_MODULES:
@@ -711,3 +715,8 @@ if CLOUDSTATS_MEMBERSHIP == "keystone" and not (
 # Seconds the usage pages keep the jobs of one (user or account, window) query: paging and tabs
 # do not read the accounting database again. Prices and billed marks are always fresh. 0: off.
 BILLING_USAGE_CACHE_SECONDS = strict_int("BILLING_USAGE_CACHE_SECONDS", default=120, minimum=0)
+
+# --- search (staff) --------------------------------------------------------------------------
+# With LDAP sign-in configured (AUTH_LDAP_USER_SEARCH), the staff search also asks the directory
+# for people whose uid, cn or mail contains the query, with the sign-in's bind and this timeout.
+SEARCH_LDAP_TIMEOUT = strict_float("AUTH_LDAP_TIMEOUT", default=5.0, minimum=0.1)

@@ -26,6 +26,9 @@ os.environ.setdefault(
             "cloudstats",
             "nodes",
             "scheduler",
+            "usersummary",
+            "notes",
+            "search",
         )
         if os.path.exists(os.path.join(_ROOT, m, "urls.py"))
     ),
