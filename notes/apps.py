@@ -6,6 +6,8 @@ class NotesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "notes"
     verbose_name = _("Staff notes")
+    # userportal.powers: plain staff read the notes; writing, changing and deleting them needs this group.
+    staff_powers = {"note-writers": ("Write, change and delete staff notes", ("notes.add_note", "notes.change_note"))}
 
     def ready(self) -> None:
         from notes import summary

@@ -14,6 +14,7 @@ from django.utils.translation import ngettext
 
 from notes.services import live_notes, notes_about
 from slurm.visibility import accounts_of
+from userportal import powers
 from userportal.annotations import Annotation, Kind
 from userportal.search import SearchHit, SearchProvider, rank
 from userportal.summary import SummaryContext, SummarySection
@@ -32,6 +33,7 @@ def build(context: SummaryContext) -> dict[str, Any]:
     return {
         "notes": notes[:SHOWN],
         "more": len(notes) > SHOWN,
+        "may_write": powers.may(context.viewer, "notes.add_note"),
         "new_url": reverse("notes:new")
         + "?"
         + urlencode({"username": context.username, "next": _summary_url(context)}),

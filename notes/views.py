@@ -1,5 +1,8 @@
 """notes pages (staff only). Thin: parse with the form, call a service, render or redirect.
 
+Plain staff read the notes; writing, changing and deleting them is a power (userportal.powers:
+note-writers, with notes.add_note and notes.change_note).
+
 After a save, the page goes back to ``next`` only when it is a local address of this site
 (url_has_allowed_host_and_scheme), else to the note: never to the raw Referer (TT's open redirect).
 """
@@ -20,6 +23,7 @@ from django.views.decorators.http import require_POST
 from notes import services
 from notes.forms import NoteForm
 from notes.models import Note
+from userportal import powers
 from userportal.clusters import current_cluster
 
 PAGE_SIZE = 50
@@ -44,11 +48,18 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "notes/index.html",
-        {"page": page, "filters": request.GET, "include_deleted": include_deleted, "query": query.urlencode()},
+        {
+            "page": page,
+            "filters": request.GET,
+            "include_deleted": include_deleted,
+            "query": query.urlencode(),
+            "may_write": powers.may(request.user, "notes.add_note"),
+        },
     )
 
 
 def new(request: HttpRequest) -> HttpResponse:
+    powers.require(request.user, "notes.add_note")
     form = NoteForm(request.POST or None, cluster=current_cluster(request), initial=_initial(request))
     if request.method == "POST" and form.is_valid():
         assert form.subject is not None
@@ -71,10 +82,16 @@ def _initial(request: HttpRequest) -> dict[str, Any]:
 
 def detail(request: HttpRequest, note_id: int) -> HttpResponse:
     note = get_object_or_404(Note, pk=note_id)
-    return render(request, "notes/detail.html", {"note": note, "history": services.history_of(note)})
+    context = {
+        "note": note,
+        "history": services.history_of(note),
+        "may_change": powers.may(request.user, "notes.change_note"),
+    }
+    return render(request, "notes/detail.html", context)
 
 
 def edit(request: HttpRequest, note_id: int) -> HttpResponse:
+    powers.require(request.user, "notes.change_note")
     note = get_object_or_404(Note, pk=note_id, deleted=False)
     initial = {
         "username": note.username,
@@ -103,6 +120,7 @@ def edit(request: HttpRequest, note_id: int) -> HttpResponse:
 
 @require_POST
 def delete(request: HttpRequest, note_id: int) -> HttpResponse:
+    powers.require(request.user, "notes.change_note")
     note = get_object_or_404(Note, pk=note_id)
     restore = request.POST.get("restore") == "1"
     services.set_deleted(note, not restore, actor=request.user, request=request)

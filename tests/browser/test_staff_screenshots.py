@@ -9,8 +9,10 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from notes.models import Note
+from quotas.demo import seed as seed_robinhood
+from slurm.models import cluster_models
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=["default", "slurm"], transaction=True)]
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=["default", "slurm", "robinhood"], transaction=True)]
 
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
@@ -20,6 +22,8 @@ def demo(personas):
     from demo.seed import seed_demo
 
     seed_demo(cluster="testcluster", seed=7, users=12, accounts=4, jobs=400, days=14)
+    assoc = cluster_models("testcluster").assoc
+    seed_robinhood(assoc.objects.exclude(user="").values_list("user", "acct"))  # storage for the summary
     alice, _ = get_user_model().objects.get_or_create(username="alice", defaults={"email": "alice@example.org"})
     Note.objects.create(
         cluster="testcluster", username="alice", title="Asked about GPU memory", author_name="staffer",
@@ -43,6 +47,7 @@ def test_user_summary(demo, signed_in_page, live_server, who):
     assert page.locator("#summary-associations").is_visible()
     assert page.locator("#summary-recent-jobs").is_visible()
     assert page.locator("#summary-notes").count() == (1 if who == "staff" else 0)
+    assert page.locator("#summary-quotas .alert-warning").count() == 0  # Robinhood answered
     assert page.portal_errors == []
 
 

@@ -8,13 +8,16 @@ from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 from notes.models import Note
+from userportal.powers import grant
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=["default", "slurm"])]
 
 
 @pytest.fixture
 def staff_client(client, stack_dir):
-    client.force_login(get_user_model().objects.create_user("staffer", is_staff=True))
+    staffer = get_user_model().objects.create_user("staffer", is_staff=True)
+    grant(staffer, ["note-writers"])
+    client.force_login(staffer)
     return client
 
 

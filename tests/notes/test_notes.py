@@ -244,3 +244,24 @@ def test_without_the_notes_module_no_mark_is_asked(client, personas, settings):
     from userportal.annotations import annotations_for
 
     assert annotations_for("user", ["owner"], cluster="testcluster") == {}
+
+
+# --- staff powers -------------------------------------------------------------------------------
+def test_plain_staff_read_notes_but_writing_is_a_power(client, personas):
+    from factories import StaffFactory
+
+    note = Note.objects.create(cluster="testcluster", username="owner", title="Read me", text="x", author_name="s")
+    plain = StaffFactory(username="plainstaff")
+    client.force_login(plain)
+    assert "Read me" in client.get(reverse("notes:index")).content.decode()
+    detail = client.get(reverse("notes:detail", kwargs={"note_id": note.pk})).content.decode()
+    assert "Read me" in detail and reverse("notes:edit", kwargs={"note_id": note.pk}) not in detail
+    assert client.get(reverse("notes:new")).status_code == 403
+    assert post_note(client, username="owner").status_code == 403
+    assert (
+        client.post(reverse("notes:edit", kwargs={"note_id": note.pk}), {"title": "x", "text": "y"}).status_code == 403
+    )
+    assert client.post(reverse("notes:delete", kwargs={"note_id": note.pk})).status_code == 403
+    assert Note.objects.count() == 1 and not Note.objects.get().deleted
+    summary = client.get(reverse("usersummary:user", kwargs={"username": "owner"})).content.decode()
+    assert "Read me" in summary and "New note on this user" not in summary
