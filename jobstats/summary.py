@@ -23,7 +23,16 @@ from django.utils.translation import gettext_lazy as _
 from jobstats.domain import advice as advice_rules
 from jobstats.domain import pending as pending_domain
 from jobstats.domain.cost import Prices
-from jobstats.domain.efficiency import GOOD, POOR, WARN, Efficiency, JobUsage, accounting_usage, summarise
+from jobstats.domain.efficiency import (
+    GOOD,
+    POOR,
+    WARN,
+    Efficiency,
+    JobUsage,
+    accounting_usage,
+    combined_usage,
+    summarise,
+)
 from jobstats.domain.submitline import dependencies_of, parse_submit_line
 from jobstats.jobpage import job_facts, resources_of
 from jobstats.services import DEFAULT_ORDER, LIST_COLUMNS, JobSummary, epoch_now, job_summary
@@ -165,8 +174,10 @@ def recent_jobs(context: SummaryContext) -> dict[str, Any]:
     rows = []
     for job in jobs:
         elapsed = job.elapsed_seconds(datetime.fromtimestamp(now, tz=UTC))
-        usage = measured.get(f"jobstats:usage:{context.cluster}:{job.job_db_inx}") or accounting_usage(
-            steps.get(job.job_db_inx, []), elapsed
+        usage = combined_usage(  # as the job page combines them (jobstats.jobusage.job_usage)
+            accounting_usage(steps.get(job.job_db_inx, []), elapsed),
+            measured.get(f"jobstats:usage:{context.cluster}:{job.job_db_inx}"),
+            finished=True,
         )
         tres = parse_tres(job.tres_alloc) or parse_tres(job.tres_req)
         resources = resources_of(tres, catalog, job)
