@@ -228,6 +228,17 @@ def test_staff_see_a_mark_on_the_jobstats_pages_and_users_do_not(client, persona
     assert "staff note" not in client.get(job_page).content.decode()
 
 
+def test_staff_see_a_mark_on_the_account_page_and_members_do_not(client, personas):
+    client.force_login(personas.staff)
+    post_note(client, account="def-owner", title="Account note")
+    page = reverse("accountstats:account", kwargs={"account": "def-owner"})
+    html = client.get(page).content.decode()
+    assert "1 staff note" in html
+    assert reverse("notes:index") + "?account=def-owner" in html
+    client.force_login(personas.owner)
+    assert "staff note" not in client.get(page).content.decode()
+
+
 def test_staff_see_a_mark_in_the_top_tables(client, personas, prom):
     prom.samples = {"cpu_alloc": [({"user": "owner", "account": "def-owner"}, 8.0)]}
     client.force_login(personas.staff)
