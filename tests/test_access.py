@@ -70,6 +70,8 @@ def samples(personas) -> dict[str, str]:
         # jobstats: a graph whose exporter this site lacks answers "no data" without Prometheus
         # (none runs here; graphs that ask it answer 503, tested in tests/jobstats/).
         "name": "lustre_ost",
+        # pages: a public graph this site lacks the series of answers "no data" without Prometheus
+        "figure": "fs_metadata",
         "job_db_inx": str(personas.owner_job.job_db_inx),
         # notes: a staff note on the owner
         "note_id": str(_sample_note(personas)),

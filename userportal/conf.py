@@ -8,6 +8,7 @@ instead of running with a silently wrong value.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -129,3 +130,24 @@ def _one_parenthesised(text: str) -> bool:
         if depth <= 0 and (index < len(text) - 1 or depth < 0 or char != ")"):
             return False
     return bool(text) and depth == 0
+
+
+def strict_patterns(name: str, *, default: dict[str, str]) -> dict[str, str]:
+    """A JSON object of names to regular expressions (``{"GROMACS": "^gmx"}``), each compiled once here."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return dict(default)
+    try:
+        value = json.loads(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a JSON object of names to regular expressions: {exc}") from exc
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ImproperlyConfigured(
+            f'{name} must be a JSON object of names to regular expressions, e.g. {{"GROMACS": "^gmx"}}.'
+        )
+    for key, pattern in value.items():
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ImproperlyConfigured(f"{name}: the pattern of {key!r} is not a regular expression: {exc}") from exc
+    return value

@@ -100,6 +100,13 @@ MODULES = [
         "bi-search",
         staff_only=True,
     ),
+    Module(
+        "pages",
+        _("Cluster status"),
+        _("The cluster's load, filesystems, login nodes and software in use: public, no sign-in."),
+        "pages:index",
+        "bi-activity",
+    ),
 ]
 
 

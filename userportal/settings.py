@@ -22,6 +22,7 @@ from userportal.conf import (
     strict_int,
     strict_ldap_attribute,
     strict_ldap_filter,
+    strict_patterns,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -52,6 +53,7 @@ FEATURE_APPS = [
     "usersummary",
     "notes",
     "search",
+    "pages",
 ]
 # Modules shown in the navigation. A module is listed here once it has pages that work; cloudstats
 # (OpenStack instances) by default only where a source of project members is configured.
@@ -720,3 +722,25 @@ BILLING_USAGE_CACHE_SECONDS = strict_int("BILLING_USAGE_CACHE_SECONDS", default=
 # With LDAP sign-in configured (AUTH_LDAP_USER_SEARCH), the staff search also asks the directory
 # for people whose uid, cn or mail contains the query, with the sign-in's bind and this timeout.
 SEARCH_LDAP_TIMEOUT = strict_float("AUTH_LDAP_TIMEOUT", default=5.0, minimum=0.1)
+
+# --- pages (public cluster status, no login) ------------------------------------------------------
+# Which sections show: scheduler (cores and GPUs), filesystems (Lustre rules), logins (node_exporter
+# on PAGES_LOGIN_NODES), software (core share per application category).
+PAGES_SECTIONS = str_list("PAGES_SECTIONS", default=["scheduler", "software"])
+for _section in PAGES_SECTIONS:
+    if _section not in ("scheduler", "filesystems", "logins", "software"):
+        raise ImproperlyConfigured(
+            f"PAGES_SECTIONS names an unknown section {_section!r}; known: scheduler, filesystems, logins, software."
+        )
+PAGES_INTRO = env.str("PAGES_INTRO", default="")  # Markdown (PAGES_INTRO_FILE works); raw HTML is escaped
+PAGES_LOGIN_NODES = str_list("PAGES_LOGIN_NODES")  # name=instance, e.g. login1=login1.example.org:9100
+PAGES_LUSTRE = strict_bool("PAGES_LUSTRE", default=False)
+PAGES_SOFTWARE = strict_patterns(
+    "PAGES_SOFTWARE",
+    default={
+        "GROMACS": r"^gmx", "LAMMPS": r"^lmp", "NAMD": r"^namd", "OpenFOAM": r"Foam$", "Quantum ESPRESSO": r"^pw\.x$",
+        "VASP": r"^vasp", "CP2K": r"^cp2k", "MATLAB": r"^(matlab|MATLAB)", "R": r"^R$", "Julia": r"^julia",
+        "Python": r"^python", "Java": r"^java$",
+    },
+)  # fmt: skip
+PAGES_CACHE_SECONDS = strict_int("PAGES_CACHE_SECONDS", default=60, minimum=0)

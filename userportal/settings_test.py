@@ -29,6 +29,7 @@ os.environ.setdefault(
             "usersummary",
             "notes",
             "search",
+            "pages",
         )
         if os.path.exists(os.path.join(_ROOT, m, "urls.py"))
     ),
@@ -36,6 +37,8 @@ os.environ.setdefault(
 # cloudstats: the members of the tests' cloud projects (the owner's account's name: owner and member)
 os.environ.setdefault("CLOUDSTATS_MEMBERSHIP", "file")
 os.environ.setdefault("CLOUDSTATS_PROJECTS_FILE", os.path.join(_ROOT, "tests", "cloudstats", "projects.yaml"))
+# Every section of the public pages, so the access walk and the tests see them all.
+os.environ.setdefault("PAGES_SECTIONS", "scheduler,filesystems,logins,software")
 os.environ.setdefault("EMAIL_URL", "memorymail://")
 os.environ.setdefault("CELERY_TASK_ALWAYS_EAGER", "true")
 os.environ.setdefault("PROMETHEUS_URL", "http://127.0.0.1:9")  # nothing listens: unit tests see "unavailable"
