@@ -134,10 +134,15 @@ def _ensure_head() -> None:
     # Created by migration 0003. If someone removed it, it is created unsigned (audit() then records
     # the rebuild), outside the lock: locking a row that does not exist takes gap locks on MariaDB,
     # where two writers would deadlock.
+    # An empty log (a new database) starts from a signed genesis head: there is nothing to rebuild.
     if not AuditHead.objects.filter(pk=1).exists():
+        empty = not AuditEntry.objects.exists()
         try:
             with transaction.atomic():
-                AuditHead.objects.create(pk=1, signature="")
+                if empty:
+                    AuditHead.objects.create(pk=1, seq=0, hash=GENESIS, signature=head_signature(0, GENESIS))
+                else:
+                    AuditHead.objects.create(pk=1, signature="")
         except IntegrityError:
             pass  # another writer created it first
 
