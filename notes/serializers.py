@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from notes.models import Note
@@ -33,6 +34,7 @@ class NoteDetailSerializer(NoteSerializer):
     class Meta(NoteSerializer.Meta):
         fields = [*NoteSerializer.Meta.fields, "history"]
 
+    @extend_schema_field(NoteVersionSerializer(many=True))
     def get_history(self, note: Note) -> list[dict[str, object]]:
         versions = note.history.select_related("history_user").order_by("-history_date", "-history_id")[:50]
         return list(NoteVersionSerializer(versions, many=True).data)

@@ -211,6 +211,7 @@ def running_job(slurm_cmd, stack_dir):
     subprocess.run(["scancel", job_id], check=False, env={**os.environ, "TZ": "UTC"})
 
 
+@pytest.mark.adds_jobs
 def test_a_running_jobs_live_efficiency_is_what_its_counters_give(running_job):
     deadline = time.monotonic() + 240
     selector = f'slurm_job_core_usage_total{{slurmjobid="{running_job}"}}'
