@@ -27,10 +27,29 @@ PAGE_SIZE = 50
 HOUR = 3600
 
 
+class CountedPaginator(Paginator):
+    """A Paginator over PendingFirst that reads whole pages and takes the count the page read proves.
+
+    Django's Paginator cuts the last page at its count; with a cached count behind the table
+    that would hide the newest rows. Here the page is read whole and the count (and the number
+    of pages) is the one PendingFirst corrected while reading it.
+    """
+
+    object_list: PendingFirst
+
+    def page(self, number: int | str) -> Page[Any]:
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        rows = self.object_list.page(bottom, self.per_page)
+        for stale in ("count", "num_pages", "page_range"):
+            vars(self).pop(stale, None)  # cached properties of the count read before the page
+        return Page(rows, number, self)
+
+
 def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[Any]:
     """One page of a user's jobs, pending ones first then the most recently started, as JobSummary objects."""
     try:
-        paginator = Paginator(PendingFirst(jobs_of_user_by_uid(username, cluster), LIST_COLUMNS), PAGE_SIZE)
+        paginator = CountedPaginator(PendingFirst(jobs_of_user_by_uid(username, cluster), LIST_COLUMNS), PAGE_SIZE)
         catalog = Tres.catalog()
         result = paginator.get_page(page)
         result.object_list = [job_summary(job, catalog) for job in result.object_list]

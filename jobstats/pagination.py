@@ -46,6 +46,7 @@ class JobListPagination(LimitOffsetPagination):
             self.limit_query_param, self.offset_query_param = "length", "start"
             self.draw = _draw(request)
         page = super().paginate_queryset(queryset, request, view)
+        self.count = len(queryset)  # reading the page may have corrected a stale cached count
         self.total = int(getattr(queryset, "total", self.count or 0))
         return page
 

@@ -18,6 +18,7 @@ from jobstats.services import (
     DEFAULT_ORDER,
     PagedJobs,
     cached_count,
+    count_after_page,
     pending_first_page,
 )
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
@@ -210,9 +211,18 @@ class JobSelection(PagedJobs):
     """
 
     def __init__(
-        self, jobs: QuerySet[Any], *, cluster: str, order: tuple[str, ...], total: int, filtered: int, uid: int | None
+        self,
+        jobs: QuerySet[Any],
+        *,
+        cluster: str,
+        order: tuple[str, ...],
+        total: int,
+        filtered: int,
+        uid: int | None,
+        base: QuerySet[Any] | None = None,
     ) -> None:
         self.jobs = jobs
+        self.base = base  # the unfiltered jobs when the request has no filter (its total is the filtered count)
         self.cluster = cluster
         self.order = order
         self.total = total
@@ -226,10 +236,16 @@ class JobSelection(PagedJobs):
         """``limit`` job records from ``offset``, in order; in DEFAULT_ORDER the pending jobs first."""
         try:
             if self.order == DEFAULT_ORDER:
-                return pending_first_page(self.jobs, offset, limit, self._read, size=self.filtered)
-            return self._read(self.jobs.order_by(*self.order), offset, limit)
+                rows = pending_first_page(self.jobs, offset, limit, self._read, size=self.filtered)
+            else:
+                rows = self._read(self.jobs.order_by(*self.order), offset, limit)
+            filtered = count_after_page(self.jobs, self.filtered, offset, limit, len(rows))
+            if filtered != self.filtered and self.base is not None:
+                self.total = count_after_page(self.base, self.total, offset, limit, len(rows))
+            self.filtered = filtered
         except DatabaseError as exc:
             raise SlurmDatabaseUnavailable(str(exc)) from exc
+        return rows
 
     def _read(self, jobs: QuerySet[Any], offset: int, limit: int) -> list[Any]:
         """One query (a deep page of an unfiltered user list: the index's keys first, then the rows)."""
@@ -271,7 +287,10 @@ def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
         # Every user's jobs: no index orders 2 M rows by start time, so "newest first" (and its
         # reverse) is by submit time there, along archive_purge (the pending jobs come first).
         order = ALL_JOBS_BY.get(order, order)
-    return JobSelection(jobs, cluster=cluster, order=order, total=total, filtered=filtered, uid=uid)
+    base_if_unfiltered = None if _filtered(query) else base
+    return JobSelection(
+        jobs, cluster=cluster, order=order, total=total, filtered=filtered, uid=uid, base=base_if_unfiltered
+    )
 
 
 def get_job(user: Any, cluster: str, job_db_inx: int) -> Any | None:

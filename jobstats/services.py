@@ -186,8 +186,7 @@ def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS)
     no request waits for a recount; a count stays at most ``seconds`` plus one recount behind.
     Only a count never made (or unused for COUNT_STALE_SECONDS) is counted in the request.
     """
-    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    key = "jobstats:count:" + hashlib.sha256(f"{queryset.db}|{sql}|{params!r}".encode()).hexdigest()
+    key = _count_key(queryset)
     found = cache.get(key)
     if isinstance(found, tuple) and len(found) == 2:
         value, counted_at = found
@@ -195,6 +194,29 @@ def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS)
             in_background(lambda: _recount(queryset, key))
         return int(value)
     return _recount(queryset, key)
+
+
+def _count_key(queryset: QuerySet[Any]) -> str:
+    sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+    return "jobstats:count:" + hashlib.sha256(f"{queryset.db}|{sql}|{params!r}".encode()).hexdigest()
+
+
+def count_after_page(queryset: QuerySet[Any], count: int, offset: int, limit: int, rows: int) -> int:
+    """``count`` checked against a page just read of ``queryset`` (``rows`` of ``limit`` from ``offset``).
+
+    A cached count can lag the table (a job submitted since); a page read shows it: a short
+    page ends the list, so the count is ``offset + rows``; a full page past the count, or an
+    empty one before it, proves it wrong without giving it, so it is counted now. A corrected
+    count replaces the cached one, so the totals shown always agree with the rows shown.
+    """
+    if rows < limit and (rows or offset == 0):
+        proven = offset + rows
+        if proven != count:
+            cache.set(_count_key(queryset), (proven, time.time()), COUNT_STALE_SECONDS)
+        return proven
+    if offset + rows > count or (rows == 0 and offset < count):
+        return _recount(queryset, _count_key(queryset))
+    return count
 
 
 def _recount(queryset: QuerySet[Any], key: str) -> int:
@@ -224,7 +246,7 @@ class PagedJobs(Sequence[Any]):
         raise NotImplementedError
 
     def page(self, offset: int, limit: int) -> list[Any]:
-        """``limit`` jobs from ``offset``, in the list's order."""
+        """``limit`` jobs from ``offset``, in the list's order (the count corrected if the page proves it stale)."""
         raise NotImplementedError
 
     @overload
@@ -249,15 +271,20 @@ class PendingFirst(PagedJobs):
     def __init__(self, jobs: QuerySet[Any], columns: Sequence[str]) -> None:
         self.jobs = jobs
         self.columns = tuple(columns)
+        self._count: int | None = None
 
     def count(self) -> int:  # type: ignore[override]  # Paginator calls count() without arguments
-        return cached_count(self.jobs)
+        if self._count is None:
+            self._count = cached_count(self.jobs)
+        return self._count
 
     def __len__(self) -> int:
         return self.count()
 
     def page(self, offset: int, limit: int) -> list[Any]:
-        return pending_first_page(self.jobs, offset, limit, self._read, size=len(self))
+        rows = pending_first_page(self.jobs, offset, limit, self._read, size=len(self))
+        self._count = count_after_page(self.jobs, self.count(), offset, limit, len(rows))
+        return rows
 
     def _read(self, jobs: QuerySet[Any], offset: int, limit: int) -> list[Any]:
         return list(jobs.only(*self.columns)[offset : offset + limit])

@@ -203,3 +203,45 @@ def test_a_background_recount_closes_its_connections(monkeypatch):
             break
         time.sleep(0.01)
     assert done == [1] and closed == [True]
+
+
+def test_a_stale_count_is_corrected_by_the_last_page_read(client, many):
+    """A job submitted since the count was cached: the whole list in one page shows it, and the totals with it."""
+    client.force_login(many.owner)
+    before = page(client, start=0, length=100)
+    assert before["recordsTotal"] == before["recordsFiltered"] == len(before["data"])
+    many.slurm.job("owner", "def-owner")
+    after = page(client, start=0, length=100)
+    assert after["recordsTotal"] == after["recordsFiltered"] == len(after["data"]) == len(before["data"]) + 1
+    # the corrected count replaced the cached one: a first page that does not reach the end agrees
+    assert page(client, start=0, length=4)["recordsTotal"] == len(after["data"])
+
+
+def test_a_full_page_past_a_stale_count_recounts(client, many):
+    client.force_login(many.owner)
+    total = page(client, start=0, length=4)["recordsTotal"]
+    for _ in range(3):
+        many.slurm.job("owner", "def-owner")
+    # the cached count ends inside this page; the page is full, so the count was behind
+    body = page(client, start=total - 2, length=4)
+    assert len(body["data"]) == 4
+    assert body["recordsTotal"] == body["recordsFiltered"] == total + 3
+
+
+def test_a_filtered_stale_count_is_corrected_and_keeps_its_total(client, many):
+    client.force_login(many.owner)
+    search = {"search[value]": "job"}
+    before = page(client, start=0, length=100, **search)
+    many.slurm.job("owner", "def-owner", job_name="job-new")
+    after = page(client, start=0, length=100, **search)
+    assert after["recordsFiltered"] == len(after["data"]) == before["recordsFiltered"] + 1
+
+
+def test_the_user_page_shows_a_job_submitted_after_its_count_was_cached(client, many):
+    client.force_login(many.owner)
+    url = reverse("jobstats:user", kwargs={"username": "owner"})
+    before = client.get(url).context["page"]
+    new = many.slurm.job("owner", "def-owner")
+    after = client.get(url).context["page"]
+    assert after.paginator.count == before.paginator.count + 1 == len(after.object_list)
+    assert new.id_job in [job.id_job for job in after.object_list]
