@@ -56,6 +56,15 @@ METRICS: dict[str, tuple[str, str]] = {
     "slurm_job_fp16_gpu": ("gauge", "Ratio of cycles the fp16 pipe is active"),
     "slurm_job_pcie_gpu": ("gauge", "PCIe throughput in bytes/s"),
     "slurm_job_nvlink_gpu": ("gauge", "NVLink throughput in bytes/s"),
+    # prometheus-slurm-exporter's, which the stack's generator writes too (scripts/stack.d/gen_metrics.py)
+    "slurm_account_levelfs": ("gauge", "LevelFS of an account (sshare)"),
+    "slurm_account_normusage": ("gauge", "Normalised usage of an account (sshare)"),
+    "slurm_account_normshares": ("gauge", "Normalised shares of an account (sshare)"),
+    **{
+        f"slurm_{kind}_{state}": ("gauge", f"slurm {kind} {state}")
+        for kind in ("cpus", "gpus")
+        for state in ("total", "alloc", "idle")
+    },
 }
 
 

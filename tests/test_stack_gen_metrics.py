@@ -27,7 +27,7 @@ def series_of(gen, tmp_path, **job):
         cpu_seconds=1100.0, mem_limit=4 * 2**30, mem_peak=2**30, gpus=[], seed=3,
         exes=[("/usr/bin/python3.11", 0.9), ("/usr/bin/bash", 0.1)],
     )  # fmt: skip
-    gen.job_series(fx, **{**defaults, **job})
+    gen.stack_job_series(fx, **{**defaults, **job})
     out = tmp_path / "out.om"
     gen.Families.write(fx, str(out))
     lines = [line for line in out.read_text().splitlines() if line and not line.startswith("#")]
