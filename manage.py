@@ -1,5 +1,9 @@
 #!/usr/bin/env python
-"""Django's command-line utility for administrative tasks."""
+"""Django's command-line utility for administrative tasks.
+
+A missing or bad setting prints one line, ``portal: <SETTING>: <what is wrong>``, and exits 2
+(userportal/startup.py); ``--traceback`` shows the whole error.
+"""
 
 import os
 import sys
@@ -7,9 +11,9 @@ import sys
 
 def main() -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "userportal.settings")
-    from django.core.management import execute_from_command_line
+    from userportal.startup import run_command
 
-    execute_from_command_line(sys.argv)
+    sys.exit(run_command(sys.argv))
 
 
 if __name__ == "__main__":

@@ -33,7 +33,9 @@ DEBUG = strict_bool("PORTAL_DEBUG", default=False)
 # (or SECRET_KEY_FILE, read by FileAwareEnv).
 SECRET_KEY = env.str("SECRET_KEY", default="dev-only-insecure-key-do-not-deploy" if DEBUG else None)
 if not SECRET_KEY:
-    raise ImproperlyConfigured("SECRET_KEY (or SECRET_KEY_FILE) must be set when PORTAL_DEBUG is false.")
+    raise ImproperlyConfigured(
+        "SECRET_KEY is not set: set it (or SECRET_KEY_FILE, a file holding it) when PORTAL_DEBUG is false."
+    )
 
 ALLOWED_HOSTS = str_list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = str_list("CSRF_TRUSTED_ORIGINS")

@@ -1,7 +1,9 @@
+"""The WSGI entry point. A missing or bad setting prints one line naming it and exits 2 (userportal/startup.py)."""
+
 import os
 
-from django.core.wsgi import get_wsgi_application
+from userportal.startup import wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "userportal.settings")
 
-application = get_wsgi_application()
+application = wsgi_application()

@@ -1,0 +1,182 @@
+"""Start-up failures in one line: ``portal: <SETTING>: <what is wrong>``, exit status 2.
+
+manage.py (every command) and the WSGI entry point load the settings through here. A setting that
+is missing or wrong (an ImproperlyConfigured from userportal/settings.py or its readers in
+userportal/conf.py, or any other error raised while the settings module runs) becomes one line on
+stderr naming the setting, instead of a traceback; ``--traceback`` on a command shows it anyway.
+
+``manage.py <command> --help`` ends with the settings the command reads (COMMAND_SETTINGS, and
+CORE_SETTINGS that every command reads).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from django.core.exceptions import ImproperlyConfigured
+
+EXIT_STATUS = 2
+
+# What every command (and the web server) reads: the settings module needs them to start.
+CORE_SETTINGS = (
+    "SECRET_KEY (required unless PORTAL_DEBUG=true)",
+    "PORTAL_DEBUG",
+    "DATABASE_URL",
+    "SLURMDB_URL",
+    "ROBINHOOD_URL",
+    "REDIS_URL",
+    "PORTAL_MODULES",
+    "PORTAL_VAR_DIR",
+)
+# What a command reads beyond CORE_SETTINGS (the portal's commands, and Django's that operators run).
+COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
+    "audit_verify": ("AUDIT_HMAC_KEY",),
+    "create_dev_users": ("PORTAL_DEBUG",),
+    "create_service_account": ("SLURM_CLUSTERS", "API_TOKEN_DAYS"),
+    "drf_create_token": ("API_TOKEN_DAYS",),
+    "staff_powers": (),
+    "jobqueue_token": ("JOBQUEUE_TOKEN_MAX_DAYS",),
+    "priorities_admins": (),
+    "priorities_reconcile": (
+        "PRIORITIES_APPLY_MODE",
+        "PRIORITIES_END_WARNING_HOURS",
+        "SLURM_SACCTMGR",
+        "SLURM_SACCTMGR_TIMEOUT",
+        "SLURM_CLUSTERS",
+        "EMAIL_URL",
+    ),
+    "seed_demo": ("SLURM_CLUSTERS",),
+    "seed_robinhood": ("SLURM_CLUSTERS",),
+    "demo_prometheus": ("DEMO_PROMETHEUS_PORT", "DEMO_PROMETHEUS_HOURS"),
+    "migrate": (),
+    "check": ("every setting (check --deploy: PORTAL_HTTPS, AUDIT_HMAC_KEY, REDIS_URL, PORTAL_CACHE_URL)",),
+    "collectstatic": ("PORTAL_STATIC_ROOT", "PORTAL_MANIFEST_STATIC"),
+    "dumpdata": (),
+    "loaddata": (),
+    "createsuperuser": (),
+}
+
+# A setting's name: upper case words joined by underscores (SECRET_KEY, PORTAL_DEBUG).
+_NAME = re.compile(r"\b[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+\b")
+_HERE = Path(__file__).resolve().parent
+_SETTINGS_FILES = {_HERE / "settings.py", _HERE / "settings_test.py", _HERE / "conf.py"}
+
+
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(setting, what is wrong) for an error raised while the settings load or a command starts."""
+    message = " ".join(str(exc).split())
+    setting = getattr(exc, "setting", None)
+    if isinstance(exc, ModuleNotFoundError) and exc.name == os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return "DJANGO_SETTINGS_MODULE", f"no module named {exc.name!r}"
+    if setting is None:
+        leading = _NAME.match(message)
+        if leading:
+            setting = leading.group(0)
+            message = message[leading.end() :].lstrip(" :")
+            message = message[1:] if message.startswith("=") else message
+            message = message[3:] if message.startswith("is ") else message
+    if setting is None:
+        setting = _setting_in_traceback(exc)
+    if setting is None:
+        found = _NAME.search(message)
+        setting = found.group(0) if found else "settings"
+    if not isinstance(exc, ImproperlyConfigured):
+        message = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
+    return setting, message or "invalid value"
+
+
+def _setting_in_traceback(exc: BaseException) -> str | None:
+    """The setting named on the settings module's line that raised (e.g. ``env.dict("JOBQUEUE_IP_RATES", ...)``)."""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename).resolve() in _SETTINGS_FILES and frame.line:
+            found = re.search(r"""["']([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)["']""", frame.line) or re.match(
+                r"\s*([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)\s*=", frame.line
+            )
+            if found:
+                return found.group(1)
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    setting, what = describe(exc)
+    return f"portal: {setting}: {what}"
+
+
+def load_settings() -> None:
+    """Import the settings module now (Django would on first use): raises what it raises."""
+    from django.conf import settings
+
+    _ = settings.INSTALLED_APPS  # the first access runs the settings module
+
+
+def fail(exc: BaseException, stream: TextIO | None = None) -> int:
+    print(one_line(exc), file=stream or sys.stderr)
+    return EXIT_STATUS
+
+
+def help_epilogue(argv: Sequence[str]) -> str:
+    command = argv[1] if len(argv) > 1 and not argv[1].startswith("-") else ""
+    if command == "help" and len(argv) > 2:
+        command = argv[2]
+    own = COMMAND_SETTINGS.get(command, ())
+    lines = []
+    if own:
+        lines.append(f"Settings this command reads: {', '.join(own)}.")
+    lines.append(
+        f"Every command reads (from the environment; README, settings table): {', '.join(CORE_SETTINGS)}. "
+        "A missing or bad setting stops it with one line, 'portal: <SETTING>: <what is wrong>', exit status 2."
+    )
+    return "\n".join(lines)
+
+
+def run_command(argv: list[str]) -> int:
+    """manage.py: the command's exit status; 2 with one line on stderr for a bad setting."""
+    from django.core.management import execute_from_command_line
+
+    show_traceback = "--traceback" in argv
+    asks_help = any(arg in ("-h", "--help") for arg in argv[1:]) or (len(argv) > 1 and argv[1] == "help")
+    try:
+        load_settings()
+        execute_from_command_line(argv)
+    except SystemExit as exc:  # argparse's --help exits 0 once it has printed
+        if asks_help and exc.code in (0, None):
+            sys.stdout.write("\n" + help_epilogue(argv) + "\n")
+        raise
+    except ImproperlyConfigured as exc:
+        if show_traceback:
+            raise
+        return fail(exc)
+    except Exception as exc:
+        if show_traceback or not _raised_in_settings(exc):
+            raise
+        return fail(exc)
+    if asks_help:
+        sys.stdout.write("\n" + help_epilogue(argv) + "\n")
+    return 0
+
+
+def _raised_in_settings(exc: BaseException) -> bool:
+    if isinstance(exc, ModuleNotFoundError) and exc.name == os.environ.get("DJANGO_SETTINGS_MODULE"):
+        return True
+    return any(Path(frame.filename).resolve() in _SETTINGS_FILES for frame in traceback.extract_tb(exc.__traceback__))
+
+
+def wsgi_application() -> object:
+    """The WSGI application; a bad setting prints its one line (the server's error log) and exits 2."""
+    from django.core.wsgi import get_wsgi_application
+
+    try:
+        load_settings()
+        return get_wsgi_application()
+    except Exception as exc:
+        if not isinstance(exc, ImproperlyConfigured) and not _raised_in_settings(exc):
+            raise
+        fail(exc)
+        sys.stderr.flush()
+        raise SystemExit(EXIT_STATUS) from None
