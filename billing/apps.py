@@ -11,7 +11,11 @@ class BillingConfig(AppConfig):
     }
 
     def ready(self) -> None:
-        from billing import summary
+        from django.contrib.auth.signals import user_logged_in
+
+        from billing import roles, summary
         from userportal.summary import register_section
 
         register_section(*summary.SECTIONS)  # the user summary's billing section
+        # Slurm AdminLevel -> billing role groups at each sign-in (BILLING_ROLES_FROM_SLURM).
+        user_logged_in.connect(roles.on_login, dispatch_uid="billing-slurm-roles")

@@ -1,14 +1,22 @@
 """billing URLs under /billing/ (the seed's /formula kept as /billing/formula), each with its access rule."""
 
-from django.urls import path
+from django.urls import URLPattern, path
 
 from billing import views
+from billing.roles import READ
 from userportal.access import Rule, guard
 
 app_name = "billing"
+# The staff pages: staff, and users holding billing.view_receipt (Slurm Operators and Administrators,
+# billing.roles) read them; what changes something checks its own permission (billing.roles.may).
 
 USER = "billing/users/<str:username>/"
 RECEIPT = USER + "receipts/<int:receipt_id>"
+
+
+def staff_page(pattern: URLPattern) -> URLPattern:
+    return guard(Rule.STAFF_OR_PERMISSION, pattern, permission=READ)
+
 
 urlpatterns = [
     guard(Rule.LOGIN, path("billing/", views.index, name="index")),
@@ -30,15 +38,15 @@ urlpatterns = [
         Rule.ACCOUNT_MEMBER,
         path("billing/accounts/<str:account>/balance.json", views.account_balance, name="account_balance"),
     ),
-    guard(Rule.STAFF, path("billing/staff/balance.json", views.balance, name="balance")),
-    guard(Rule.STAFF, path("billing/staff/rates/", views.staff_rates, name="staff_rates")),
-    guard(Rule.STAFF, path("billing/staff/usage/", views.staff_usage, name="staff_usage")),
-    guard(Rule.STAFF, path("billing/staff/usage.csv", views.staff_usage_csv, name="staff_usage_csv")),
-    guard(Rule.STAFF, path("billing/staff/receipts/", views.staff_receipts, name="staff_receipts")),
-    guard(Rule.STAFF, path("billing/staff/receipts/<int:receipt_id>/paid", views.mark_paid, name="mark_paid")),
-    guard(Rule.STAFF, path("billing/staff/paid.csv", views.paid_csv, name="paid_csv")),
+    staff_page(path("billing/staff/balance.json", views.balance, name="balance")),
+    staff_page(path("billing/staff/rates/", views.staff_rates, name="staff_rates")),
+    staff_page(path("billing/staff/usage/", views.staff_usage, name="staff_usage")),
+    staff_page(path("billing/staff/usage.csv", views.staff_usage_csv, name="staff_usage_csv")),
+    staff_page(path("billing/staff/receipts/", views.staff_receipts, name="staff_receipts")),
+    staff_page(path("billing/staff/receipts/<int:receipt_id>/paid", views.mark_paid, name="mark_paid")),
+    staff_page(path("billing/staff/paid.csv", views.paid_csv, name="paid_csv")),
     guard(Rule.STAFF, path("billing/staff/audit/", views.staff_audit, name="staff_audit")),
     guard(Rule.STAFF, path("billing/staff/audit.csv", views.staff_audit_csv, name="staff_audit_csv")),
-    guard(Rule.STAFF, path("billing/staff/charts/", views.staff_charts, name="staff_charts")),
-    guard(Rule.STAFF, path("billing/staff/charts.json", views.staff_charts_json, name="staff_charts_json")),
+    staff_page(path("billing/staff/charts/", views.staff_charts, name="staff_charts")),
+    staff_page(path("billing/staff/charts.json", views.staff_charts_json, name="staff_charts_json")),
 ]

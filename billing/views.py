@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing import budgets, exports, ledger, services
+from billing import budgets, exports, ledger, roles, services
 from billing.costs import RESOURCES, aggregate, calculate, monthly_costs, to_money, totals
 from billing.models import Budget, GpuFactor, Receipt, Tier
 from slurm.jobsource.frame import JobQuery
@@ -186,7 +186,7 @@ def formula(request: HttpRequest) -> HttpResponse:
 
 
 def _formula_post(request: HttpRequest) -> HttpResponse:
-    powers.require(request.user, "billing.add_rate")
+    roles.require(request.user, "billing.add_rate")
     wants_json = request.content_type == "application/json"
     try:
         data = json.loads(request.body) if wants_json else request.POST
@@ -349,7 +349,7 @@ def staff_receipts(request: HttpRequest) -> HttpResponse:
 def mark_paid(request: HttpRequest, receipt_id: int) -> HttpResponse:
     if request.method != "POST":
         return redirect("billing:staff_receipts")
-    powers.require(request.user, "billing.change_receipt")
+    roles.require(request.user, "billing.change_receipt")
     found = get_object_or_404(Receipt, pk=receipt_id)
     if ledger.mark_paid(found, request=request):
         messages.success(request, _("Receipt %(number)s is marked as paid.") % {"number": found.pk})

@@ -9,6 +9,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from priorities import bugzilla
 from priorities.policy import Policy, RequestData, parse_usernames, validate_request
 from userportal.forms import BoundedDateTimeField
 
@@ -47,6 +48,7 @@ class PriorityRequestForm(forms.Form):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.username, self.cluster = username, cluster
+        self.ticket_info: bugzilla.Ticket | None = None  # what Bugzilla said of the ticket (clean())
         self.policy = Policy.from_settings()
         cast(forms.ChoiceField, self.fields["account"]).choices = [(a, a) for a in accounts]
         cast(forms.ChoiceField, self.fields["gpu_type"]).choices = [(t, t) for t in gpu_types]
@@ -85,6 +87,11 @@ class PriorityRequestForm(forms.Form):
         ).items():
             for message in messages:
                 self.add_error(name, message)
+        if bugzilla.configured() and "ticket" not in self.errors:
+            try:  # None: Bugzilla did not answer, the request is filed unchecked
+                self.ticket_info = bugzilla.check(cleaned["ticket"])
+            except bugzilla.TicketRefused as exc:
+                self.add_error("ticket", str(exc))
         return cleaned
 
 

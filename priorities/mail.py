@@ -13,7 +13,8 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.template.loader import render_to_string
 
-from priorities.models import PriorityAdmin, PriorityRequest
+from priorities import admins, bugzilla
+from priorities.models import PriorityRequest
 from priorities.qos import commands
 
 logger = logging.getLogger(__name__)
@@ -28,13 +29,7 @@ def _emails_of(usernames: Iterable[str]) -> list[str]:
 
 def staff_recipients() -> list[str]:
     """The priority admins (manage.py priorities_admins), else every active staff user with an address."""
-    admins = list(PriorityAdmin.objects.values_list("email", flat=True))
-    if admins:
-        return sorted(set(admins))
-    User = get_user_model()
-    return sorted(
-        set(User.objects.filter(is_staff=True, is_active=True).exclude(email="").values_list("email", flat=True))
-    )
+    return admins.mail_recipients()
 
 
 def send_on_commit(kind: str, priority: PriorityRequest, recipients: list[str], **context: Any) -> None:
@@ -67,4 +62,6 @@ def ticket_url(ticket: str) -> str:
     if ticket.startswith(("http://", "https://")):
         return ticket
     template = settings.PRIORITIES_TICKET_URL
-    return template.format(ticket=ticket.lstrip("#")) if template and ticket else ""
+    if template and ticket:
+        return template.format(ticket=ticket.lstrip("#"))
+    return bugzilla.ticket_link(ticket)  # <PRIORITIES_BUGZILLA_URL>/show_bug.cgi?id=<n>, or ""

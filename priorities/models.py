@@ -49,6 +49,11 @@ class PriorityRequest(models.Model):
     end = models.DateTimeField(_("valid until"), editable=False)
     justification = models.TextField(_("justification"))
     ticket = models.CharField(_("ticket"), max_length=200)
+    # What Bugzilla said of the ticket (priorities.bugzilla; empty without PRIORITIES_BUGZILLA_URL).
+    ticket_summary = models.CharField(_("ticket title"), max_length=255, blank=True, default="")
+    ticket_status = models.CharField(_("ticket status"), max_length=64, blank=True, default="")
+    ticket_approved_by = models.CharField(_("approved by"), max_length=150, blank=True, default="")
+    ticket_checked_at = models.DateTimeField(_("ticket checked at"), null=True, blank=True)
     status = models.CharField(_("status"), max_length=16, choices=Status.choices, default=Status.PENDING)
     # Set by staff on acceptance; unique among requests, so two priorities never share a QOS.
     qos_name = models.CharField(_("priority name"), max_length=64, null=True, blank=True, unique=True)

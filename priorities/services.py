@@ -19,6 +19,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from priorities import bugzilla
 from priorities.mail import notify_users, send_on_commit, staff_recipients
 from priorities.models import (
     ARCHIVED_STATUSES,
@@ -113,7 +114,12 @@ def staff_alerts(*, at: datetime | None = None) -> dict[str, int]:
 
 # --- user actions -------------------------------------------------------------------------------
 def create_request(
-    data: RequestData, *, user: AbstractBaseUser, cluster: str, request: HttpRequest | None = None
+    data: RequestData,
+    *,
+    user: AbstractBaseUser,
+    cluster: str,
+    request: HttpRequest | None = None,
+    ticket_info: bugzilla.Ticket | None = None,
 ) -> PriorityRequest:
     errors = validate_request(data, username=user.get_username(), cluster=cluster)
     if errors:
@@ -130,6 +136,8 @@ def create_request(
             justification=data.justification.strip(),
             ticket=data.ticket.strip(),
         )
+        if ticket_info is not None:  # checked in Bugzilla by the form (priorities.bugzilla)
+            bugzilla.record(priority, ticket_info)
         for name in data.users:
             if name != user.get_username():
                 PriorityMember.objects.create(request=priority, username=name)

@@ -13,7 +13,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
-from priorities import forms, services
+from priorities import bugzilla, forms, services
 from priorities.mail import ticket_url
 from priorities.models import ARCHIVED_STATUSES, PriorityRequest, Status
 from priorities.policy import Policy, gpu_types, parse_usernames
@@ -69,7 +69,9 @@ def new(request: HttpRequest) -> HttpResponse:
     )
     if request.method == "POST" and form.is_valid():
         try:
-            priority = services.create_request(form.data_object, user=user, cluster=cluster, request=request)
+            priority = services.create_request(
+                form.data_object, user=user, cluster=cluster, request=request, ticket_info=form.ticket_info
+            )
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 for error in errors:
@@ -156,6 +158,8 @@ def staff_detail(request: HttpRequest, priority_id: int) -> HttpResponse:
             return redirect("priorities:staff-detail", priority_id=priority.pk)
     context = {
         "priority": priority,
+        "ticket_notice": bugzilla.refresh(priority),  # the ticket's title, status and approval, if stale
+        "bugzilla": bugzilla.configured(),
         "commands": commands(priority),
         "apply_mode": automatic(),
         "alerts": services.staff_alerts(),

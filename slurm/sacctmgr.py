@@ -190,6 +190,17 @@ class SacctmgrClient:
     def remove_user_qos(self, user: str, account: str, qos: str) -> Result:
         return self.run(user_qos_args(user, account, qos, add=False))
 
+    def admin_levels(self, user: str | None = None) -> dict[str, str]:
+        """{user: AdminLevel} from ``sacctmgr -P -n show user [<user>] format=User,AdminLevel`` ("None", "Operator", "Administrator")."""
+        target = [check_entity_name(user, "user name")] if user else []
+        result = self.run(["-n", "show", "user", *target, "format=User,AdminLevel"])
+        levels = {}
+        for line in result.output.splitlines():
+            name, _sep, level = line.strip().partition("|")
+            if name:
+                levels[name] = level.strip()
+        return levels
+
     def qos_names(self) -> set[str]:
         """Names of the existing QOS, from ``sacctmgr -P -n show qos format=name``."""
         result = self.run(["-n", "show", "qos", "format=name"])

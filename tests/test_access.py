@@ -32,6 +32,7 @@ ALLOWED = {
     Rule.ACCOUNT_MEMBER: {"owner", "member", "staff"},
     Rule.PROJECT_MEMBER: {"owner", "member", "staff"},  # tests/cloudstats/projects.yaml: def-owner
     Rule.STAFF: {"staff"},
+    Rule.STAFF_OR_PERMISSION: {"staff"},  # no other persona holds the pattern's permission
     Rule.SERVICE: {"staff"},
     Rule.ADMIN: {"staff"},
 }
@@ -237,3 +238,27 @@ def test_account_member_rule_asks_the_registered_check(rf, monkeypatch):
     request.user = User(username="owner")
     assert access.allowed(Rule.ACCOUNT_MEMBER, request, {"account": "def-owner"})
     assert asked == [("owner", "def-owner", "testcluster")]
+
+
+def test_staff_or_permission_lets_in_holders_of_the_patterns_permission(client, personas):
+    """billing's staff pages name billing.view_receipt: a user holding it reads them, staff or not."""
+    url = "/billing/staff/usage/"
+    client.force_login(personas.outsider)
+    assert client.get(url).status_code == 403
+    personas.outsider.user_permissions.add(
+        Permission.objects.get(content_type__app_label="billing", codename="view_receipt")
+    )
+    outsider = User.objects.get(pk=personas.outsider.pk)  # a fresh permission cache
+    client.force_login(outsider)
+    assert client.get(url).status_code == 200
+    assert client.get("/secure/top/").status_code == 403  # Rule.STAFF: still staff only
+    assert access.permission_table()["billing/staff/usage/"] == "billing.view_receipt"
+
+
+def test_guard_needs_a_permission_exactly_for_staff_or_permission():
+    from django.urls import path
+
+    with pytest.raises(TypeError):
+        access.guard(Rule.STAFF_OR_PERMISSION, path("x/", lambda request: None))
+    with pytest.raises(TypeError):
+        access.guard(Rule.STAFF, path("x/", lambda request: None), permission="billing.view_receipt")

@@ -63,6 +63,7 @@ class Rule(enum.Enum):
     ACCOUNT_MEMBER = "members of the Slurm account named in the URL, or staff"
     PROJECT_MEMBER = "members of the cloud project named in the URL, or staff"
     STAFF = "staff only"
+    STAFF_OR_PERMISSION = "staff, or users holding the permission the pattern names (read-only staff pages)"
     SERVICE = "service accounts (uploader tokens) and staff"
     ADMIN = "Django admin's own checks (staff with model permissions)"
 
@@ -78,11 +79,14 @@ def register_member_check(rule: Rule, parameter: str, check: MemberCheck) -> Non
     _member_checks[rule] = (parameter, check)
 
 
-def guard(rule: Rule, pattern: URLPattern) -> URLPattern:
-    """Declare the access rule of one URL pattern."""
+def guard(rule: Rule, pattern: URLPattern, *, permission: str = "") -> URLPattern:
+    """Declare the access rule of one URL pattern (Rule.STAFF_OR_PERMISSION names its permission)."""
     if not isinstance(rule, Rule):
         raise TypeError(f"guard() needs a Rule, got {rule!r}")
+    if (rule is Rule.STAFF_OR_PERMISSION) != bool(permission):
+        raise TypeError("guard(): Rule.STAFF_OR_PERMISSION needs permission='app_label.codename', other rules none")
     pattern.access_rule = rule  # type: ignore[attr-defined]
+    pattern.access_permission = permission  # type: ignore[attr-defined]
     return pattern
 
 
@@ -113,6 +117,20 @@ def route_table() -> dict[str, Rule | None]:
         # The first pattern wins when two share a route string, as in Django's resolver.
         table.setdefault(_normalise(route), rule)
     return table
+
+
+@functools.cache
+def permission_table() -> dict[str, str]:
+    """The permission each Rule.STAFF_OR_PERMISSION route names, by route string."""
+    table: dict[str, str] = {}
+    for route, pattern, _rule in iter_routes():
+        table.setdefault(_normalise(route), getattr(pattern, "access_permission", ""))
+    return table
+
+
+def permission_for(request: HttpRequest) -> str:
+    match = getattr(request, "resolver_match", None)
+    return permission_table().get(_normalise(match.route), "") if match is not None else ""
 
 
 def rule_for(request: HttpRequest) -> Rule | None:
@@ -149,6 +167,9 @@ def allowed(rule: Rule, request: HttpRequest, kwargs: dict[str, Any]) -> bool:
         return True
     if user.is_staff:
         return True
+    if rule is Rule.STAFF_OR_PERMISSION:
+        permission = permission_for(request)
+        return bool(permission) and bool(user.has_perm(permission))
     if rule is Rule.OWNER:
         return kwargs.get("username") == user.get_username()
     if rule is Rule.ACCOUNT_MEMBER:

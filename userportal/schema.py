@@ -30,7 +30,7 @@ def _rule(path: str) -> Rule | None:
 
 def may_ever_use(rule: Rule | None, user: Any) -> bool:
     """Whether `user` passes `rule` for some URL (their own username or account for OWNER and the like)."""
-    if rule is None or rule in (Rule.STAFF, Rule.ADMIN):
+    if rule is None or rule in (Rule.STAFF, Rule.ADMIN, Rule.STAFF_OR_PERMISSION):
         return bool(user.is_staff)
     if rule is Rule.SERVICE:
         return bool(user.is_staff) or is_service_account(user)

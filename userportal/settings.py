@@ -8,6 +8,7 @@ A bad value stops start-up with ImproperlyConfigured naming the variable.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -504,6 +505,17 @@ if PRIORITIES_TICKET_URL and "{ticket}" not in PRIORITIES_TICKET_URL:
     raise ImproperlyConfigured(
         "PRIORITIES_TICKET_URL must contain {ticket}, e.g. https://bugzilla.example.org/show_bug.cgi?id={ticket}."
     )
+# The Bugzilla workflow (priorities.bugzilla): the form checks the ticket through Bugzilla's REST API.
+PRIORITIES_BUGZILLA_URL = env.str("PRIORITIES_BUGZILLA_URL", default="")  # e.g. https://bugzilla.example.org
+PRIORITIES_BUGZILLA_API_KEY = env.str("PRIORITIES_BUGZILLA_API_KEY", default="")
+PRIORITIES_BUGZILLA_APPROVAL = env.str("PRIORITIES_BUGZILLA_APPROVAL", default="")  # flag:<name> or field:<name>
+PRIORITIES_BUGZILLA_TIMEOUT = strict_float("PRIORITIES_BUGZILLA_TIMEOUT", default=5.0, minimum=0.1)
+if PRIORITIES_BUGZILLA_URL and not PRIORITIES_BUGZILLA_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured(
+        "PRIORITIES_BUGZILLA_URL must be Bugzilla's http(s) address, e.g. https://bugzilla.example.org."
+    )
+if PRIORITIES_BUGZILLA_APPROVAL and not re.fullmatch(r"(flag|field):[A-Za-z0-9_.-]+", PRIORITIES_BUGZILLA_APPROVAL):
+    raise ImproperlyConfigured("PRIORITIES_BUGZILLA_APPROVAL is flag:<name> or field:<name>, e.g. flag:pi-approval.")
 CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["priorities-reconcile"] = {
     "task": "priorities.reconcile",
@@ -529,6 +541,15 @@ BILLING_SLURMRESTD_VERIFY_TLS = strict_bool("BILLING_SLURMRESTD_VERIFY_TLS", def
 BILLING_SACCT = env.str("BILLING_SACCT", default="sacct")
 BILLING_SACCT_TIMEOUT = strict_float("BILLING_SACCT_TIMEOUT", default=60.0, minimum=0.1)
 BILLING_CSV_FILE = env.str("BILLING_CSV_FILE", default="")
+# Slurm AdminLevel as the billing role (billing.roles): Operator reads the billing staff pages,
+# Administrator also changes rates and marks receipts paid; checked at sign-in and every N minutes.
+BILLING_ROLES_FROM_SLURM = strict_bool("BILLING_ROLES_FROM_SLURM", default=False)
+BILLING_ROLES_SOURCE = strict_choice("BILLING_ROLES_SOURCE", default="database", choices=("database", "sacctmgr"))
+BILLING_ROLES_CHECK_MINUTES = strict_int("BILLING_ROLES_CHECK_MINUTES", default=15, minimum=1)
+CELERY_BEAT_SCHEDULE["billing-slurm-roles"] = {  # also runs with the setting off: it empties the groups
+    "task": "billing.sync_slurm_roles",
+    "schedule": BILLING_ROLES_CHECK_MINUTES * 60.0,
+}
 
 # --- jobqueue --------------------------------------------------------------------------------
 # The GPU job queue (jobqueue/): token API, executors (ssh to GPU nodes through a jump host, or

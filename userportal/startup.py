@@ -43,6 +43,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "staff_powers": (),
     "jobqueue_token": ("JOBQUEUE_TOKEN_MAX_DAYS",),
     "priorities_admins": (),
+    "billing_slurm_roles": ("BILLING_ROLES_FROM_SLURM", "BILLING_ROLES_SOURCE", "SLURM_SACCTMGR"),
     "priorities_reconcile": (
         "PRIORITIES_APPLY_MODE",
         "PRIORITIES_END_WARNING_HOURS",

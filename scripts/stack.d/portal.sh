@@ -74,11 +74,10 @@ write_portal_env() {
     env_line PORTAL_HTTPS false
     env_line ALLOWED_HOSTS "127.0.0.1,localhost"
     env_line CSRF_TRUSTED_ORIGINS "http://127.0.0.1:$P_APACHE,http://localhost:$P_APACHE"
-    # The job queue's ssh executor: the GPU nodes gpu01 (sshd 2222) and gpu02 (sshd 2224), both
-    # this machine, through the jump host (sshd 2223)
+    # The job queue's ssh executor: the GPU node gpu01 (sshd 2222) through the jump host (sshd 2223)
     # as the Unix user jobqueue. Only Celery (root) uses the key; Apache just queues and reads jobs.
     env_line JOBQUEUE_EXECUTOR ssh
-    env_line JOBQUEUE_NODES "gpu01=127.0.0.1:$P_SSH_NODE,gpu02=127.0.0.1:$P_SSH_NODE2"
+    env_line JOBQUEUE_NODES "gpu01=127.0.0.1:$P_SSH_NODE"
     env_line JOBQUEUE_SSH_JUMP "127.0.0.1:$P_SSH_JUMP"
     env_line JOBQUEUE_SSH_USER jobqueue
     env_line JOBQUEUE_SSH_KEY "$E/ssh/keys/jobqueue_ed25519"
@@ -91,6 +90,8 @@ write_portal_env() {
     env_line JOBQUEUE_STALE_SECONDS 30
     # every test client is 127.0.0.1: per-IP limits ×10 (the per-user limits stay the defaults)
     env_line JOBQUEUE_IP_RATES "submit=50/min,status=600/min,results=600/min,cancel=100/min,jobs=300/min,nodes=600/min,dashboard=300/min"
+    # billing roles from Slurm's AdminLevel (tests/integration/test_billing_roles_stack.py)
+    env_line BILLING_ROLES_FROM_SLURM true
     # the modules shown: the portal's default unless PORTAL_STACK_MODULES is set when running up
     [ -z "${PORTAL_STACK_MODULES:-}" ] || env_line PORTAL_MODULES "$PORTAL_STACK_MODULES"
     # extra settings for the stack's portal daemons (export lines), e.g. PORTAL_LOG_LEVEL=DEBUG

@@ -180,8 +180,9 @@ def test_policy_page(client, personas):
     assert "at most 14 days" in content
 
 
-def test_priorities_admins_command():
+def test_priorities_admins_command(django_user_model):
     out = StringIO()
+    django_user_model.objects.create_user("alice", is_staff=True)
     call_command("priorities_admins", "add", "alice", "alice@example.org", stdout=out)
     call_command("priorities_admins", "list", stdout=out)
     assert "alice\talice@example.org" in out.getvalue()
