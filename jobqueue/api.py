@@ -1,5 +1,8 @@
 """The job-queue API, at the seed server's paths under /jobqueue/api/ (submit, status, results,
-cancel, jobs, nodes, dashboard). Views authorize and parse, services do the work."""
+cancel, jobs, nodes, dashboard). Views authorize and parse, services do the work.
+
+Answers have the seed server's field names and types: `node_id` is a node's number (its place in
+JOBQUEUE_NODES, from 0) and `node_name` its configured name (an extra field)."""
 
 from __future__ import annotations
 
@@ -88,7 +91,8 @@ class SubmitView(JobQueueView):
             {
                 "job_id": job.job_id,
                 "status": job.status,
-                "node_id": job.node or None,
+                "node_id": services.node_ids().get(job.node) if job.node else None,
+                "node_name": job.node or None,
                 "queue_position": services.queue_position(job),
                 "estimated_wait_seconds": services.estimated_wait(job),
                 "warnings": job.warnings,
@@ -167,7 +171,8 @@ class JobsView(JobQueueView):
             limit = min(max(int(request.query_params.get("limit", 100)), 1), 1000)
         except ValueError:
             limit = 100
-        rows = [services.job_summary(job) for job in jobs.order_by("-created")[:limit]]
+        ids = services.node_ids()
+        rows = [services.job_summary(job, ids) for job in jobs.order_by("-created")[:limit]]
         return Response({"jobs": rows, "count": len(rows)})
 
 
@@ -179,7 +184,7 @@ class NodesView(JobQueueView):
     def get(self, request: Request) -> Response:
         return Response(
             [
-                {k: node[k] for k in ("node_id", "queue_length", "total_wait_time", "is_busy")}
+                {k: node[k] for k in ("node_id", "queue_length", "total_wait_time", "node_name", "is_busy")}
                 for node in services.node_statistics()
             ]
         )

@@ -22,7 +22,8 @@ class JobSerializer(serializers.Serializer):
     competition_id = serializers.CharField()
     project_id = serializers.CharField()
     status = serializers.CharField()
-    node_id = serializers.CharField(allow_null=True)
+    node_id = serializers.IntegerField(allow_null=True, help_text="The node's number (JOBQUEUE_NODES order, from 0).")
+    node_name = serializers.CharField(allow_null=True)
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     completed_at = serializers.DateTimeField(allow_null=True)
@@ -36,7 +37,8 @@ class JobListSerializer(serializers.Serializer):
 
 
 class NodeSerializer(serializers.Serializer):
-    node_id = serializers.CharField()
+    node_id = serializers.IntegerField(help_text="The node's number (JOBQUEUE_NODES order, from 0).")
     queue_length = serializers.IntegerField()
     total_wait_time = serializers.IntegerField()
+    node_name = serializers.CharField()
     is_busy = serializers.BooleanField()

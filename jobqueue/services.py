@@ -51,14 +51,31 @@ def _remaining(job: Job, now: datetime) -> float:
     return float(job.expected_time)
 
 
+def node_ids() -> dict[str, int]:
+    """Each configured node's number (its place in JOBQUEUE_NODES, from 0): the seed's integer node_id."""
+    return {name: index for index, name in enumerate(node_names())}
+
+
 def node_statistics() -> list[dict[str, Any]]:
-    """Per node: queue length, expected wait (remaining expected time of its jobs), current job."""
+    """Per node: queue length, expected wait (remaining expected time of its jobs), current job.
+
+    Under the seed server's names (`node_id` is the node's number, `queue_length`, `total_wait_time`,
+    and the dashboard's `queue_size`, `queue_time_seconds`, `is_busy`, `current_job`), with the
+    node's configured name as `node_name`.
+    """
     now = timezone.now()
     names = node_names()
     active = Job.objects.filter(status__in=ACTIVE_STATUSES, node__in=names).select_related("user").order_by("created")
     stats: dict[str, dict[str, Any]] = {
-        name: {"node_id": name, "queue_length": 0, "total_wait_time": 0.0, "is_busy": False, "current_job": None}
-        for name in names
+        name: {
+            "node_id": index,
+            "node_name": name,
+            "queue_length": 0,
+            "total_wait_time": 0.0,
+            "is_busy": False,
+            "current_job": None,
+        }
+        for index, name in enumerate(names)
     }
     for job in active:
         entry = stats[job.node]
@@ -80,11 +97,15 @@ def node_statistics() -> list[dict[str, Any]]:
 
 
 def choose_node() -> str:
-    """The node with the least expected wait (ties: the first configured)."""
+    """The load balancing: the node with the least expected wait (ties: the first configured).
+
+    The expected wait of a node is its `total_wait_time`: the remaining expected time of its
+    running job plus the expected time of every job queued on it.
+    """
     stats = node_statistics()
     if not stats:
         return ""
-    return min(stats, key=lambda entry: entry["total_wait_time"])["node_id"]
+    return str(min(stats, key=lambda entry: (entry["total_wait_time"], entry["node_id"]))["node_name"])
 
 
 # --- submission ------------------------------------------------------------------------------
@@ -187,16 +208,23 @@ def _status_counts(jobs: QuerySet[Job]) -> dict[str, int]:
     return counts
 
 
-def job_summary(job: Job) -> dict[str, Any]:
+def job_summary(job: Job, ids: dict[str, int] | None = None) -> dict[str, Any]:
+    """A job under the seed's names: `node_id` is its node's number (None: no node, or one no
+    longer configured), `node_name` the node's name. Pass `ids` (node_ids()) when summing up many."""
+    ids = node_ids() if ids is None else ids
     return {
         **job.identity(),
-        "node_id": job.node or None,
+        "node_id": ids.get(job.node) if job.node else None,
+        "node_name": job.node or None,
         "created_at": job.created.isoformat(),
         "started_at": job.started.isoformat() if job.started else None,
         "completed_at": job.finished.isoformat() if job.finished else None,
         "expected_time": job.expected_time,
         "exit_code": job.exit_code,
     }
+
+
+QUEUE_FIELDS = ("node_id", "node_name", "queue_size", "queue_time_seconds", "is_busy", "current_job")
 
 
 def dashboard(*, recent: int = 20) -> dict[str, Any]:
@@ -218,19 +246,21 @@ def dashboard(*, recent: int = 20) -> dict[str, Any]:
     wait = done["wait"]
     busy = sum(1 for node in nodes if node["is_busy"])
     active = list(jobs.filter(status__in=ACTIVE_STATUSES).select_related("user").order_by("created"))
+    ids = {entry["node_name"]: entry["node_id"] for entry in nodes}
+    # Always numbers, as the seed's (0.0 when there is nothing to measure yet: no node, no finished job).
     return {
         "timestamp": now.isoformat(),
         "job_statistics": _status_counts(jobs),
         "user_statistics": per_user,
         "node_statistics": nodes,
-        "queue_information": nodes,
-        "active_jobs": [job_summary(job) for job in active],
-        "recent_jobs": [job_summary(job) for job in jobs.select_related("user").order_by("-created")[:recent]],
+        "queue_information": [{key: entry[key] for key in QUEUE_FIELDS} for entry in nodes],
+        "active_jobs": [job_summary(job, ids) for job in active],
+        "recent_jobs": [job_summary(job, ids) for job in jobs.select_related("user").order_by("-created")[:recent]],
         "health_metrics": {
-            "node_utilization_percent": round(100.0 * busy / len(nodes), 1) if nodes else None,
-            "average_queue_time_seconds": round(wait.total_seconds(), 1) if wait is not None else None,
+            "node_utilization_percent": round(100.0 * busy / len(nodes), 1) if nodes else 0.0,
+            "average_queue_time_seconds": round(wait.total_seconds(), 1) if wait is not None else 0.0,
             "total_active_jobs": len(active),
-            "success_rate_percent": round(100.0 * done["ok"] / done["n"], 1) if done["n"] else None,
+            "success_rate_percent": round(100.0 * done["ok"] / done["n"], 1) if done["n"] else 0.0,
             "jobs_last_24h": jobs.filter(created__gte=now - timedelta(hours=24)).count(),
         },
     }

@@ -26,6 +26,7 @@ P_PROMETHEUS=9090
 P_REDIS_PRIVATE=6380
 P_POSTGRES_PRIVATE=5433
 P_SSH_NODE=2222
+P_SSH_NODE2=2224   # the job queue's second GPU node (gpu02): the same machine, its own sshd
 P_SSH_JUMP=2223
 P_LDAP=3389
 P_OIDC=3000

@@ -74,10 +74,11 @@ write_portal_env() {
     env_line PORTAL_HTTPS false
     env_line ALLOWED_HOSTS "127.0.0.1,localhost"
     env_line CSRF_TRUSTED_ORIGINS "http://127.0.0.1:$P_APACHE,http://localhost:$P_APACHE"
-    # The job queue's ssh executor: the GPU node gpu01 (sshd 2222) through the jump host (sshd 2223)
+    # The job queue's ssh executor: the GPU nodes gpu01 (sshd 2222) and gpu02 (sshd 2224), both
+    # this machine, through the jump host (sshd 2223)
     # as the Unix user jobqueue. Only Celery (root) uses the key; Apache just queues and reads jobs.
     env_line JOBQUEUE_EXECUTOR ssh
-    env_line JOBQUEUE_NODES "gpu01=127.0.0.1:$P_SSH_NODE"
+    env_line JOBQUEUE_NODES "gpu01=127.0.0.1:$P_SSH_NODE,gpu02=127.0.0.1:$P_SSH_NODE2"
     env_line JOBQUEUE_SSH_JUMP "127.0.0.1:$P_SSH_JUMP"
     env_line JOBQUEUE_SSH_USER jobqueue
     env_line JOBQUEUE_SSH_KEY "$E/ssh/keys/jobqueue_ed25519"

@@ -46,14 +46,14 @@ EOF
 
 stop_redis() { [ "$(redis_mode)" = private ] && stop_svc redis 10; return 0; }
 
-# ------------------------------------------------------------------ sshd x2
+# ------------------------------------------------------------------ sshd x3 (two GPU nodes + the jump host)
 SSH_USERS="alice bob carol dave staffer jobqueue"
 
 write_ssh_files() {
   local d=$E/ssh p u
   install -d -m 755 "$d" "$d/keys" "$d/authorized_keys"
   chmod 700 "$d/keys"
-  for p in "$P_SSH_NODE" "$P_SSH_JUMP"; do
+  for p in "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_JUMP"; do
     [ -s "$d/hostkey_$p" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey_$p" -C "userportal-stack-$p"
   done
   for u in $SSH_USERS; do
@@ -61,7 +61,7 @@ write_ssh_files() {
     # root-owned, world-readable: sshd runs with StrictModes no (the state dir lives under /tmp)
     install -m 644 "$d/keys/${u}_ed25519.pub" "$d/authorized_keys/$u"
   done
-  for p in "$P_SSH_NODE" "$P_SSH_JUMP"; do
+  for p in "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_JUMP"; do
     cat > "$d/sshd_$p.conf" <<EOF
 # Written by scripts/stack.
 Port $p
@@ -85,9 +85,12 @@ SetEnv SLURM_CONF=$SLURM_CONF
 EOF
   done
   printf 'AllowTcpForwarding no\n' >> "$d/sshd_$P_SSH_NODE.conf"
-  printf 'AllowTcpForwarding yes\nPermitOpen 127.0.0.1:%s localhost:%s\n' "$P_SSH_NODE" "$P_SSH_NODE" >> "$d/sshd_$P_SSH_JUMP.conf"
-  printf '[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n' \
+  printf 'AllowTcpForwarding no\n' >> "$d/sshd_$P_SSH_NODE2.conf"
+  printf 'AllowTcpForwarding yes\nPermitOpen 127.0.0.1:%s localhost:%s 127.0.0.1:%s localhost:%s\n' \
+    "$P_SSH_NODE" "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_NODE2" >> "$d/sshd_$P_SSH_JUMP.conf"
+  printf '[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n' \
     "$P_SSH_NODE" "$(cut -d' ' -f1,2 "$d/hostkey_$P_SSH_NODE.pub")" \
+    "$P_SSH_NODE2" "$(cut -d' ' -f1,2 "$d/hostkey_$P_SSH_NODE2.pub")" \
     "$P_SSH_JUMP" "$(cut -d' ' -f1,2 "$d/hostkey_$P_SSH_JUMP.pub")" > "$d/known_hosts"
   # ssh -F client_config -l alice node  (the jump hop logs in as the same user)
   cat > "$d/client_config" <<EOF
@@ -98,6 +101,10 @@ Host jump
 Host node gpu01
   HostName 127.0.0.1
   Port $P_SSH_NODE
+  ProxyCommand ssh -F $d/client_config -l %r -W %h:%p jump
+Host gpu02
+  HostName 127.0.0.1
+  Port $P_SSH_NODE2
   ProxyCommand ssh -F $d/client_config -l %r -W %h:%p jump
 Host *
   User jobqueue
@@ -114,7 +121,7 @@ start_ssh() {
   local t0 p; t0=$(now)
   write_ssh_files
   install -d -m 755 /run/sshd   # privilege separation dir, normally made by systemd-tmpfiles
-  for p in "$P_SSH_NODE" "$P_SSH_JUMP"; do
+  for p in "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_JUMP"; do
     if ! svc_up "sshd-$p"; then
       cleanup_stale "sshd-$p"
       check_port_free "$p" "sshd $p"
@@ -122,14 +129,18 @@ start_ssh() {
       /usr/sbin/sshd -f "$E/ssh/sshd_$p.conf" -E "$L/sshd-$p.log" || { tail_log "$L/sshd-$p.log"; die "sshd $p did not start"; }
       wait_for 10 "$L/sshd-$p.log" "sshd $p pid file" test -s "$R/sshd-$p.pid" || die "sshd $p did not start"
       record "sshd-$p"
+    elif [ "$p" = "$P_SSH_JUMP" ]; then
+      kill -HUP "$(svc_pid "sshd-$p")"   # a running jump host re-reads PermitOpen (gpu02 was added later)
     fi
   done
   wait_for 15 "$L/sshd-$P_SSH_JUMP.log $L/sshd-$P_SSH_NODE.log" "ssh through the jump host" \
     ssh -F "$E/ssh/client_config" -l jobqueue node true || die "ssh through the jump host does not work"
+  wait_for 15 "$L/sshd-$P_SSH_JUMP.log $L/sshd-$P_SSH_NODE2.log" "ssh through the jump host to gpu02" \
+    ssh -F "$E/ssh/client_config" -l jobqueue gpu02 true || die "ssh through the jump host to gpu02 does not work"
   took sshd "$t0"
 }
 
-stop_ssh() { stop_svc "sshd-$P_SSH_JUMP" 5; stop_svc "sshd-$P_SSH_NODE" 5; }
+stop_ssh() { stop_svc "sshd-$P_SSH_JUMP" 5; stop_svc "sshd-$P_SSH_NODE" 5; stop_svc "sshd-$P_SSH_NODE2" 5; }
 
 # ------------------------------------------------------------------ OpenLDAP slapd (own config and db)
 LDAP_BASE="dc=example,dc=org"

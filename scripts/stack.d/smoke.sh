@@ -187,13 +187,16 @@ sm_ssh() {
     out=$(ssh -F "$cfg" -l "$u" node 'echo "$(id -un)@$SSH_CONNECTION"; sacct -n -X -S now-1days --format=JobID | head -1')
     grep -q "^$u@" <<< "$out" || { echo "$out"; return 1; }
   done
-  # the jump host only forwards to the node
+  # the job queue's second GPU node: its own sshd, through the same jump host
+  out=$(ssh -F "$cfg" -l jobqueue gpu02 'echo "$(id -un)@$SSH_CONNECTION"')
+  grep -q "^jobqueue@.* $P_SSH_NODE2\$" <<< "$out" || { echo "gpu02: $out"; return 1; }
+  # the jump host only forwards to the nodes
   if ssh -F "$cfg" -l alice -W 127.0.0.1:"$(db_port)" jump </dev/null >/dev/null 2>&1; then echo "jump host forwarded to MariaDB"; return 1; fi
   # no password logins
   if ssh -F "$cfg" -o BatchMode=yes -o PubkeyAuthentication=no -o PreferredAuthentications=password -l alice node true 2>/dev/null; then
     echo "password login accepted"; return 1
   fi
-  echo "alice and jobqueue via the jump host to the node (sacct works there); forwarding elsewhere refused"
+  echo "alice and jobqueue via the jump host to the node (sacct works there), jobqueue to gpu02; forwarding elsewhere refused"
 }
 
 # ------------------------------------------------------------------ LDAP

@@ -74,6 +74,7 @@ print_status() {
       *) status_line celery-worker skipped "WARNING: 'import userportal.celery' fails in $PORTAL_VENV" ;;
     esac
     svc_status "sshd-$P_SSH_NODE" "$P_SSH_NODE" || bad=1
+    svc_status "sshd-$P_SSH_NODE2" "$P_SSH_NODE2" || bad=1
     svc_status "sshd-$P_SSH_JUMP" "$P_SSH_JUMP" || bad=1
     svc_status slapd "$P_LDAP" || bad=1
     svc_status oidc "$P_OIDC" || bad=1

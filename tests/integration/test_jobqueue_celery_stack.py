@@ -1,9 +1,10 @@
 """The job queue end to end through the stack's own Apache and Celery worker (issue 7).
 
 Nothing runs in the test process: jobs are submitted to Apache (http://127.0.0.1:8080/jobqueue/api),
-the stack's Celery worker runs them over ssh on the GPU node gpu01 through the jump host, and the
-answers come back through Apache. Tokens are issued with `manage.py jobqueue_token` in the stack
-portal's own database (the one Apache uses), for users who signed in through Apache first.
+the stack's Celery worker runs them over ssh on the GPU nodes gpu01 and gpu02 through the jump host,
+and the answers come back through Apache. Tokens are issued with `manage.py jobqueue_token` in the
+stack portal's own database (the one Apache uses), for users who signed in through Apache first
+(tests/integration/stack_jobqueue.py).
 """
 
 from __future__ import annotations
@@ -13,75 +14,16 @@ import os
 import re
 import signal
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import jobqueue_seed_client as seed
 import pytest
-import requests
-from stack_portal import connect_portal_db, daemon_env
+from stack_jobqueue import FINAL, ROOT, cancel_active, code, issue_token, submit_bearer
+from stack_portal import connect_portal_db
 from stack_waiting import wait_for
 
-ROOT = Path(__file__).resolve().parents[2]
 STACK = ROOT / "scripts" / "stack"
-FINAL = ("completed", "failed", "cancelled")
-
-CODE = """import json, os, time
-started = time.time()
-time.sleep(SLEEP)
-print(json.dumps({"accuracy": 0.93, "pid": os.getpid(), "slept": round(time.time() - started, 1)}))
-"""
-
-
-def code(sleep: float) -> str:
-    return CODE.replace("SLEEP", str(sleep))
-
-
-def manage(stack_dir: Path, *args: str) -> str:
-    """manage.py against the stack portal's database (the one Apache and Celery use)."""
-    env = {**os.environ, **daemon_env(stack_dir)}
-    result = subprocess.run(
-        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result.stdout.strip()
-
-
-def issue_token(stack_dir: Path, user: str, *, admin: bool = False) -> str:
-    """Sign `user` in through Apache (a first sign-in creates the portal user), then issue a token."""
-    affiliation = "staff@example.org" if admin else "member@example.org"
-    page = requests.get(
-        os.environ["PORTAL_STACK_URL"] + "/",
-        headers={"X-Test-Remote-User": f"{user}@example.org", "X-Test-Affiliation": affiliation},
-        timeout=30,
-    )
-    assert page.status_code == 200, page.status_code
-    return manage(stack_dir, "jobqueue_token", "create", user, *(["--admin"] if admin else [])).splitlines()[-1]
-
-
-def cancel_active(token: str, user: str) -> None:
-    """Jobs of `user` left active by an interrupted earlier run would hold the node or the limit."""
-    for job in seed.list_jobs(token, user_id=user).json()["jobs"]:
-        if job["status"] not in FINAL:
-            seed.cancel_job(job["job_id"], token)
-            seed.wait_for_job(job["job_id"], token, timeout=120)
-
-
-def submit_with_bearer(token: str, sleep: float, *, expected_time: int = 60) -> str:
-    """POST /jobqueue/api/submit with an Authorization: Bearer header (the config has no token)."""
-    config = {"competition_id": "worker-kill", "project_id": "issue-7", "expected_time": expected_time}
-    response = requests.post(
-        f"{seed.BASE_URL}/api/submit",
-        headers={"Authorization": f"Bearer {token}"},
-        files={
-            "code": ("solution.py", code(sleep), "text/x-python"),
-            "config_file": ("config.json", json.dumps(config), "application/json"),
-        },
-        timeout=30,
-    )
-    assert response.status_code == 200, response.text
-    return str(response.json()["job_id"])
 
 
 @pytest.fixture
@@ -127,17 +69,22 @@ def wait_until(predicate, seconds: float, what: str):
 def test_killing_the_celery_worker_mid_job_loses_no_job(stack_dir, stack_db):
     """SIGKILL the stack's worker while one job runs on gpu01 and another waits for the node.
 
+    (A long job of carol's holds gpu02 meanwhile: the least expected wait sends bob's job to gpu01.)
+
     The running job goes on, detached on the node; the killed worker's delayed steps stay unacked
     in Redis (redelivered only after the broker's visibility timeout). After the worker is started
     again, beat's jobqueue.reconcile re-enqueues both jobs (nobody followed them for
     JOBQUEUE_STALE_SECONDS): the first reattaches to its run and completes with its output, the
     second then starts and completes.
     """
-    alice, bob = issue_token(stack_dir, "alice"), issue_token(stack_dir, "bob")
-    cancel_active(alice, "alice")
-    cancel_active(bob, "bob")
-    first = submit_with_bearer(alice, sleep=15)
-    second = submit_with_bearer(bob, sleep=1)
+    alice, bob, carol = (issue_token(stack_dir, user) for user in ("alice", "bob", "carol"))
+    for token, user in ((alice, "alice"), (bob, "bob"), (carol, "carol")):
+        cancel_active(token, user)
+    first = submit_bearer(alice, sleep=15)
+    filler = submit_bearer(carol, sleep=300, expected_time=600)
+    second = submit_bearer(bob, sleep=1)
+    assert [job["node_name"] for job in (first, filler, second)] == ["gpu01", "gpu02", "gpu01"]
+    first, filler, second = first["job_id"], filler["job_id"], second["job_id"]
     running = seed.wait_for_job(first, alice, until=("running", *FINAL), timeout=90)
     assert running["status"] == "running", running
     assert seed.get_status(second, bob).json()["status"] == "pending"  # gpu01 runs one job at a time
@@ -148,7 +95,8 @@ def test_killing_the_celery_worker_mid_job_loses_no_job(stack_dir, stack_db):
     wait_until(
         lambda: (
             not stack_db(
-                "SELECT 1 FROM jobqueue_job WHERE job_id IN (%s, %s) AND lease_until IS NOT NULL", (first, second)
+                "SELECT 1 FROM jobqueue_job WHERE job_id IN (%s, %s, %s) AND lease_until IS NOT NULL",
+                (first, second, filler),
             )
         ),
         30,
@@ -181,6 +129,7 @@ def test_killing_the_celery_worker_mid_job_loses_no_job(stack_dir, stack_db):
     finally:
         if worker_pid(stack_dir) is None:
             restart_worker()
+        cancel_active(carol, "carol")
 
     assert done_first["status"] == "completed", done_first
     assert done_first["started_at"] == running["started_at"]  # the same run, reattached, not started again
@@ -211,7 +160,8 @@ def test_a_client_written_like_the_seed_readme_works_with_only_its_base_url_chan
     assert response.status_code == 200, response.text
     submitted = response.json()
     job_id = submitted["job_id"]
-    assert (submitted["status"], submitted["node_id"]) == ("pending", "gpu01")
+    assert submitted["status"] == "pending"
+    assert (submitted["node_id"], submitted["node_name"]) in ((0, "gpu01"), (1, "gpu02"))  # the seed's integer id
 
     final = seed.wait_for_job(job_id, token)
     assert (final["status"], final["exit_code"]) == ("completed", 0), final
@@ -239,4 +189,4 @@ def test_a_client_written_like_the_seed_readme_works_with_only_its_base_url_chan
     everyone = seed.list_jobs(admin).json()["jobs"]
     assert {job_id, long_id} <= {job["job_id"] for job in everyone}
     assert seed.get_status(job_id, "not-a-token").status_code == 401
-    assert [node["node_id"] for node in seed.get_nodes().json()] == ["gpu01"]
+    assert [(node["node_id"], node["node_name"]) for node in seed.get_nodes().json()] == [(0, "gpu01"), (1, "gpu02")]

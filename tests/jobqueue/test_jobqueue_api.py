@@ -206,9 +206,9 @@ def test_jobs_list_query_count_is_flat(client, alice, admin_key, n_jobs, django_
 def test_nodes_are_public_and_jobs_go_to_the_least_loaded_node(client, alice_key, bob_key):
     submit(client, alice_key, expected_time=600)
     body = submit(client, bob_key, user_id="bob", expected_time=60).json()
-    assert body["node_id"] == "gpu-node-1"
+    assert (body["node_id"], body["node_name"]) == (1, "gpu-node-1")
     nodes = client.get("/jobqueue/api/nodes").json()
-    assert [n["node_id"] for n in nodes] == ["gpu-node-0", "gpu-node-1"]
+    assert [(n["node_id"], n["node_name"]) for n in nodes] == [(0, "gpu-node-0"), (1, "gpu-node-1")]
     assert nodes[0]["is_busy"]
     assert nodes[0]["total_wait_time"] > 500
 

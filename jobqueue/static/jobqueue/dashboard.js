@@ -20,7 +20,7 @@
     var nodes = data.node_statistics || [];
     if (nodes.length) {
       window.Plotly.newPlot("node-chart", [{
-        type: "bar", x: nodes.map(function (n) { return n.node_id; }),
+        type: "bar", x: nodes.map(function (n) { return n.node_name; }),
         y: nodes.map(function (n) { return n.total_wait_time; })
       }], layout, { displayModeBar: false, responsive: true });
     }
