@@ -363,10 +363,11 @@ def paid_csv(request: HttpRequest) -> HttpResponse:
 
 
 class AuditFilter(forms.Form):
-    action = forms.CharField(required=False, label=gettext_lazy("Action starts with"))
-    actor = forms.CharField(required=False, label=gettext_lazy("Actor"))
-    target = forms.CharField(required=False, label=gettext_lazy("Target contains"))
-    status = forms.CharField(required=False, label=gettext_lazy("Status"))
+    # Bounded: SQLite refuses a LIKE pattern over 50,000 bytes ("pattern too complex", a 503).
+    action = forms.CharField(required=False, max_length=200, label=gettext_lazy("Action starts with"))
+    actor = forms.CharField(required=False, max_length=200, label=gettext_lazy("Actor"))
+    target = forms.CharField(required=False, max_length=200, label=gettext_lazy("Target contains"))
+    status = forms.CharField(required=False, max_length=200, label=gettext_lazy("Status"))
     since = forms.DateField(required=False, label=gettext_lazy("Since"), widget=forms.DateInput(attrs={"type": "date"}))
 
 

@@ -2,7 +2,7 @@
 
 from django.urls import path, register_converter
 
-from jobstats import api, views
+from jobstats import api, api_efficiency, command_page, views
 from jobstats.urls_jobscripts import urlpatterns as jobscript_patterns
 from userportal.access import Rule, guard
 
@@ -28,6 +28,8 @@ app_name = "jobstats"
 
 urlpatterns = [
     guard(Rule.LOGIN, path("secure/jobstats/", views.index, name="index")),
+    # The signed-in user's own personal token, for the jobstats command (not a username in the URL).
+    guard(Rule.LOGIN, path("secure/jobstats-command/", command_page.command, name="command")),
     guard(Rule.OWNER, path("secure/jobstats/<str:username>/", views.user, name="user")),
     guard(
         Rule.OWNER, path("secure/jobstats/<str:username>/graph/<str:name>.json", views.user_graph, name="user_graph")
@@ -44,5 +46,9 @@ urlpatterns = [
     # Any signed-in user; the answers are scoped by slurm.visibility.jobs_visible_to.
     guard(Rule.LOGIN, path("api/jobs/", api.JobList.as_view(), name="api-jobs")),
     guard(Rule.LOGIN, path("api/jobs/<int:job_db_inx>/", api.JobDetail.as_view(), name="api-job")),
+    # The caller's own jobs (staff: anyone's); the jobstats command of the login nodes reads it.
+    guard(
+        Rule.LOGIN, path("api/jobstats/<jobids:job_id>/", api_efficiency.JobEfficiency.as_view(), name="api-jobstats")
+    ),
     *jobscript_patterns,
 ]

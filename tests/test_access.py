@@ -101,6 +101,10 @@ OWNER_SCOPED = {
     "jobqueue/api/results/<str:queue_job_id>",
 }
 
+# LOGIN routes naming an object of the caller's own (staff name another user in the query string,
+# as the jobstats command's --user does): everyone but the owner gets 404 for the owner's sample.
+CALLER_SCOPED = {"api/jobstats/<jobids:job_id>/"}
+
 
 def _owner_queue_job(personas) -> str:
     from jobqueue.models import Job
@@ -197,6 +201,8 @@ def test_every_route_answers_each_persona_as_its_rule_says(personas, persona):
             ok = status < 500 and not is_login_redirect(response)  # 403 where a model permission is missing
         elif route in OWNER_SCOPED and persona in ("member", "outsider"):
             ok = status == 404  # the rule lets them in; the object (the owner's) is not theirs to see
+        elif route in CALLER_SCOPED and persona in ("member", "outsider", "staff"):
+            ok = status == 404  # the caller's own jobs: the owner's is not the caller's
         elif route in OBJECT_SCOPED and persona == "outsider":
             ok = status == 404  # the rule lets them in; the object (the owner's) is not theirs to see
         elif persona in ALLOWED[rule]:

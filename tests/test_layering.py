@@ -15,13 +15,17 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 NOT_APPS = {"tests", "bench", "scripts", "docs"}
-BASE, SOURCE, PROLOG = "userportal", "slurm", "slurm_prolog"
+BASE, SOURCE, PROLOG, COMMAND = "userportal", "slurm", "slurm_prolog", "jobstats_cli"
 # The uploader is a zipapp tree Slurm runs, not a package (no __init__.py): its modules import each
 # other by their bare names (the tree, or the built .pyz, is first on sys.path).
-PACKAGES = sorted({p.parent.name for p in ROOT.glob("*/__init__.py")} - NOT_APPS | {PROLOG})
-FEATURES = set(PACKAGES) - {BASE, SOURCE, PROLOG}
+# The login nodes' jobstats command is one file users run: no package either.
+STDLIB_ONLY = {PROLOG, COMMAND}
+PACKAGES = sorted({p.parent.name for p in ROOT.glob("*/__init__.py")} - NOT_APPS | STDLIB_ONLY)
+FEATURES = set(PACKAGES) - {BASE, SOURCE} - STDLIB_ONLY
 # What each layer may import from the project, besides itself.
-ALLOWED = {BASE: set(), SOURCE: {BASE}, PROLOG: set()} | {feature: {BASE, SOURCE} for feature in FEATURES}
+ALLOWED = {BASE: set(), SOURCE: {BASE}, PROLOG: set(), COMMAND: set()} | {
+    feature: {BASE, SOURCE} for feature in FEATURES
+}
 
 
 def module_name(path: Path) -> str:
@@ -125,7 +129,8 @@ def circles() -> list[list[str]]:
 
 
 def test_the_apps_and_their_imports_are_found():
-    assert {BASE, SOURCE, PROLOG, "priorities", "jobqueue"} <= set(PACKAGES)
+    assert {BASE, SOURCE, PROLOG, COMMAND, "priorities", "jobqueue"} <= set(PACKAGES)
+    assert f"{COMMAND}.userportal_jobstats" in MODULES
     assert any(t == "priorities.models" for t, _ in GRAPH["priorities.services"])
     assert any(t == "jobqueue.models" for t, _ in GRAPH["jobqueue.services"])
 
@@ -139,18 +144,30 @@ def test_a_feature_importing_another_is_caught(monkeypatch):
     assert crossings() == ["billing.services:7 imports jobstats.services"]
 
 
-def test_the_prolog_uploader_imports_only_the_standard_library():
-    def own(name: str) -> set[str]:  # the modules of its zipapp tree
-        return {path.stem for path in MODULES[name].parent.glob("*.py")}
+def outside_the_standard_library() -> list[str]:
+    """Imports of the uploader and of the jobstats command that are not of the standard library."""
 
-    third_party = [
+    def own(name: str) -> set[str]:  # the uploader: the modules of its zipapp tree; the command: none
+        return {path.stem for path in MODULES[name].parent.glob("*.py")} if name.startswith(PROLOG) else set()
+
+    return [
         f"{name}:{line} imports {dotted}"
         for name in MODULES
-        if name.split(".")[0] == PROLOG
+        if name.split(".")[0] in STDLIB_ONLY
         for dotted, line in imported_names(name)
         if dotted.split(".")[0] not in sys.stdlib_module_names | own(name)
     ]
-    assert third_party == []
+
+
+def test_the_prolog_uploader_and_the_jobstats_command_import_only_the_standard_library():
+    assert outside_the_standard_library() == []
+
+
+def test_a_third_party_import_of_the_jobstats_command_is_caught(monkeypatch):
+    real = imported_names
+    fake = lambda name: iter([("requests", 9)]) if name.startswith(COMMAND) else real(name)  # noqa: E731
+    monkeypatch.setattr(sys.modules[__name__], "imported_names", fake)
+    assert outside_the_standard_library() == ["jobstats_cli.userportal_jobstats:9 imports requests"]
 
 
 def test_no_import_circle():

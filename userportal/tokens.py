@@ -95,6 +95,33 @@ def issue_token(
     return token, key
 
 
+# A user's personal token (created on the jobstats command's page) reads only: GET, HEAD and
+# OPTIONS. Kept in a file on a shared login node, it can do less harm than the user's session.
+PERSONAL_NAME = "personal (jobstats command)"
+READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def personal_tokens(user: User) -> list[ApiToken]:
+    """The user's live (neither revoked nor expired) personal tokens, newest first."""
+    now = timezone.now()
+    live = ApiToken.objects.filter(user=user, name=PERSONAL_NAME, revoked=False)
+    return [token for token in live.filter(Q(expires__isnull=True) | Q(expires__gt=now))]
+
+
+def issue_personal_token(user: User) -> tuple[ApiToken, str]:
+    """A new read-only personal token for `user` (API_TOKEN_DAYS), revoking their previous ones."""
+    revoke_personal_tokens(user)
+    days = settings.API_TOKEN_DAYS
+    return issue_token(user, name=PERSONAL_NAME, expires=timezone.now() + timedelta(days=days) if days else None)
+
+
+def revoke_personal_tokens(user: User) -> int:
+    """Revoke the user's personal tokens (at once: their cached copies too); return how many."""
+    tokens = ApiToken.objects.filter(user=user, name=PERSONAL_NAME, revoked=False)
+    cache.delete_many([_cache_key(digest) for digest in tokens.values_list("key_hash", flat=True)])
+    return tokens.update(revoked=True)
+
+
 def revoke_tokens(user: User, *, keep: ApiToken | None = None) -> int:
     """Revoke every live token of `user` (but `keep`); return how many were revoked."""
     tokens = ApiToken.objects.filter(user=user, revoked=False)
@@ -167,7 +194,10 @@ class ApiTokenAuthentication(BaseAuthentication):
             raise exceptions.AuthenticationFailed(
                 _("Invalid token header. Token string should not contain invalid characters.")
             ) from None
-        return self.authenticate_credentials(key)
+        user, token = self.authenticate_credentials(key)
+        if token.name == PERSONAL_NAME and request.method not in READ_ONLY_METHODS:
+            raise exceptions.PermissionDenied(_("A personal token only reads."))
+        return user, token
 
     def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
         token = find_token(key) if 0 < len(key) <= MAX_KEY_LENGTH else None
@@ -199,5 +229,8 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "type": "apiKey",
             "in": "header",
             "name": "Authorization",
-            "description": "`Token <key>` or `Bearer <key>`; keys come from `manage.py create_service_account`.",
+            "description": (
+                "`Token <key>` or `Bearer <key>`; service keys come from `manage.py create_service_account`, "
+                "a user's read-only personal key from the jobstats command's page."
+            ),
         }
