@@ -156,22 +156,25 @@ def _follow(job: Job, executor: Executor) -> float | None:
     error = poll.reason
     if status == JobStatus.FAILED and not error:
         error = f"the code exited with status {poll.exit_code}"
-    _finish(job, status, error=error)
+    _finish(job, status, error=error, free_node=False)
     try:
-        executor.release(job)
+        executor.release(job)  # the node is still the job's: a disposable one restarts before the next job
     except (ExecutorUnavailable, ExecutorError, OSError) as exc:
         logger.warning("job %s: cleaning up after it failed: %s", job.job_id, exc)
+    with transaction.atomic():
+        _release_node(job)
     return None
 
 
-def _finish(job: Job, status: str, *, error: str = "") -> None:
+def _finish(job: Job, status: str, *, error: str = "", free_node: bool = True) -> None:
     now = timezone.now()
     job.status, job.finished = status, now
     job.error = error or job.error
     job.started = job.started or (now if job.remote_id else None)
     with transaction.atomic():
         job.save(update_fields=["status", "finished", "error", "started", "output", "stderr", "exit_code"])
-        _release_node(job)
+        if free_node:
+            _release_node(job)
     try:
         job.result_file = str(write_results(job))
         Job.objects.filter(pk=job.pk).update(result_file=job.result_file)

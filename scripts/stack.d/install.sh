@@ -2,7 +2,8 @@
 # install: apt packages (only the missing ones, with a policy-rc.d that keeps postinst from
 # starting daemons), the stack venv (aiosmtpd), the Apache venv (Debian's python3 + the
 # portal's requirements.txt), oidc-provider from npm and the VM guests' kernel (libvirt.sh).
-# bubblewrap: the GPU node's job sandbox (jobqueue/executors/sandbox.py).
+# bubblewrap: the GPU node's job sandbox (jobqueue/executors/sandbox.py); lxc and sudo: the
+# disposable node (lxc.sh).
 # Every step is skipped when done. (`daemon` satisfies prometheus-libvirt-exporter's
 # "daemon | systemd-sysv" without installing systemd as /sbin/init.)
 
@@ -11,7 +12,7 @@ slurm-wlm-jwt-plugin prometheus prometheus-node-exporter openssh-server openssh-
 apache2-utils libapache2-mod-wsgi-py3 python3-venv python3-dev slapd ldap-utils libmariadb-dev
 libldap2-dev libsasl2-dev pkg-config gcc curl jq procps iproute2 postgresql postgresql-client
 libvirt-daemon libvirt-clients qemu-system-x86 prometheus-libvirt-exporter busybox-static daemon xz-utils
-bubblewrap"
+bubblewrap lxc sudo"
 STACK_PIP="aiosmtpd==1.4.6"
 OIDC_PROVIDER_VERSION=9.13.3
 

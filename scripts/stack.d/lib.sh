@@ -28,6 +28,7 @@ P_POSTGRES_PRIVATE=5433
 P_SSH_NODE=2222
 P_SSH_NODE2=2224   # the job queue's second GPU node (gpu02): the same machine, its own sshd
 P_SSH_JUMP=2223
+P_SSH_LXC=2225       # the disposable LXC node's sshd (lxc.sh)
 P_LDAP=3389
 P_OIDC=3000
 P_SMTP=8025

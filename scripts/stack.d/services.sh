@@ -53,7 +53,7 @@ write_ssh_files() {
   local d=$E/ssh p u
   install -d -m 755 "$d" "$d/keys" "$d/authorized_keys"
   chmod 700 "$d/keys"
-  for p in "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_JUMP"; do
+  for p in "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_JUMP" "$P_SSH_LXC"; do  # (LXC: lxc.sh's node)
     [ -s "$d/hostkey_$p" ] || ssh-keygen -q -t ed25519 -N '' -f "$d/hostkey_$p" -C "userportal-stack-$p"
   done
   for u in $SSH_USERS; do
@@ -86,9 +86,10 @@ EOF
   done
   printf 'AllowTcpForwarding no\n' >> "$d/sshd_$P_SSH_NODE.conf"
   printf 'AllowTcpForwarding no\n' >> "$d/sshd_$P_SSH_NODE2.conf"
-  printf 'AllowTcpForwarding yes\nPermitOpen 127.0.0.1:%s localhost:%s 127.0.0.1:%s localhost:%s\n' \
-    "$P_SSH_NODE" "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_NODE2" >> "$d/sshd_$P_SSH_JUMP.conf"
-  printf '[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n' \
+  printf 'AllowTcpForwarding yes\nPermitOpen 127.0.0.1:%s localhost:%s 127.0.0.1:%s localhost:%s 127.0.0.1:%s\n' \
+    "$P_SSH_NODE" "$P_SSH_NODE" "$P_SSH_NODE2" "$P_SSH_NODE2" "$P_SSH_LXC" >> "$d/sshd_$P_SSH_JUMP.conf"
+  printf '[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n[127.0.0.1]:%s %s\n' \
+    "$P_SSH_LXC" "$(cut -d' ' -f1,2 "$d/hostkey_$P_SSH_LXC.pub")" \
     "$P_SSH_NODE" "$(cut -d' ' -f1,2 "$d/hostkey_$P_SSH_NODE.pub")" \
     "$P_SSH_NODE2" "$(cut -d' ' -f1,2 "$d/hostkey_$P_SSH_NODE2.pub")" \
     "$P_SSH_JUMP" "$(cut -d' ' -f1,2 "$d/hostkey_$P_SSH_JUMP.pub")" > "$d/known_hosts"
@@ -105,6 +106,10 @@ Host node gpu01
 Host gpu02
   HostName 127.0.0.1
   Port $P_SSH_NODE2
+  ProxyCommand ssh -F $d/client_config -l %r -W %h:%p jump
+Host gpu03
+  HostName 127.0.0.1
+  Port $P_SSH_LXC
   ProxyCommand ssh -F $d/client_config -l %r -W %h:%p jump
 Host *
   User jobqueue

@@ -39,6 +39,25 @@ def test_a_second_job_on_a_busy_node_waits_then_starts(alice, bob, settings):
     assert Node.objects.get(name="gpu-node-0").current_job_id == second.pk
 
 
+def test_the_node_is_handed_over_only_after_the_finished_job_is_released(alice, bob, settings, monkeypatch):
+    """A disposable node restarts in release(): the next job must not start on it before that."""
+    settings.JOBQUEUE_NODES = ["gpu-node-0=127.0.0.1:22"]
+    first, second = make_job(alice), make_job(bob)
+    seen = []
+
+    def release(executor, job):
+        seen.append((Node.objects.get(name="gpu-node-0").current_job_id, fake_executor.CALLS.copy()))
+
+    monkeypatch.setattr(fake_executor.FakeExecutor, "release", release)
+    fake_executor.finish(first.job_id)
+    steps.advance(first.job_id)
+    held_by, calls = seen[0]
+    assert held_by == first.pk  # still the finished job's while it is released
+    assert ("start", second.job_id) not in calls
+    second.refresh_from_db()
+    assert second.status == JobStatus.RUNNING
+
+
 def test_a_failed_exit_code_fails_the_job_with_a_reason(alice):
     job = make_job(alice)
     fake_executor.finish(job.job_id, exit_code=3)
