@@ -67,6 +67,8 @@ PORTAL_MODULES = str_list(
     + ["usersummary", "notes", "search"]
     + (["cloudstats"] if CLOUDSTATS_MEMBERSHIP else []),
 )
+if PORTAL_MODULES == ["all"]:  # every module (the test suite and the stack mount them all)
+    PORTAL_MODULES = list(FEATURE_APPS)
 for _module in PORTAL_MODULES:
     if _module not in FEATURE_APPS:
         raise ImproperlyConfigured(

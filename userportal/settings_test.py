@@ -9,31 +9,9 @@ import os
 os.environ.setdefault("SECRET_KEY", "test-only-secret-key")
 os.environ.setdefault("PORTAL_HTTPS", "false")
 os.environ.setdefault("PORTAL_MANIFEST_STATIC", "false")
-# Every module that has pages (a urls.py) is mounted in tests, so the access walk covers it.
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-os.environ.setdefault(
-    "PORTAL_MODULES",
-    ",".join(
-        m
-        for m in (
-            "jobstats",
-            "accountstats",
-            "quotas",
-            "priorities",
-            "billing",
-            "jobqueue",
-            "top",
-            "cloudstats",
-            "nodes",
-            "scheduler",
-            "usersummary",
-            "notes",
-            "search",
-            "pages",
-        )
-        if os.path.exists(os.path.join(_ROOT, m, "urls.py"))
-    ),
-)
+# Every module is mounted in tests, so the access walk covers it.
+os.environ.setdefault("PORTAL_MODULES", "all")
 # cloudstats: the members of the tests' cloud projects (the owner's account's name: owner and member)
 os.environ.setdefault("CLOUDSTATS_MEMBERSHIP", "file")
 os.environ.setdefault("CLOUDSTATS_PROJECTS_FILE", os.path.join(_ROOT, "tests", "cloudstats", "projects.yaml"))

@@ -93,8 +93,12 @@ write_portal_env() {
     env_line JOBQUEUE_IP_RATES "submit=50/min,status=600/min,results=600/min,cancel=100/min,jobs=300/min,nodes=600/min,dashboard=300/min"
     # billing roles from Slurm's AdminLevel (tests/integration/test_billing_roles_stack.py)
     env_line BILLING_ROLES_FROM_SLURM true
-    # the modules shown: the portal's default unless PORTAL_STACK_MODULES is set when running up
-    [ -z "${PORTAL_STACK_MODULES:-}" ] || env_line PORTAL_MODULES "$PORTAL_STACK_MODULES"
+    # the public cluster status: every section the stack has series for (no login node: cpu01 stands in)
+    env_line PAGES_SECTIONS "scheduler,logins,software"
+    env_line PAGES_LOGIN_NODES "login=cpu01:9100"
+    # the modules mounted: every one (so Apache serves and the browser test shows each), unless
+    # PORTAL_STACK_MODULES is set when running up
+    env_line PORTAL_MODULES "${PORTAL_STACK_MODULES:-all}"
     # extra settings for the stack's portal daemons (export lines), e.g. PORTAL_LOG_LEVEL=DEBUG
     if [ -n "${PORTAL_STACK_EXTRA_ENV:-}" ]; then
       [ -r "$PORTAL_STACK_EXTRA_ENV" ] || die "PORTAL_STACK_EXTRA_ENV=$PORTAL_STACK_EXTRA_ENV is not readable"
