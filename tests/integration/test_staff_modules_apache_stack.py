@@ -91,7 +91,8 @@ def test_public_page_needs_no_sign_in_and_names_no_user():
     text = re.sub(r"<[^>]+>", " ", response.text)
     for user in USERS:
         assert not re.search(rf"\b{user}\b", text), user
-    for figure in ("cores", "login_load", "software"):
+    assert "pages-software" in response.text  # the software in use, a table
+    for figure in ("cores", "gpus", "login_load"):
         graph = get(f"/pages/graph/{figure}.json", delta="604800")
         assert graph.status_code == 200, (figure, graph.text[:200])
         assert not any(user in graph.text for user in USERS)
