@@ -97,11 +97,16 @@ def sync_user(user: Any) -> bool:
 
 def sync_all() -> dict[str, str]:
     """Every portal user's role groups against Slurm (one read of every elevated level): {user: group or ""} changed."""
-    groups = _groups()
     User = get_user_model()
-    levels: dict[str, AdminLevel] = {}
-    if enabled():
-        levels = elevated_levels(settings.BILLING_ROLES_SOURCE)  # raises when the source is down: nothing changes
+    if not enabled():  # empty the groups if they exist; never create them
+        emptied = {}
+        for group in Group.objects.filter(name__in=list(GROUPS)):
+            for user in group.user_set.all():
+                emptied[user.get_username()] = ""
+            group.user_set.clear()
+        return emptied
+    levels = elevated_levels(settings.BILLING_ROLES_SOURCE)  # raises when the source is down: nothing changes
+    groups = _groups()
     holders = set(User.objects.filter(groups__name__in=list(GROUPS)).values_list("pk", flat=True))
     candidates = User.objects.filter(pk__in=holders) | User.objects.filter(username__in=list(levels))
     changed = {}

@@ -193,3 +193,10 @@ def test_the_command_checks_now_and_lists(personas, on):
     out = StringIO()
     call_command("billing_slurm_roles", "--list", stdout=out)
     assert out.getvalue() == "slurm-operators: -\nslurm-administrators: member\n"
+
+
+def test_the_check_with_the_setting_off_creates_no_group(personas, settings):
+    settings.BILLING_ROLES_FROM_SLURM = False
+    set_level("owner", 3)
+    assert sync_slurm_roles.delay().get() == {}
+    assert not Group.objects.filter(name__in=list(roles.GROUPS)).exists()

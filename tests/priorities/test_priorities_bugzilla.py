@@ -140,6 +140,8 @@ def test_staff_see_the_ticket_as_bugzilla_has_it_now(client, personas, fake):
     page = client.get(url).content.decode()
     assert '<span class="badge text-bg-secondary ticket-status">CONFIRMED</span>' in page
     assert f'href="{fake.url}/show_bug.cgi?id=777"' in page
+    listing = client.get(reverse("priorities:staff")).content.decode()
+    assert "GPU priority for the thesis (777)" in listing  # the panel's list too
     asked = len(fake.requests)
     fake.bugs[777].update(status="RESOLVED", resolution="FIXED", is_open=False)
     client.get(url)
