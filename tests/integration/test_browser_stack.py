@@ -37,7 +37,7 @@ def test_every_module_main_page_opens_cleanly(stack_dir, browser, who, headers):
     page.goto(f"{base}/")
     page.wait_for_load_state("networkidle")
     assert page.locator("main h1").first.is_visible()
-    links = page.locator("#portal-nav .navbar-nav a.nav-link")
+    links = page.locator("#portal-nav .navbar-nav a.nav-link, #portal-nav .navbar-nav a.dropdown-item")
     hrefs = [links.nth(i).get_attribute("href") for i in range(links.count())]
     assert hrefs, "the navigation lists no module"
     SHOTS.mkdir(parents=True, exist_ok=True)
