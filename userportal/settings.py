@@ -25,6 +25,7 @@ from userportal.conf import (
     strict_ldap_filter,
     strict_patterns,
 )
+from userportal.logconfig import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env.str("PORTAL_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -97,6 +98,7 @@ if DEBUG:
     INSTALLED_APPS.append("demo")  # the demo data generator (manage.py seed_demo) of `make run`; never in production
 
 MIDDLEWARE = [
+    "userportal.middleware.RequestLogMiddleware",  # first: it times everything below it
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "userportal.middleware.ContentSecurityPolicyMiddleware",
@@ -227,10 +229,15 @@ OIDC_OP_AUTHORIZATION_ENDPOINT = env.str("OIDC_OP_AUTHORIZATION_ENDPOINT", defau
 OIDC_OP_TOKEN_ENDPOINT = env.str("OIDC_OP_TOKEN_ENDPOINT", default="")
 OIDC_OP_USER_ENDPOINT = env.str("OIDC_OP_USER_ENDPOINT", default="")
 OIDC_OP_JWKS_ENDPOINT = env.str("OIDC_OP_JWKS_ENDPOINT", default="")
+# The provider's .well-known/openid-configuration: fills the endpoints above that are left empty.
+OIDC_OP_DISCOVERY_URL = env.str("OIDC_OP_DISCOVERY_URL", default="")
+OIDC_TIMEOUT = strict_float("OIDC_TIMEOUT", default=10.0, minimum=0.1)  # every request to the provider
 OIDC_USERNAME_CLAIM = env.str("OIDC_USERNAME_CLAIM", default="preferred_username")
 OIDC_STAFF_CLAIM = env.str("OIDC_STAFF_CLAIM", default="groups")
 OIDC_STAFF_VALUES = str_list("OIDC_STAFF_VALUES")
 OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+if OIDC_OP_DISCOVERY_URL and not OIDC_OP_DISCOVERY_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"OIDC_OP_DISCOVERY_URL={OIDC_OP_DISCOVERY_URL!r} is not an http(s) URL.")
 if OIDC_ENABLED:
     _missing = [
         name
@@ -239,9 +246,12 @@ if OIDC_ENABLED:
     ]
     if OIDC_RP_SIGN_ALGO.startswith("RS") and not OIDC_OP_JWKS_ENDPOINT:
         _missing.append("OIDC_OP_JWKS_ENDPOINT")
-    if _missing:
-        raise ImproperlyConfigured(f"OIDC_RP_CLIENT_ID is set but these are missing: {', '.join(_missing)}.")
+    if _missing and not OIDC_OP_DISCOVERY_URL:
+        raise ImproperlyConfigured(
+            f"OIDC_RP_CLIENT_ID is set but these are missing: {', '.join(_missing)} (or OIDC_OP_DISCOVERY_URL)."
+        )
     AUTHENTICATION_BACKENDS.append("userportal.auth.oidc.PortalOIDCBackend")
+    OIDC_AUTHENTICATE_CLASS = "userportal.auth.oidc.PortalOIDCAuthenticateView"
     LOGIN_REDIRECT_URL_FAILURE = "/accounts/login/"
 
 # LDAP password login (django-auth-ldap); enabled when AUTH_LDAP_SERVER_URI is set.
@@ -267,6 +277,15 @@ if LDAP_ENABLED:
 
     globals().update(ldap_settings())
     AUTHENTICATION_BACKENDS.append("userportal.auth.ldap.PortalLDAPBackend")
+
+# PAM password login (python-pam) against the cluster's Unix accounts; enabled by PORTAL_PAM.
+PAM_ENABLED = strict_bool("PORTAL_PAM", default=False)
+PAM_SERVICE = env.str("PAM_SERVICE", default="login")  # the stack in /etc/pam.d/<service>
+PAM_STAFF_GROUPS = str_list("PAM_STAFF_GROUPS")  # Unix groups whose members are staff (empty: left alone)
+if PAM_ENABLED:
+    if not PAM_SERVICE or "/" in PAM_SERVICE or PAM_SERVICE.startswith("."):
+        raise ImproperlyConfigured(f"PAM_SERVICE={PAM_SERVICE!r} is not a file name in /etc/pam.d, e.g. login.")
+    AUTHENTICATION_BACKENDS.append("userportal.auth.unix_pam.PortalPAMBackend")
 
 # Local accounts (superusers, development users) always work.
 AUTHENTICATION_BACKENDS.append("django.contrib.auth.backends.ModelBackend")
@@ -407,15 +426,15 @@ CACHES["throttle"] = env.cache(
 )
 CACHES["throttle"].setdefault("KEY_PREFIX", "throttle")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": PORTAL_LOG_LEVEL},
-    # axes announces itself at INFO on every start; its warnings and lockouts still show.
-    "loggers": {"django.db.backends": {"level": "INFO"}, "axes": {"level": "WARNING"}},
-}
+# The console, and a log file (rotated by size; 0: by logrotate) when PORTAL_LOG_FILE is set.
+LOGGING = logging_config(
+    PORTAL_LOG_LEVEL,
+    env.str("PORTAL_LOG_FILE", default=""),
+    strict_int("PORTAL_LOG_FILE_MAX_BYTES", default=10 * 1024 * 1024, minimum=0),
+    strict_int("PORTAL_LOG_FILE_BACKUPS", default=5, minimum=0),
+)
+# One line per request on the userportal.requests logger: method, path, status, duration, user.
+PORTAL_REQUEST_LOG = strict_bool("PORTAL_REQUEST_LOG", default=True)
 
 # --- job scripts -----------------------------------------------------------------------------
 # The largest job script /api/jobscripts/ accepts, in bytes of UTF-8 (larger uploads get a 400).

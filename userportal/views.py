@@ -74,6 +74,7 @@ class LoginView(auth_views.LoginView):
         context = super().get_context_data(**kwargs)
         context["oidc_enabled"] = settings.OIDC_ENABLED
         context["ldap_enabled"] = settings.LDAP_ENABLED
+        context["pam_enabled"] = settings.PAM_ENABLED
         context["dev_login"] = settings.DEBUG
         return context
 

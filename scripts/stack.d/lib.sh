@@ -40,6 +40,9 @@ P_JOB_EXPORTER=9797    # job_exporter.py, the live stand-in for slurm-job-export
 # Unix and Slurm users of the stack (name:uid). dave has no Slurm association on purpose.
 STACK_USERS="alice:5001 bob:5002 carol:5003 dave:5004 staffer:5005 jobqueue:5006"
 PEOPLE="alice bob carol dave staffer"
+# Their Unix passwords (pam_unix: the portal's PAM sign-in), other than their LDAP/OIDC ones (<user>-pw)
+# so a test knows which backend accepted it: alice -> alice-unix-pw (docs/stack.md)
+unix_password() { printf '%s-unix-pw' "$1"; }
 
 export SLURM_CONF=$E/slurm/slurm.conf
 

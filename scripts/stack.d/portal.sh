@@ -263,6 +263,18 @@ write_apache_conf() {
     # The stack's realm, OIDC provider and directory name the same people (alice is alice everywhere).
     env_line PORTAL_LINK_IDENTITY_SOURCES true
     env_line PORTAL_AFFILIATION_ATTRIBUTE affiliation
+    # PAM sign-in against the stack's Unix users (pam_unix through /etc/pam.d/login; the daemon
+    # reads /etc/shadow as a member of the group shadow, see WSGIDaemonProcess below)
+    env_line PORTAL_PAM true
+    env_line PAM_SERVICE login
+    # OIDC endpoints from the provider's discovery document (portal.env names them for the tests)
+    env_line OIDC_OP_DISCOVERY_URL "$OIDC_ISSUER/.well-known/openid-configuration"
+    env_line OIDC_OP_AUTHORIZATION_ENDPOINT ""
+    env_line OIDC_OP_TOKEN_ENDPOINT ""
+    env_line OIDC_OP_USER_ENDPOINT ""
+    env_line OIDC_OP_JWKS_ENDPOINT ""
+    # the portal's log (with one timing line per request) in a file of its own, rotated by size
+    env_line PORTAL_LOG_FILE "$L/portal-apache.log"
   } > "$APACHE_ENV"
   chgrp www-data "$APACHE_ENV"; chmod 640 "$APACHE_ENV"
   # SetEnv does not reach os.environ under mod_wsgi: the wrapper loads the env files itself.
@@ -302,7 +314,8 @@ Timeout 60
 # the daemon's socket in the state dir: Debian's default /run/apache2 exists only where systemd-tmpfiles made it
 WSGISocketPrefix $R/apache/wsgi
 # mod_wsgi embeds Debian's python3 (3.11.2): the venv was made by /usr/bin/python3
-WSGIDaemonProcess portal processes=1 threads=8 python-home=$APACHE_VENV python-path=$REPO home=$REPO display-name=%{GROUP}
+# supplementary-groups=shadow: pam_unix reads /etc/shadow for the PAM sign-in (PORTAL_PAM)
+WSGIDaemonProcess portal processes=1 threads=8 python-home=$APACHE_VENV python-path=$REPO home=$REPO display-name=%{GROUP} supplementary-groups=shadow
 WSGIProcessGroup portal
 WSGIApplicationGroup %{GLOBAL}
 WSGIPassAuthorization On

@@ -23,8 +23,15 @@ ensure_users() {
     elif [ "$(id -u "$name")" != "$uid" ]; then
       warn "Unix user $name exists with uid $(id -u "$name"), not $uid: keeping it"
     fi
-    # useradd leaves the password '!' (locked); sshd with UsePAM=no then refuses even key logins
-    if [ "$(getent shadow "$name" | cut -d: -f2)" != '*' ]; then usermod -p '*' "$name"; fi
+    # useradd leaves the password '!' (locked); sshd with UsePAM=no then refuses even key logins.
+    # The people get a real password (unix_password) for the portal's PAM sign-in; jobqueue has none.
+    case " $PEOPLE " in
+      *" $name "*)
+        case "$(getent shadow "$name" | cut -d: -f2)" in
+          '*' | '!'* | '') echo "$name:$(unix_password "$name")" | chpasswd ;;
+        esac ;;
+      *) if [ "$(getent shadow "$name" | cut -d: -f2)" != '*' ]; then usermod -p '*' "$name"; fi ;;
+    esac
   done
   id slurmrestd >/dev/null 2>&1 || useradd -r -M -d /nonexistent -s /usr/sbin/nologin slurmrestd
 }

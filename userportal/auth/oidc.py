@@ -4,7 +4,8 @@ The username comes from a configurable claim (OIDC_USERNAME_CLAIM, realm strippe
 realms only; an email claim must be verified) and staff status from another (OIDC_STAFF_CLAIM
 contains one of OIDC_STAFF_VALUES), refreshed at each login. The ID token's (issuer, subject) is
 bound to that account at the first sign-in (userportal.auth.external); superusers, service
-accounts and accounts with a local password never sign in this way.
+accounts and accounts with a local password never sign in this way. The provider's endpoints are
+the settings', or its discovery document's (userportal.auth.oidc_discovery) where they are empty.
 """
 
 from __future__ import annotations
@@ -13,10 +14,13 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import SuspiciousOperation
+from django.http import HttpRequest, HttpResponse
 from mozilla_django_oidc.auth import OIDCAuthenticationBackend
+from mozilla_django_oidc.views import OIDCAuthenticationRequestView
 
 from userportal.auth.external import bind
 from userportal.auth.identity import cluster_username
+from userportal.auth.oidc_discovery import DiscoveryUnavailable, endpoint
 from userportal.models import ExternalIdentity
 
 
@@ -38,6 +42,19 @@ def staff_from_claims(claims: dict[str, Any]) -> bool:
 class PortalOIDCBackend(OIDCAuthenticationBackend):
     """Opens the account bound to the ID token's (issuer, subject) (userportal.auth.external)."""
 
+    def authenticate(self, request: Any, **kwargs: Any) -> Any:
+        # Only the provider's callback (code and state) needs the endpoints: a password sign-in
+        # through the same backends never waits for the discovery document.
+        if request is not None and request.GET.get("code") and request.GET.get("state"):
+            try:
+                self.OIDC_OP_TOKEN_ENDPOINT = endpoint("OIDC_OP_TOKEN_ENDPOINT")
+                self.OIDC_OP_USER_ENDPOINT = endpoint("OIDC_OP_USER_ENDPOINT")
+                if self.OIDC_RP_SIGN_ALGO.startswith(("RS", "ES")) and self.OIDC_RP_IDP_SIGN_KEY is None:
+                    self.OIDC_OP_JWKS_ENDPOINT = endpoint("OIDC_OP_JWKS_ENDPOINT")
+            except DiscoveryUnavailable:
+                return None  # logged by oidc_discovery; the callback view redirects to the sign-in page
+        return super().authenticate(request, **kwargs)
+
     def verify_claims(self, claims: dict[str, Any]) -> bool:
         return bool(username_from_claims(claims))
 
@@ -53,7 +70,7 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         user = bind(
             getattr(self, "request", None),
             kind=ExternalIdentity.Kind.OIDC,
-            issuer=str(payload.get("iss") or settings.OIDC_OP_TOKEN_ENDPOINT),
+            issuer=str(payload.get("iss") or self.OIDC_OP_TOKEN_ENDPOINT),
             subject=subject,
             username=username_from_claims(claims),
             create=lambda username: self.create_user(claims),
@@ -80,3 +97,16 @@ class PortalOIDCBackend(OIDCAuthenticationBackend):
         if changed:
             user.save(update_fields=changed)
         return user
+
+
+class PortalOIDCAuthenticateView(OIDCAuthenticationRequestView):
+    """The redirect to the provider, to its authorization endpoint (explicit or discovered).
+
+    A provider whose discovery document cannot be read gives the "temporarily unavailable" page
+    (DiscoveryUnavailable is a DataSourceError), not a redirect to nowhere.
+    """
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        self.OIDC_OP_AUTH_ENDPOINT = endpoint("OIDC_OP_AUTHORIZATION_ENDPOINT")
+        response: HttpResponse = super().get(request)
+        return response
