@@ -110,13 +110,21 @@ def levelfs_at_start(session: MetricsSession, jobs: list[JobRow], window: Window
     if not accounts:
         return {}
     widened = Window.of(window.start, window.end + LEVELFS_LAG)
-    expr = f"max by (account) ({selector('slurm_account_levelfs', regex={'account': accounts})})"
+    # each step's latest sample (a gauge scraped every minute would vanish between steps hours apart)
+    levelfs = selector("slurm_account_levelfs", regex={"account": accounts})
+    expr = f"max by (account) (last_over_time({levelfs}[{widened.step}s]))"
     return {s.labels.get("account", ""): s for s in session.query_range(expr, widened)}
 
 
 def _sample_after(series: Series, moment: int) -> float | None:
+    """The value of the first point at or after ``moment``: the latest sample of the step ending there.
+
+    Each point is ``last_over_time`` over one step (levelfs_at_start), so a point less than a step
+    (or LEVELFS_LAG, when steps are short) after the start holds a sample of the start's step.
+    """
+    step = series.timestamps[1] - series.timestamps[0] if len(series.timestamps) > 1 else 0
     index = bisect.bisect_left(series.timestamps, moment)
-    if index < len(series.timestamps) and series.timestamps[index] - moment <= LEVELFS_LAG:
+    if index < len(series.timestamps) and series.timestamps[index] - moment <= max(LEVELFS_LAG, step):
         value = series.values[index]
         return value if value == value else None  # NaN is no value
     return None

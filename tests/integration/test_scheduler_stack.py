@@ -47,3 +47,16 @@ def test_jobs_per_partition_match_sacct(client, staff, slurm_cmd):
     assert len(csv.content.decode().splitlines()) == len(shown) + 1
     for name in ("wait", "runtime", "timeouts", "levelfs"):
         assert client.get(reverse("scheduler:graph", args=[name]) + f"?delta={DAYS * 86400}").status_code == 200
+
+
+def test_levelfs_at_start_comes_from_the_slurm_exporter_series(client, staff):
+    """The stack's slurm-exporter series cover its jobs' starts: each partition has a mean LevelFS,
+    at the default period too, where one step spans hours and a minute-apart gauge falls between steps."""
+    client.force_login(staff)
+    for delta in (DAYS * 86400, 30 * 86400, 86400):
+        response = client.get(reverse("scheduler:index") + f"?delta={delta}")
+        assert response.status_code == 200
+        stats = response.context["stats"]
+        assert stats
+        assert all(entry.levelfs_mean is not None for entry in stats), delta
+        assert all(0 < entry.levelfs_mean < 10 for entry in stats)
