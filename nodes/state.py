@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from slurm.commands import SlurmCommandError, run_command
+from slurm.scontrol import fields
 
-KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z_:/]*)=")
 GPU = re.compile(r"(?:^|,)gres/gpu=(\d+)")
 
 
@@ -44,15 +44,6 @@ class NodeState:
         """Down, drained, failing or not responding: shown in red."""
         words = ("DOWN", "DRAIN", "FAIL", "NOT_RESPONDING", "*")
         return any(word in self.state for word in words)
-
-
-def fields(line: str) -> dict[str, str]:
-    """``Key=Value`` pairs of one line; a value runs up to the next key."""
-    matches = list(KEY.finditer(line))
-    return {
-        match.group(1): line[match.end() : matches[i + 1].start() if i + 1 < len(matches) else len(line)].strip()
-        for i, match in enumerate(matches)
-    }
 
 
 def _int(value: str | None) -> int:

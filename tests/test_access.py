@@ -74,6 +74,8 @@ def samples(personas) -> dict[str, str]:
         # pages: a public graph this site lacks the series of answers "no data" without Prometheus
         "figure": "fs_metadata",
         "job_db_inx": str(personas.owner_job.job_db_inx),
+        # extensions: the staff page of a time extension request of the owner's job
+        "extension_id": str(_sample_extension(personas)),
         # notes: a staff note on the owner
         "note_id": str(_sample_note(personas)),
         # jobqueue: a queued job of the owner's (only its owner and staff see it)
@@ -127,6 +129,16 @@ def _sample_note(personas) -> int:
         author_name="staffer",
     )
     return note.pk
+
+
+def _sample_extension(personas) -> int:
+    from extensions.models import ExtensionRequest
+
+    extension = ExtensionRequest.objects.create(
+        requester=personas.owner, cluster=personas.slurm.cluster, job_id=str(personas.owner_job.id_job),
+        account="def-owner", partition="cpu", hours=1, reason="test",
+    )  # fmt: skip
+    return extension.pk
 
 
 def _sample_priority(personas) -> int:

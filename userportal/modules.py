@@ -78,6 +78,13 @@ MODULES = [
         staff_only=True,
     ),
     Module(
+        "extensions",
+        _("Time extensions"),
+        _("Ask for more time for a pending or running job; staff decide."),
+        "extensions:index",
+        "bi-clock-history",
+    ),
+    Module(
         "usersummary",
         _("Summary"),
         _("Everything about one user at a glance: accounts, jobs, storage, priorities, billing."),

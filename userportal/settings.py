@@ -58,6 +58,7 @@ FEATURE_APPS = [
     "notes",
     "search",
     "pages",
+    "extensions",
 ]
 # Modules shown in the navigation. A module is listed here once it has pages that work; cloudstats
 # (OpenStack instances) by default only where a source of project members is configured.
@@ -65,7 +66,7 @@ CLOUDSTATS_MEMBERSHIP = strict_choice("CLOUDSTATS_MEMBERSHIP", default="", choic
 PORTAL_MODULES = str_list(
     "PORTAL_MODULES",
     default=["jobstats", "accountstats", "quotas", "priorities", "billing", "jobqueue", "top"]
-    + ["usersummary", "notes", "search"]
+    + ["usersummary", "notes", "search", "extensions"]
     + (["cloudstats"] if CLOUDSTATS_MEMBERSHIP else []),
 )
 if PORTAL_MODULES == ["all"]:  # every module (the test suite and the stack mount them all)
@@ -541,6 +542,22 @@ CELERY_BEAT_SCHEDULE = globals().get("CELERY_BEAT_SCHEDULE", {})
 CELERY_BEAT_SCHEDULE["priorities-reconcile"] = {
     "task": "priorities.reconcile",
     "schedule": PRIORITIES_RECONCILE_MINUTES * 60.0,
+}
+
+# --- extensions (walltime extension requests) -------------------------------------------------
+EXTENSIONS_MAX_HOURS = strict_int("EXTENSIONS_MAX_HOURS", default=24, minimum=1)  # one request
+EXTENSIONS_MAX_TOTAL_HOURS = strict_int("EXTENSIONS_MAX_TOTAL_HOURS", default=72, minimum=1)  # all of a job's
+# Who may ask (besides owning the job): these users or the jobs of these Slurm accounts; both empty: everyone.
+EXTENSIONS_ALLOWED_USERS = str_list("EXTENSIONS_ALLOWED_USERS")
+EXTENSIONS_ALLOWED_ACCOUNTS = str_list("EXTENSIONS_ALLOWED_ACCOUNTS")
+# Accepted without staff up to this many hours when no reservation holds the job's nodes (0: never).
+EXTENSIONS_AUTO_ACCEPT_HOURS = strict_int("EXTENSIONS_AUTO_ACCEPT_HOURS", default=0, minimum=0)
+# The Slurm operator account scontrol update runs as (runuser, when the worker is root; "": the worker's own user).
+EXTENSIONS_SLURM_OPERATOR = env.str("EXTENSIONS_SLURM_OPERATOR", default="slurm")
+EXTENSIONS_EXPIRE_MINUTES = strict_int("EXTENSIONS_EXPIRE_MINUTES", default=5, minimum=1)
+CELERY_BEAT_SCHEDULE["extensions-expire"] = {
+    "task": "extensions.expire",
+    "schedule": EXTENSIONS_EXPIRE_MINUTES * 60.0,
 }
 
 # --- billing ---------------------------------------------------------------------------------

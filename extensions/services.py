@@ -1,0 +1,257 @@
+"""Walltime extension requests: asking, the staff's decisions, Slurm's side, and expiry.
+
+Slurm is asked through slurm.scontrol (slurm.commands underneath): the job as slurmctld knows it
+now, its partition's limits, the reservations; accepting queues ``extensions.apply``, which runs
+``scontrol update JobId=<id> TimeLimit=<new>`` as the Slurm operator account (Celery's worker:
+the web server's user is rarely a Slurm operator). Every step is audited.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from functools import partial
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from extensions.mail import notify_requester, send_on_commit, staff_recipients
+from extensions.models import OPEN_STATUSES, ExtensionRequest, Status
+from extensions.policy import Policy, auto_acceptable, validate
+from slurm import scontrol
+from slurm.commands import SlurmCommandError
+from userportal.audit import audit
+from userportal.celery import enqueue
+
+logger = logging.getLogger(__name__)
+
+AUTOMATIC_ACTOR = "portal (automatic)"
+
+
+def requests_of(user: AbstractBaseUser) -> QuerySet[ExtensionRequest]:
+    return ExtensionRequest.objects.filter(requester_id=user.pk)
+
+
+def staff_list(status: str = "") -> QuerySet[ExtensionRequest]:
+    """The staff panel: open requests first (a status filters), newest first."""
+    rows = ExtensionRequest.objects.select_related("requester")
+    if status in Status.values:
+        return rows.filter(status=status)
+    return rows.filter(status__in=OPEN_STATUSES) if status == "" else rows
+
+
+def operator() -> str | None:
+    """Whom scontrol update runs as: EXTENSIONS_SLURM_OPERATOR through runuser when the worker is root."""
+    name = str(settings.EXTENSIONS_SLURM_OPERATOR or "")
+    return name if name and os.geteuid() == 0 else None
+
+
+# --- the user asks ------------------------------------------------------------------------------
+def create_request(
+    job_id: str,
+    *,
+    hours: int,
+    reason: str,
+    user: AbstractBaseUser,
+    cluster: str,
+    request: HttpRequest | None = None,
+) -> ExtensionRequest:
+    """File a request; one within EXTENSIONS_AUTO_ACCEPT_HOURS whose nodes no reservation wants is accepted at once.
+
+    Raises ValidationError (by form field) when the policy refuses it, SlurmCommandError when
+    slurmctld does not answer.
+    """
+    policy = Policy.from_settings()
+    username = user.get_username()
+    job = scontrol.job(job_id)
+    errors = validate(job, username=username, hours=hours, cluster=cluster, policy=policy)
+    if errors:
+        raise ValidationError(errors)
+    assert job is not None
+    automatic = _auto_acceptable(job, hours, policy)
+    with transaction.atomic():
+        extension = ExtensionRequest.objects.create(
+            requester_id=user.pk,  # request.user is a lazy wrapper the router cannot inspect
+            cluster=cluster,
+            job_id=job.job_id,
+            account=job.account,
+            partition=job.partition,
+            hours=hours,
+            reason=reason.strip(),
+            limit_before=job.time_limit,
+        )
+        audit(
+            "extension.request",
+            request=request,
+            actor=username,
+            target=f"extension:{extension.pk}",
+            extra={"job": job.job_id, "hours": hours, "limit": job.time_limit, "automatic": automatic},
+        )
+        if automatic:
+            _accept(extension, job, actor=AUTOMATIC_ACTOR, message="", automatic=True, request=request)
+        else:
+            path = reverse("extensions:staff-detail", kwargs={"extension_id": extension.pk})
+            send_on_commit("new_request", extension, staff_recipients(), url=path)
+    return extension
+
+
+def _auto_acceptable(job: scontrol.JobInfo, hours: int, policy: Policy) -> bool:
+    if not policy.auto_accept_hours or hours > policy.auto_accept_hours:
+        return False
+    try:
+        partition = scontrol.partition(job.partition) if job.partition else None
+        reservations = scontrol.reservations()
+    except SlurmCommandError as exc:  # without the reservations nothing is accepted alone
+        logger.warning("extension for job %s: no automatic acceptance: %s", job.job_id, exc)
+        return False
+    return auto_acceptable(
+        job, hours=hours, policy=policy, partition=partition, reservations=reservations, now=timezone.now()
+    )
+
+
+# --- staff decide -------------------------------------------------------------------------------
+def accept(
+    extension: ExtensionRequest, *, actor: str, message: str = "", request: HttpRequest | None = None
+) -> ExtensionRequest:
+    """Accept a pending request: the new limit is the job's limit now plus the hours; Slurm is updated by a task."""
+    if extension.status != Status.PENDING:
+        raise ValidationError(_("Only a pending request can be accepted."))
+    job = scontrol.job(extension.job_id)
+    if job is None or not job.extendable:
+        expire(extension, request=request)
+        raise ValidationError(_("The job has ended: the request expired."))
+    if job.time_limit is None:
+        raise ValidationError(_("This job has no time limit to extend."))
+    with transaction.atomic():
+        _accept(extension, job, actor=actor, message=message, automatic=False, request=request)
+    return extension
+
+
+def _accept(
+    extension: ExtensionRequest,
+    job: scontrol.JobInfo,
+    *,
+    actor: str,
+    message: str,
+    automatic: bool,
+    request: HttpRequest | None,
+) -> None:
+    assert job.time_limit is not None
+    extension.status = Status.ACCEPTED
+    extension.new_limit = job.time_limit + extension.hours * 60
+    extension.automatic = automatic
+    extension.staff_message = message.strip()
+    extension.decided_by = actor
+    extension.decided_at = timezone.now()
+    extension.save()
+    audit(
+        "extension.accept",
+        request=request,
+        actor=actor,
+        target=f"extension:{extension.pk}",
+        extra={"job": extension.job_id, "new_limit": extension.new_limit, "automatic": automatic},
+    )
+    notify_requester("accepted", extension, new_limit=scontrol.format_minutes(extension.new_limit))
+    transaction.on_commit(partial(enqueue, "extensions.apply", extension_id=extension.pk))
+
+
+def refuse(
+    extension: ExtensionRequest, *, actor: str, message: str, request: HttpRequest | None = None
+) -> ExtensionRequest:
+    if extension.status != Status.PENDING:
+        raise ValidationError(_("Only a pending request can be refused."))
+    if not message.strip():
+        raise ValidationError({"message": [_("Tell the user why.")]})
+    with transaction.atomic():
+        extension.status = Status.REFUSED
+        extension.staff_message = message.strip()
+        extension.decided_by = actor
+        extension.decided_at = timezone.now()
+        extension.save()
+        audit(
+            "extension.refuse",
+            request=request,
+            actor=actor,
+            target=f"extension:{extension.pk}",
+            extra={"job": extension.job_id, "message": message},
+        )
+        notify_requester("refused", extension)
+    return extension
+
+
+def retry(extension: ExtensionRequest, *, actor: str, request: HttpRequest | None = None) -> None:
+    """Queue scontrol update again for an accepted request Slurm refused (the job still running)."""
+    if extension.status != Status.ACCEPTED:
+        raise ValidationError(_("Only an accepted request waiting for Slurm can be retried."))
+    audit("extension.retry", request=request, actor=actor, target=f"extension:{extension.pk}")
+    transaction.on_commit(partial(enqueue, "extensions.apply", extension_id=extension.pk))
+
+
+# --- Slurm's side (Celery) ----------------------------------------------------------------------
+def apply(extension: ExtensionRequest) -> bool:
+    """Run scontrol update for an accepted request; True once Slurm has the new limit.
+
+    Idempotent: the new limit was fixed at acceptance, so a retry sets the same value. A failure
+    is kept on the request (the staff panel shows it, with a retry button) and audited.
+    """
+    if extension.status != Status.ACCEPTED or not extension.new_limit:
+        return False
+    try:
+        scontrol.update_time_limit(extension.job_id, extension.new_limit, as_user=operator())
+    except SlurmCommandError as exc:
+        detail = (exc.stderr or str(exc)).strip()[:2000]
+        extension.error = detail
+        extension.save(update_fields=["error"])
+        audit(
+            "extension.apply_failed",
+            actor=AUTOMATIC_ACTOR,
+            target=f"extension:{extension.pk}",
+            status="failed",
+            extra={"job": extension.job_id, "error": detail[:500]},
+        )
+        return False
+    extension.status = Status.APPLIED
+    extension.applied_at = timezone.now()
+    extension.error = ""
+    extension.save(update_fields=["status", "applied_at", "error"])
+    audit(
+        "extension.applied",
+        actor=AUTOMATIC_ACTOR,
+        target=f"extension:{extension.pk}",
+        extra={"job": extension.job_id, "time_limit": scontrol.format_minutes(extension.new_limit)},
+    )
+    return True
+
+
+def expire(extension: ExtensionRequest, *, request: HttpRequest | None = None) -> None:
+    extension.status = Status.EXPIRED
+    extension.save(update_fields=["status"])
+    audit(
+        "extension.expire",
+        request=request,
+        actor=AUTOMATIC_ACTOR,
+        target=f"extension:{extension.pk}",
+        extra={"job": extension.job_id},
+    )
+
+
+def expire_ended() -> list[int]:
+    """Beat task: open requests whose job ended (or slurmctld forgot it) expire. Their ids."""
+    expired = []
+    for extension in ExtensionRequest.objects.filter(status__in=OPEN_STATUSES).order_by("pk"):
+        try:
+            job = scontrol.job(extension.job_id)
+        except SlurmCommandError as exc:
+            logger.warning("extensions.expire: slurmctld did not answer: %s", exc)
+            break  # next time; one failure says the others would fail too
+        if job is None or job.ended:
+            expire(extension)
+            expired.append(extension.pk)
+    return expired
