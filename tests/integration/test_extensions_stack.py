@@ -124,3 +124,22 @@ def test_an_accepted_extension_changes_the_jobs_time_limit_in_slurmctld(alice_jo
         )
     }
     assert {"extension.request", "extension.accept", "extension.applied"} <= actions
+
+
+def test_a_request_expires_when_its_job_ends(alice_job, stack_dir):
+    """Asked through Apache, the job cancelled: the beat task, run by the stack's Celery worker, expires it."""
+    apache = os.environ["PORTAL_STACK_URL"]
+    form = f"{apache}/secure/extensions/job/alice/{alice_job}/"
+    asked = post_form(shib("alice"), form, {"hours": "1", "reason": "a little longer"})
+    assert asked.status_code == 302, asked.text[:2000]
+    subprocess.run(["scancel", alice_job], check=True, env={**os.environ, "TZ": "UTC"})
+    wait_for(lambda: show_job(alice_job)["JobState"] == "CANCELLED", 60, "the job's cancellation", interval=1)
+    # what beat sends every EXTENSIONS_EXPIRE_MINUTES, sent now (by name, through Redis, to the stack's worker)
+    env = {**os.environ, **daemon_env(stack_dir)}
+    subprocess.run(
+        [sys.executable, "-m", "celery", "-A", "userportal.celery", "call", "extensions.expire"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    sql = "SELECT status FROM extensions_extensionrequest WHERE job_id = %s"
+    wait_for(lambda: portal_rows(stack_dir, sql, (alice_job,)) == [("expired",)], 60, "the expiry", interval=1)
+    assert show_job(alice_job)["TimeLimit"] == "00:10:00"  # nothing was asked of Slurm
