@@ -80,6 +80,7 @@ def identity(context: SummaryContext) -> dict[str, Any]:
         "logins": logins,
         "groups": groups,
         "ldap_enabled": settings.LDAP_ENABLED,
+        "pam_enabled": settings.PAM_ENABLED,
         "slurm_identity": slurm_identity(context.username, context.cluster),
     }
 

@@ -62,6 +62,26 @@ def test_identity_shows_the_portal_and_slurm_identity(client, personas):
     assert "uid " in html
 
 
+@pytest.mark.parametrize(
+    ("ldap", "pam", "says"),
+    [
+        (False, True, "the cluster's Unix accounts (PAM) or the portal's own accounts"),
+        (True, True, "the directory (LDAP), the cluster's Unix accounts (PAM) or the portal's own accounts"),
+        (True, False, "the directory (LDAP) or the portal's own accounts"),
+        (False, False, "the portal's own accounts"),
+    ],
+)
+def test_identity_names_the_password_logins_an_account_without_a_password_may_use(
+    client, personas, settings, ldap, pam, says
+):
+    settings.LDAP_ENABLED, settings.PAM_ENABLED = ldap, pam
+    personas.owner.set_unusable_password()
+    personas.owner.save()
+    client.force_login(personas.owner)
+    html = client.get(url("owner")).content.decode().replace("&#x27;", "'")
+    assert f'<dd class="col-sm-9">{says}</dd>' in html
+
+
 def test_associations_link_to_accountstats(client, personas):
     client.force_login(personas.owner)
     html = client.get(url("owner")).content.decode()
