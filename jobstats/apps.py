@@ -13,8 +13,11 @@ class JobstatsConfig(AppConfig):
     def ready(self) -> None:
         from jobstats import (
             checks,  # noqa: F401 - registers the site-data checks
+            review,
             summary,
         )
+        from userportal.jobreview import register_reviewer
         from userportal.summary import register_section
 
         register_section(*summary.SECTIONS)  # the user summary's job sections
+        register_reviewer(review.review)  # finished jobs with their page's figures and advice (outreach)

@@ -38,25 +38,33 @@ def job_usage(session: MetricsSession, job: Any, steps: Iterable[Any], *, now: i
     """The job's figures (accounting and the exporter, combined), and a notice when Prometheus is down."""
     if not job.time_start:
         return None, ""
-    end = job.time_end or now
     elapsed = job.elapsed_seconds(datetime.fromtimestamp(now, tz=UTC))
     notice = ""
     measured: JobUsage | None = None
     if "job" in settings.JOBSTATS_METRICS:
-        key = f"jobstats:usage:{job.cluster}:{job.job_db_inx}"
-        cached = cache.get(key) if job.time_end else None
+        cached = cache.get(usage_cache_key(job.cluster, job.job_db_inx)) if job.time_end else None
         if cached is not None:
             measured = cached
             notice = metrics_notice(session)  # the figures are kept, but the graphs still need Prometheus
         else:
             try:
-                measured = prometheus_usage(session, job.id_job, job.time_start, end)
+                measured = measure(session, job, now=now)
             except PrometheusUnavailable as exc:
                 notice = str(exc.user_message)
-            else:
-                if measured is not None and job.time_end and now - job.time_end > 600:
-                    cache.set(key, measured, 6 * HOUR)  # a finished job's series no longer change
     return combined_usage(accounting_usage(steps, elapsed), measured, finished=bool(job.time_end)), notice
+
+
+def usage_cache_key(cluster: str, job_db_inx: int) -> str:
+    """Where a finished job's measured figures are kept (the job page, the user summary and outreach read them)."""
+    return f"jobstats:usage:{cluster}:{job_db_inx}"
+
+
+def measure(session: MetricsSession, job: Any, *, now: int) -> JobUsage | None:
+    """The exporter's figures of a started job (raises PrometheusUnavailable); a finished job's are cached."""
+    measured = prometheus_usage(session, job.id_job, job.time_start, job.time_end or now)
+    if measured is not None and job.time_end and now - job.time_end > 600:
+        cache.set(usage_cache_key(job.cluster, job.job_db_inx), measured, 6 * HOUR)  # its series no longer change
+    return measured
 
 
 def metrics_notice(session: MetricsSession) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
@@ -20,25 +19,13 @@ from django.db import DatabaseError
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from jobstats.domain import advice as advice_rules
+from jobstats import review
 from jobstats.domain import pending as pending_domain
 from jobstats.domain.cost import Prices
-from jobstats.domain.efficiency import (
-    GOOD,
-    POOR,
-    WARN,
-    Efficiency,
-    JobUsage,
-    accounting_usage,
-    combined_usage,
-    summarise,
-)
-from jobstats.domain.submitline import dependencies_of, parse_submit_line
-from jobstats.jobpage import job_facts, resources_of
+from jobstats.domain.efficiency import GOOD, POOR, WARN, Efficiency
 from jobstats.services import DEFAULT_ORDER, LIST_COLUMNS, JobSummary, epoch_now, job_summary
 from slurm.commands import SlurmCommandError, run_command
-from slurm.decoders import parse_tres
-from slurm.models import Qos, Tres, cluster_models
+from slurm.models import Tres
 from slurm.visibility import jobs_of_user_by_uid
 from userportal.errors import SlurmDatabaseUnavailable
 from userportal.summary import SummaryContext, SummarySection
@@ -49,16 +36,6 @@ MAX_NOW = 20  # running or pending jobs listed
 RECENT = 10  # finished jobs listed
 SQUEUE_CACHE_SECONDS = 60
 NOW_COLUMNS = (*LIST_COLUMNS, "state_reason_prev", "time_eligible", "priority")
-STEP_COLUMNS = (
-    "job_db_inx",
-    "id_step",
-    "step_het_comp",
-    "user_sec",
-    "user_usec",
-    "sys_sec",
-    "sys_usec",
-    "tres_usage_in_max",
-)
 VERDICT_RANK = {GOOD: 0, "fair": 1, WARN: 2, POOR: 3}
 
 
@@ -158,60 +135,25 @@ def recent_jobs(context: SummaryContext) -> dict[str, Any]:
             .order_by(*DEFAULT_ORDER)[:RECENT]
         )
         catalog = Tres.catalog()
-        steps: dict[int, list[Any]] = {}
-        qos_names: dict[int, str] = {}
-        if jobs:
-            step_model = cluster_models(context.cluster).step
-            for step in step_model.objects.filter(job_db_inx__in=[j.job_db_inx for j in jobs]).only(*STEP_COLUMNS):
-                steps.setdefault(step.job_db_inx, []).append(step)
-            qos_ids = sorted({j.id_qos for j in jobs if j.id_qos})
-            qos_names = dict(Qos.objects.filter(id__in=qos_ids).values_list("id", "name")) if qos_ids else {}
+        steps = review.steps_of(context.cluster, jobs) if jobs else {}
+        qos_names = review.qos_names_of(jobs)
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
-    # Figures a job page measured in Prometheus (jobstats.jobpage.job_usage caches a finished job's).
-    measured: dict[str, JobUsage] = cache.get_many([f"jobstats:usage:{context.cluster}:{j.job_db_inx}" for j in jobs])
+    # Figures a job page measured in Prometheus (jobstats.jobusage.measure caches a finished job's).
+    measured = review.cached_usage(context.cluster, jobs)
     prices = Prices.from_settings()
     rows = []
     for job in jobs:
-        elapsed = job.elapsed_seconds(datetime.fromtimestamp(now, tz=UTC))
-        usage = combined_usage(  # as the job page combines them (jobstats.jobusage.job_usage)
-            accounting_usage(steps.get(job.job_db_inx, []), elapsed),
-            measured.get(f"jobstats:usage:{context.cluster}:{job.job_db_inx}"),
-            finished=True,
-        )
-        tres = parse_tres(job.tres_alloc) or parse_tres(job.tres_req)
-        resources = resources_of(tres, catalog, job)
-        summary = job_summary(job, catalog, now=now)
-        efficiency = None
-        if usage is not None and job.time_start:
-            efficiency = summarise(
-                usage,
-                cores=resources.cpus,
-                gpus=resources.gpus,
-                memory_mb=resources.memory_mb,
-                elapsed=elapsed,
-                timelimit_minutes=job.timelimit_minutes,
-                state=summary.state.name,
-                running=False,
-                hardware_core_hour=prices.hardware_core_hour,
-                hardware_gpu_hour=prices.hardware_gpu_hour,
-                currency=prices.currency,
-            )
-        options = parse_submit_line(job.submit_line)
-        facts = job_facts(
+        found = review.assess(
             job,
-            resources=resources,
-            options=options,
-            deps=dependencies_of(options),
-            dependents=[],
-            script=None,
-            usage=usage,
-            efficiency=efficiency,
+            steps=steps.get(job.job_db_inx, []),
+            measured=measured.get(job.job_db_inx),
+            catalog=catalog,
             qos=qos_names.get(job.id_qos, ""),
-            events=0,
+            prices=prices,
             now=now,
         )
-        rows.append(RecentRow(summary, efficiency, _worst(efficiency), len(advice_rules.evaluate(facts))))
+        rows.append(RecentRow(found.summary, found.efficiency, _worst(found.efficiency), len(found.findings)))
     return {"jobs": rows, "recent": RECENT}
 
 

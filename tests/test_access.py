@@ -78,6 +78,8 @@ def samples(personas) -> dict[str, str]:
         "extension_id": str(_sample_extension(personas)),
         # notes: a staff note on the owner
         "note_id": str(_sample_note(personas)),
+        # outreach: a report sent to the owner (staff only)
+        "report_id": str(_sample_report()),
         # jobqueue: a queued job of the owner's (only its owner and staff see it)
         "queue_job_id": _owner_queue_job(personas),
         # Django admin's own patterns
@@ -115,6 +117,19 @@ def _owner_queue_job(personas) -> str:
         user=personas.owner, competition_id="c", defaults={"project_id": "p", "expected_time": 1, "code": "print(1)"}
     )
     return job.job_id
+
+
+def _sample_report() -> int:
+    from django.utils import timezone
+
+    from outreach.models import SentReport
+
+    now = timezone.now()
+    report = SentReport.objects.create(
+        username="owner", email="owner@example.org", cluster="testcluster", sent=now,
+        window_start=now, window_end=now, subject="s", body="b",
+    )  # fmt: skip
+    return report.pk
 
 
 def _sample_note(personas) -> int:

@@ -114,6 +114,13 @@ MODULES = [
         "pages:index",
         "bi-activity",
     ),
+    Module(
+        "outreach",
+        _("Efficiency reports"),
+        _("The reports mailed to you about jobs that held resources they did not use, and which you get."),
+        "outreach:preferences",
+        "bi-envelope",
+    ),
 ]
 
 

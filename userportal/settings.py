@@ -59,6 +59,7 @@ FEATURE_APPS = [
     "search",
     "pages",
     "extensions",
+    "outreach",
 ]
 # Modules shown in the navigation. A module is listed here once it has pages that work; cloudstats
 # (OpenStack instances) by default only where a source of project members is configured.
@@ -806,3 +807,38 @@ PAGES_SOFTWARE = strict_patterns(
     },
 )  # fmt: skip
 PAGES_CACHE_SECONDS = strict_int("PAGES_CACHE_SECONDS", default=60, minimum=0)
+
+# --- outreach (efficiency reports mailed to users) -------------------------------------------------
+# A beat task (outreach.send_reports, every OUTREACH_RUN_HOURS) reviews the jobs that ended in the
+# last OUTREACH_WINDOW_DAYS with the job page's figures and mails each user what the rules find; it
+# does nothing unless "outreach" is in PORTAL_MODULES. One mail per user per rule per OUTREACH_PERIOD_DAYS.
+OUTREACH_RULE_IDS = ("idle-gpu", "low-cpu", "excess-memory", "short-jobs", "timeouts")
+OUTREACH_RULES = str_list("OUTREACH_RULES", default=list(OUTREACH_RULE_IDS))
+for _rule in OUTREACH_RULES:
+    if _rule not in OUTREACH_RULE_IDS:
+        raise ImproperlyConfigured(
+            f"OUTREACH_RULES names an unknown rule {_rule!r}; known: {', '.join(OUTREACH_RULE_IDS)}."
+        )
+OUTREACH_WINDOW_DAYS = strict_int("OUTREACH_WINDOW_DAYS", default=7, minimum=1, maximum=90)
+OUTREACH_PERIOD_DAYS = strict_int("OUTREACH_PERIOD_DAYS", default=7, minimum=1)
+OUTREACH_RUN_HOURS = strict_int("OUTREACH_RUN_HOURS", default=24, minimum=1)
+OUTREACH_MAX_JOBS = strict_int("OUTREACH_MAX_JOBS", default=50_000, minimum=1)  # reviewed per cluster and run
+OUTREACH_JOBS_PER_MAIL = strict_int("OUTREACH_JOBS_PER_MAIL", default=5, minimum=1, maximum=100)
+OUTREACH_EMAIL_DOMAIN = env.str("OUTREACH_EMAIL_DOMAIN", default="")  # <user>@<domain> for users without an address
+OUTREACH_BCC = str_list("OUTREACH_BCC")  # staff copied on every report
+OUTREACH_GPU_IDLE_PERCENT = strict_float("OUTREACH_GPU_IDLE_PERCENT", default=10.0, minimum=0.0)
+OUTREACH_GPU_IDLE_HOURS = strict_float("OUTREACH_GPU_IDLE_HOURS", default=2.0, minimum=0.0)
+OUTREACH_CPU_PERCENT = strict_float("OUTREACH_CPU_PERCENT", default=50.0, minimum=0.0)
+OUTREACH_CPU_MIN_CORE_HOURS = strict_float("OUTREACH_CPU_MIN_CORE_HOURS", default=8.0, minimum=0.0)
+OUTREACH_MEMORY_PERCENT = strict_float("OUTREACH_MEMORY_PERCENT", default=10.0, minimum=0.0)
+OUTREACH_MEMORY_MIN_GB = strict_float("OUTREACH_MEMORY_MIN_GB", default=32.0, minimum=0.0)
+OUTREACH_SHORT_MINUTES = strict_float("OUTREACH_SHORT_MINUTES", default=2.0, minimum=0.0)
+OUTREACH_SHORT_JOBS = strict_int("OUTREACH_SHORT_JOBS", default=100, minimum=1)
+OUTREACH_TIMEOUT_JOBS = strict_int("OUTREACH_TIMEOUT_JOBS", default=5, minimum=1)
+OUTREACH_TIMEOUT_PERCENT = strict_float("OUTREACH_TIMEOUT_PERCENT", default=80.0, minimum=0.0)
+# The portal's address, for the links in mail (the job pages, the opt-out page); empty: paths only.
+PORTAL_BASE_URL = env.str("PORTAL_BASE_URL", default="").rstrip("/")
+CELERY_BEAT_SCHEDULE = {
+    **globals().get("CELERY_BEAT_SCHEDULE", {}),
+    "outreach.send": {"task": "outreach.send_reports", "schedule": OUTREACH_RUN_HOURS * 3600.0},
+}
