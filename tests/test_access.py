@@ -35,6 +35,9 @@ ALLOWED = {
     Rule.STAFF_OR_PERMISSION: {"staff"},  # no other persona holds the pattern's permission
     Rule.SERVICE: {"staff"},
     Rule.ADMIN: {"staff"},
+    Rule.METRICS: {
+        "staff"
+    },  # and Prometheus with PORTAL_METRICS_TOKEN or from PORTAL_METRICS_ALLOW (tests/test_metrics.py)
 }
 
 CONVERTER = re.compile(r"<(?:(?P<conv>[^>:]+):)?(?P<name>[^>]+)>")
@@ -236,6 +239,8 @@ def test_every_route_answers_each_persona_as_its_rule_says(personas, persona):
             ok = status < 500 and status not in (401, 403, 404) and not is_login_redirect(response)
         elif rule is Rule.ADMIN:
             ok = is_login_redirect(response) if persona == "anonymous" else status == 403
+        elif rule is Rule.METRICS:
+            ok = status == 403  # a scraper without the token or the address: no sign-in page
         elif persona == "anonymous":
             ok = is_login_redirect(response) or (status in (401, 403) and api)
         else:

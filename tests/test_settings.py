@@ -137,6 +137,15 @@ def test_ldap_in_clear_over_the_network_is_refused():
 def test_rate_limits_count_in_redis_whenever_redis_url_is_set():
     show = "from django.conf import settings; c = settings.CACHES['throttle']; print(c['BACKEND'], c['LOCATION'])"
     redis = _settings_in_subprocess(show, PORTAL_DEBUG="true", REDIS_URL="redis://127.0.0.1:6399/4")
-    assert redis.stdout.split() == ["django.core.cache.backends.redis.RedisCache", "redis://127.0.0.1:6399/4"]
+    # Django's backends, counting their hits and misses for /metrics (userportal/cache_backends.py)
+    assert redis.stdout.split() == ["userportal.cache_backends.RedisCache", "redis://127.0.0.1:6399/4"]
     local = _settings_in_subprocess(show, PORTAL_DEBUG="true")
-    assert local.stdout.split() == ["django.core.cache.backends.locmem.LocMemCache", "throttle"]
+    assert local.stdout.split() == ["userportal.cache_backends.LocMemCache", "throttle"]
+
+
+def test_the_default_cache_and_the_metrics_are_on_redis_whenever_redis_url_is_set():
+    show = "from django.conf import settings; print(settings.CACHES['default']['LOCATION'], settings.PORTAL_METRICS_REDIS_URL)"
+    redis = _settings_in_subprocess(show, PORTAL_DEBUG="true", REDIS_URL="redis://127.0.0.1:6399/4")
+    assert redis.stdout.split() == ["redis://127.0.0.1:6399/4", "redis://127.0.0.1:6399/4"]
+    local = _settings_in_subprocess(show, PORTAL_DEBUG="true")
+    assert local.stdout.split() == ["portal"]  # a memory cache, and metrics in each process

@@ -66,6 +66,7 @@ class Rule(enum.Enum):
     STAFF_OR_PERMISSION = "staff, or users holding the permission the pattern names (read-only staff pages)"
     SERVICE = "service accounts (uploader tokens) and staff"
     ADMIN = "Django admin's own checks (staff with model permissions)"
+    METRICS = "Prometheus: the bearer PORTAL_METRICS_TOKEN or an address in PORTAL_METRICS_ALLOW, and staff"
 
 
 # Membership rules whose source belongs to a feature app (which registers it when it loads):
@@ -159,6 +160,10 @@ def allowed(rule: Rule, request: HttpRequest, kwargs: dict[str, Any]) -> bool:
     user = request.user
     if rule is Rule.PUBLIC:
         return True
+    if rule is Rule.METRICS:
+        from userportal.metrics import scraper_allowed
+
+        return scraper_allowed(request) or bool(user.is_authenticated and user.is_staff)
     if not user.is_authenticated:
         return False
     if rule is Rule.ADMIN:
@@ -220,6 +225,8 @@ class AccessRuleMiddleware:
             if error is None:
                 raise
             return unavailable_response(request, error, exc)
+        if rule is Rule.METRICS:
+            raise PermissionDenied  # a scraper follows no sign-in page
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         raise PermissionDenied

@@ -8,4 +8,7 @@ class UserportalConfig(AppConfig):
     staff_powers = {"audit-readers": ("Read the audit log", ("userportal.view_auditentry",))}
 
     def ready(self) -> None:
-        from userportal import checks, signals  # noqa: F401  (registers system checks and audit receivers)
+        from userportal import beat, checks, metrics, signals  # noqa: F401  (system checks, audit receivers)
+
+        beat.connect_signals()  # the periodic tasks' last run and success
+        metrics.connect_signals()  # every task's outcome, for /metrics

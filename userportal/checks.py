@@ -1,5 +1,6 @@
 """System checks: every route has an access rule, every API view applies it; in production
-(check --deploy) the audit log has a key of its own and rate limits count in a shared cache."""
+(check --deploy) the audit log has a key of its own, and rate limits, caches, sessions and metrics are
+shared by every process (not kept in one process's memory)."""
 
 from __future__ import annotations
 
@@ -69,3 +70,38 @@ def check_throttle_cache(app_configs: Any = None, **kwargs: Any) -> list[checks.
             )
         ]
     return []
+
+
+@checks.register(checks.Tags.caches, deploy=True)
+def check_shared_state(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Two portal processes (or instances) must share what the pages rely on: caches, sessions, metrics."""
+    found: list[checks.CheckMessage] = []
+    default = str(settings.CACHES.get("default", {}).get("BACKEND", ""))
+    if default.endswith(("LocMemCache", "DummyCache")):
+        found.append(
+            checks.Warning(
+                "The default cache (the jobs lists' counts, uids, API tokens, pages' figures) is kept in each "
+                "process's memory: every process and instance counts and caches on its own.",
+                hint="Set REDIS_URL (the cache then uses it) or PORTAL_CACHE_URL to a Redis cache.",
+                id="portal.W012",
+            )
+        )
+    engine = str(getattr(settings, "SESSION_ENGINE", ""))
+    if engine.endswith((".cache", ".cached_db")) and default.endswith(("LocMemCache", "DummyCache")):
+        found.append(
+            checks.Warning(
+                "Sessions live in a per-process cache: a user signed in on one process is unknown to the others.",
+                hint="Keep the database sessions (the default) or put the default cache on Redis.",
+                id="portal.W013",
+            )
+        )
+    if not getattr(settings, "PORTAL_METRICS_REDIS_URL", ""):
+        found.append(
+            checks.Warning(
+                "The portal's metrics (/metrics) are counted in each process's memory: a scrape sees only the "
+                "process that answers it.",
+                hint="Set REDIS_URL or PORTAL_METRICS_REDIS_URL.",
+                id="portal.W014",
+            )
+        )
+    return found

@@ -158,3 +158,23 @@ class ExternalIdentity(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.subject}@{self.issuer} → {self.user}"
+
+
+class BeatRun(models.Model):
+    """The last run and the last success of one periodic (Celery beat) task, written by the worker
+    (userportal.beat, from Celery's task signals): shown on /health/, /staff/tasks/ and in /metrics."""
+
+    task = models.CharField(_("task"), max_length=200, unique=True)
+    runs = models.PositiveBigIntegerField(_("runs"), default=0)
+    last_run = models.DateTimeField(_("last run"), null=True, blank=True)
+    last_success = models.DateTimeField(_("last success"), null=True, blank=True)
+    last_failure = models.DateTimeField(_("last failure"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True, default="")
+
+    class Meta:
+        verbose_name = _("periodic task run")
+        verbose_name_plural = _("periodic task runs")
+        ordering = ("task",)
+
+    def __str__(self) -> str:
+        return self.task

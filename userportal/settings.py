@@ -7,6 +7,7 @@ A bad value stops start-up with ImproperlyConfigured naming the variable.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from pathlib import Path
@@ -101,6 +102,7 @@ if DEBUG:
 
 MIDDLEWARE = [
     "userportal.middleware.RequestLogMiddleware",  # first: it times everything below it
+    "userportal.metrics.MetricsMiddleware",  # times and counts each request (/metrics)
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "userportal.middleware.ContentSecurityPolicyMiddleware",
@@ -418,7 +420,12 @@ PORTAL_SITE_NAME = env.str("PORTAL_SITE_NAME", default="HPC user portal")
 PORTAL_DOCS_URL = env.str("PORTAL_DOCS_URL", default="")
 PORTAL_LOG_LEVEL = strict_choice("PORTAL_LOG_LEVEL", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
 
-CACHES = {"default": env.cache("PORTAL_CACHE_URL", default="locmemcache://portal")}
+# Every cache the pages rely on is shared by every process and instance whenever REDIS_URL is set
+# (a memory cache is per process; check --deploy warns about one).
+CACHES = {
+    "default": env.cache("PORTAL_CACHE_URL", default=REDIS_URL if "REDIS_URL" in os.environ else "locmemcache://portal")
+}
+CACHES["default"].setdefault("KEY_PREFIX", "portal" if "REDIS_URL" in os.environ else "")
 # Rate-limit counters (DRF throttles): shared by every portal process, so Redis whenever REDIS_URL
 # is set; a per-process memory cache multiplies each limit by the number of processes, which
 # check --deploy warns about. JOBQUEUE_CACHE_URL is the older name of PORTAL_THROTTLE_CACHE_URL.
@@ -427,6 +434,24 @@ CACHES["throttle"] = env.cache(
     default=env.str("JOBQUEUE_CACHE_URL", default=REDIS_URL if "REDIS_URL" in os.environ else "locmemcache://throttle"),
 )
 CACHES["throttle"].setdefault("KEY_PREFIX", "throttle")
+# Their hits and misses are counted for /metrics (userportal/cache_backends.py).
+for _cache in CACHES.values():
+    _cache["BACKEND"] = {
+        "django.core.cache.backends.redis.RedisCache": "userportal.cache_backends.RedisCache",
+        "django.core.cache.backends.locmem.LocMemCache": "userportal.cache_backends.LocMemCache",
+    }.get(_cache["BACKEND"], _cache["BACKEND"])
+
+# --- The portal's own metrics (/metrics, userportal/metrics.py) ------------------------------
+# Who may scrape: a bearer token, or client addresses and networks (staff may too).
+PORTAL_METRICS_TOKEN = env.str("PORTAL_METRICS_TOKEN", default="")
+PORTAL_METRICS_ALLOW = str_list("PORTAL_METRICS_ALLOW")
+for _network in PORTAL_METRICS_ALLOW:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError:
+        raise ImproperlyConfigured(f"PORTAL_METRICS_ALLOW: {_network!r} is not an address or a network.") from None
+# Where every process adds its counts (Redis; empty: each process's memory, development only).
+PORTAL_METRICS_REDIS_URL = env.str("PORTAL_METRICS_REDIS_URL", default=REDIS_URL if "REDIS_URL" in os.environ else "")
 
 # The console, and a log file (rotated by size; 0: by logrotate) when PORTAL_LOG_FILE is set.
 LOGGING = logging_config(

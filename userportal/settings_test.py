@@ -25,6 +25,9 @@ os.environ.setdefault("SLURM_SCONTROL", "")  # no slurmctld in unit tests: the n
 # Rate-limit counters in local memory, even with the stack's REDIS_URL: tests clear them, and
 # clearing a Redis cache flushes its whole database (Celery's queues with it).
 os.environ.setdefault("PORTAL_THROTTLE_CACHE_URL", "locmemcache://throttle")
+os.environ.setdefault("PORTAL_CACHE_URL", "locmemcache://portal")
+# The portal's metrics in this process's memory (tests/test_metrics.py points them at Redis itself).
+os.environ.setdefault("PORTAL_METRICS_REDIS_URL", "")
 
 from userportal.settings import *  # noqa: E402, F403
 

@@ -9,6 +9,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, Spec
 
 from userportal import views
 from userportal.access import Rule, guard, guard_include
+from userportal.metrics import metrics_view
 from userportal.modules import enabled_modules
 
 
@@ -24,6 +25,8 @@ def admin_urls() -> tuple[list[URLPattern | URLResolver], str, str]:
 urlpatterns = [
     guard(Rule.LOGIN, path("", views.home, name="home")),
     guard(Rule.PUBLIC, path("health/", views.health, name="health")),
+    guard(Rule.METRICS, path("metrics", metrics_view, name="metrics")),
+    guard(Rule.STAFF, path("staff/tasks/", views.periodic_tasks, name="periodic_tasks")),
     guard(Rule.PUBLIC, path("accounts/login/", views.LoginView.as_view(), name="login")),
     guard(Rule.PUBLIC, path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout")),
     guard(Rule.PUBLIC, path("i18n/setlang/", set_language, name="set_language")),

@@ -13,6 +13,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from userportal import beat
 from userportal.clusters import SESSION_KEY, clusters, current_cluster
 from userportal.errors import DataSourceError, InvalidInput
 from userportal.health import check_sources
@@ -50,7 +51,14 @@ def health(request: HttpRequest) -> JsonResponse:
             for s in sources
         },
     }
+    if portal_ok:  # the periodic tasks' last run and success (userportal.beat), from the portal database
+        body["beat"] = beat.health(staff=request.user.is_staff)
     return JsonResponse(body, status=200 if portal_ok else 503)
+
+
+def periodic_tasks(request: HttpRequest) -> HttpResponse:
+    """Staff: each periodic (beat) task's interval, runs, last run, success and failure, and lateness."""
+    return render(request, "periodic_tasks.html", {"tasks": beat.statuses()})
 
 
 @require_POST

@@ -56,6 +56,7 @@ write_portal_env() {
     env_line PORTAL_STACK_SSH_KEY_DIR "$E/ssh/keys"
     env_line PORTAL_STACK_OIDC_ISSUER "$OIDC_ISSUER"
     env_line PORTAL_STACK_URL "http://127.0.0.1:$P_APACHE"
+    env_line PORTAL_STACK_METRICS_TOKEN_FILE "$SEC/portal_metrics_token"   # Prometheus scrapes /metrics with it
     env_line PORTAL_STAFF_AFFILIATIONS staff@example.org
     # cloudstats: the guests' projects and members (libvirt.sh); setting it mounts the module
     env_line CLOUDSTATS_MEMBERSHIP file
@@ -69,6 +70,7 @@ write_portal_env() {
     env_line DJANGO_SETTINGS_MODULE userportal.settings
     env_line SECRET_KEY "$(secret django_secret_key)"
     env_line AUDIT_HMAC_KEY "$(secret audit_hmac_key)"
+    env_line PORTAL_METRICS_TOKEN "$(secret portal_metrics_token)"
     env_line DATABASE_URL "mysql://portal:$(secret mariadb_portal)@127.0.0.1:$port/userportal"
     env_line PORTAL_VAR_DIR "$D/portal-var"
     env_line PORTAL_HTTPS false

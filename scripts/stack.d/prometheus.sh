@@ -37,6 +37,17 @@ EOF
       - targets: ['127.0.0.1:$P_LIBVIRT_EXPORTER']
 EOF
     fi
+    # the portal's own metrics (/metrics through Apache), with the bearer token of daemon.env
+    secret portal_metrics_token > /dev/null
+    cat <<EOF
+  - job_name: portal
+    scrape_interval: 15s
+    metrics_path: /metrics
+    authorization:
+      credentials_file: $SEC/portal_metrics_token
+    static_configs:
+      - targets: ['127.0.0.1:$P_APACHE']
+EOF
     per_node_scrape_job node "$P_NODE_EXPORTER" 9100 0          # node_exporter.sh
     per_node_scrape_job slurm-job-exporter "$P_JOB_EXPORTER" 9798 1  # job_exporter.sh
     if [ "$rules" = 1 ]; then
