@@ -189,3 +189,13 @@ def test_counts_in_redis_are_shared_by_every_process(settings, monkeypatch):
         assert value(text, "portal_metrics_shared") == 1
     finally:
         metrics_store.client().delete(*(metrics_store.PREFIX + name for name in metrics.STORED))
+
+
+def test_staff_see_which_instance_and_process_answered_health():
+    staff = Client()
+    staff.force_login(User.objects.create_user("staffer", is_staff=True))
+    instance = staff.get("/health/").json()["instance"]
+    assert instance["pid"] == os.getpid() and instance["host"] and instance["process_group"] == ""
+    user = Client()
+    user.force_login(User.objects.create_user("alice"))
+    assert "instance" not in user.get("/health/").json()

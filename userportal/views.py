@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any
 
 from django.conf import settings
@@ -53,6 +55,12 @@ def health(request: HttpRequest) -> JsonResponse:
     }
     if portal_ok:  # the periodic tasks' last run and success (userportal.beat), from the portal database
         body["beat"] = beat.health(staff=request.user.is_staff)
+    if request.user.is_staff:  # which instance and process answered (several may sit behind a balancer)
+        body["instance"] = {
+            "host": socket.gethostname(),
+            "pid": os.getpid(),
+            "process_group": str(request.META.get("mod_wsgi.process_group", "")),
+        }
     return JsonResponse(body, status=200 if portal_ok else 503)
 
 

@@ -318,7 +318,12 @@ WSGISocketPrefix $R/apache/wsgi
 # mod_wsgi embeds Debian's python3 (3.11.2): the venv was made by /usr/bin/python3
 # supplementary-groups=shadow: pam_unix reads /etc/shadow for the PAM sign-in (PORTAL_PAM)
 WSGIDaemonProcess portal processes=1 threads=8 python-home=$APACHE_VENV python-path=$REPO home=$REPO display-name=%{GROUP} supplementary-groups=shadow
-WSGIProcessGroup portal
+# A second instance of the portal: processes of its own (nothing in memory shared with the first);
+# a request goes to it with the header X-Portal-Instance: 2 (tests/integration/test_two_instances_stack.py)
+WSGIDaemonProcess portal2 processes=1 threads=4 python-home=$APACHE_VENV python-path=$REPO home=$REPO display-name=%{GROUP} supplementary-groups=shadow
+SetEnvIf Request_URI "^" PORTAL_INSTANCE=portal
+SetEnvIf X-Portal-Instance "^2\$" PORTAL_INSTANCE=portal2
+WSGIProcessGroup %{ENV:PORTAL_INSTANCE}
 WSGIApplicationGroup %{GLOBAL}
 WSGIPassAuthorization On
 WSGIScriptAlias / $d/portal_wsgi.py
