@@ -71,7 +71,8 @@ class JobScriptUploadSerializer(serializers.Serializer):
         allow_null=True,
         min_value=1,
         max_value=MAX_TIME,
-        help_text="The job's submit time (epoch seconds). When omitted the portal looks it up in the job table.",
+        help_text="The job's submit time (epoch seconds; the uploader's reading, snapped to the job table's "
+        "value within 2 minutes). When omitted the portal looks it up in the job table.",
     )
     received_at = serializers.DateTimeField(read_only=True)
 

@@ -7,9 +7,12 @@ Two sources, in order (domain 1.16 and 6):
 2. :class:`jobstats.models.JobScript`, filled by the uploader in ``slurm_prolog/`` through
    ``POST /api/jobscripts/`` on clusters without that flag (or for jobs submitted before it).
 
-A job is (cluster, id_job, time_submit). The uploader knows the id only, so :func:`store_script`
-looks time_submit up in the job table when the script arrives; when slurmdbd has no record yet,
-the row keeps a NULL time_submit and :func:`script_for` matches it by its arrival time.
+A job is (cluster, id_job, time_submit). Our uploader sends the submit time it read from
+slurmctld's spool (the script's mtime, written at submission): :func:`store_script` snaps it to
+the job table's own value (within CLOCK_SLACK), or keeps it as sent when slurmdbd has no record
+yet. TrailblazingTurtle's uploader sends the id only: time_submit is then looked up in the job
+table when the script arrives; when that finds nothing the row keeps a NULL time_submit and
+:func:`script_for` matches it by its arrival time.
 Array tasks have no script of their own in slurmctld's spool: they fall back to the master's.
 """
 
@@ -86,20 +89,24 @@ def _moment(epoch: int) -> datetime:
 
 
 # --- storing uploads ------------------------------------------------------------------------
-def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime) -> int | None:
+def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime, hint: int | None = None) -> int | None:
     """time_submit of the job record `id_job` that a script arriving at `received_at` belongs to.
 
     The most recent record submitted before the script arrived, unless it ended long before:
     then it is an older job with the same id and the new job's record is not in slurmdbd yet.
+    With `hint` (the submit time the uploader read, as old as the job whatever the upload's
+    delay), the most recent record submitted between the hint (less CLOCK_SLACK) and the
+    arrival: the job's own, or its requeue's (a requeue dates a new record, not the spool).
     None when there is no such record, or when the Slurm database does not answer (an upload
-    must not fail because of it: the row is matched later by its arrival time).
+    must not fail because of it: the row is matched later by its arrival time or its hint).
     """
     at = _epoch(received_at)
     slack = int(CLOCK_SLACK.total_seconds())
+    lowest = max(hint - slack, 1) if hint is not None else 1
     try:
         row = (
             cluster_models(cluster)
-            .job.objects.filter(id_job=id_job, time_submit__gt=0, time_submit__lte=at + slack)
+            .job.objects.filter(id_job=id_job, time_submit__gte=lowest, time_submit__lte=max(at, hint or 0) + slack)
             .order_by("-time_submit")
             .values("time_submit", "time_end")
             .first()
@@ -111,7 +118,7 @@ def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime) -> 
         return None
     if row is None:
         return None
-    if row["time_end"] and row["time_end"] < at - int(MAX_UPLOAD_DELAY.total_seconds()):
+    if hint is None and row["time_end"] and row["time_end"] < at - int(MAX_UPLOAD_DELAY.total_seconds()):
         return None
     return int(row["time_submit"])
 
@@ -127,7 +134,8 @@ def store_script(
 ) -> JobScript:
     """Store an uploaded script; raise DuplicateScript when this job's script is already stored.
 
-    Without `time_submit` it is looked up in the job table (resolve_time_submit). A known
+    Without `time_submit` it is looked up in the job table (resolve_time_submit); a sent one is
+    snapped to the job table's value, or kept as sent when slurmdbd has no record yet. A known
     submission is a duplicate when its (cluster, id_job, time_submit) row exists, which the
     unique constraint also enforces under concurrency. An unresolved upload is a duplicate when
     the same script arrived recently for the same id (an uploader restarted and resent it).
@@ -136,11 +144,17 @@ def store_script(
     script = clean_script(submit_script)
     if time_submit is None:
         time_submit = resolve_time_submit(cluster=cluster, id_job=id_job, received_at=received_at)
+    else:
+        hint = time_submit
+        time_submit = resolve_time_submit(cluster=cluster, id_job=id_job, received_at=received_at, hint=hint) or hint
     same_job = JobScript.objects.filter(cluster=cluster, id_job=id_job)
     if time_submit is not None:
         # One read: this submission's row (a duplicate), or the same script sent before slurmdbd
-        # knew the job (a NULL row, now dated: that upload was this one).
-        earlier = Q(time_submit__isnull=True, received_at__gte=_moment(time_submit) - CLOCK_SLACK)
+        # knew the job (a NULL row, or one dated by the uploader's hint: now dated exactly).
+        slack = int(CLOCK_SLACK.total_seconds())
+        earlier = Q(time_submit__isnull=True, received_at__gte=_moment(time_submit) - CLOCK_SLACK) | Q(
+            time_submit__range=(time_submit - slack, time_submit + slack)
+        )
         rows = list(
             same_job.filter(Q(time_submit=time_submit) | earlier)
             .order_by("-received_at")
@@ -150,7 +164,13 @@ def store_script(
             raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}")
         matches = [pk for pk, _row_submit, text in rows if text == script]
         if matches:
-            JobScript.objects.filter(pk=matches[0], time_submit__isnull=True).update(time_submit=time_submit)
+            try:
+                with transaction.atomic(using=router.db_for_write(JobScript)):
+                    JobScript.objects.filter(pk=matches[0]).exclude(time_submit=time_submit).update(
+                        time_submit=time_submit
+                    )
+            except IntegrityError:  # a concurrent upload stored this submission meanwhile
+                pass
             raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}")
     elif _same_script(same_job.filter(received_at__gte=received_at - MAX_UPLOAD_DELAY), script):
         raise DuplicateScript(f"{cluster}/{id_job}")
@@ -278,6 +298,15 @@ def _uploaded_script(cluster: str, id_job: int, record: _Record) -> str | None:
         exact = scripts.filter(time_submit=record.time_submit).values_list("submit_script", flat=True).first()
         if exact is not None:
             return exact
+        # Dated by the uploader's hint before slurmdbd knew the job: the spool's mtime, within the slack.
+        slack = int(CLOCK_SLACK.total_seconds())
+        near = (
+            scripts.filter(time_submit__range=(record.time_submit - slack, record.time_submit + slack))
+            .values_list("submit_script", flat=True)
+            .first()
+        )
+        if near is not None:
+            return near
         start = _moment(record.time_submit) - CLOCK_SLACK
         end = (_moment(record.time_end) if record.time_end else timezone.now()) + MATCH_AFTER_END
         return (

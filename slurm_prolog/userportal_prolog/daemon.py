@@ -68,7 +68,7 @@ def daemon_pass(cfg, sent):
         text = read_script(path, cfg.script_length)
         if text is None:
             continue
-        payload = payload_for(cfg, job_id, text)
+        payload = payload_for(cfg, job_id, text, int(mtime))  # slurmctld's copy: written at submission
         if portal_down:  # do not wait for a timeout once per job
             outcome, detail = RETRY, "the portal is not answering"
         else:

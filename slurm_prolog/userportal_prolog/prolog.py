@@ -43,12 +43,12 @@ def prolog(cfg, job_id):
                 "job %d: no batch script in %s or %s (an salloc or srun job?)", job_id, cfg.spool, cfg.slurmd_spool
             )
             return
-        upload_id, text, mtime = found
+        upload_id, text, mtime, submitted = found
         is_array = upload_id != job_id or bool(env_int("SLURM_ARRAY_JOB_ID"))
         if is_array and already_sent(cfg, upload_id, mtime):
             log.debug("job %d: the script of array %d was already sent", job_id, upload_id)
             return
-        payload = payload_for(cfg, upload_id, text)
+        payload = payload_for(cfg, upload_id, text, submitted)
         if portal_recently_down(cfg):
             settled = True
             disarm()

@@ -39,11 +39,16 @@ def wait_for(condition, timeout: float = 10.0) -> bool:
 
 # --- prolog mode ----------------------------------------------------------------------------
 def test_prolog_uploads_the_jobs_script_from_the_slurmctld_spool(site, portal):
-    site.submit(1234, "#!/bin/bash\n#SBATCH -t 1:00\nsrun hostname\n")
+    spooled = site.submit(1234, "#!/bin/bash\n#SBATCH -t 1:00\nsrun hostname\n")
     result, _took = site.run(1234)
     assert result.returncode == 0, result.stderr
     assert portal.received == [
-        {"id_job": 1234, "submit_script": "#!/bin/bash\n#SBATCH -t 1:00\nsrun hostname\n", "cluster": "testcluster"}
+        {
+            "id_job": 1234,
+            "submit_script": "#!/bin/bash\n#SBATCH -t 1:00\nsrun hostname\n",
+            "cluster": "testcluster",
+            "time_submit": int(spooled.stat().st_mtime),  # slurmctld wrote it at submission
+        }
     ]
     assert portal.headers[0]["Authorization"].startswith("Token ")
     assert site.queued() == []
@@ -78,7 +83,12 @@ def test_portal_down_exits_0_at_once_and_queues_the_job(tmp_path, dead_url):
     assert took < 2.5
     assert site.queued() == [14]
     entry = json.loads((site.queue / "job.14.json").read_text())
-    assert entry["payload"] == {"id_job": 14, "submit_script": "#!/bin/bash\nsleep 1\n", "cluster": "testcluster"}
+    assert entry["payload"] == {
+        "id_job": 14,
+        "submit_script": "#!/bin/bash\nsleep 1\n",
+        "cluster": "testcluster",
+        "time_submit": int((site.spool / "hash.4" / "job.14" / "script").stat().st_mtime),
+    }
 
 
 def test_a_hanging_portal_delays_the_job_no_longer_than_the_timeout(site, portal):
