@@ -108,7 +108,7 @@ def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime, hin
             cluster_models(cluster)
             .job.objects.filter(id_job=id_job, time_submit__gte=lowest, time_submit__lte=max(at, hint or 0) + slack)
             .order_by("-time_submit")
-            .values("time_submit", "time_end")
+            .values_list("time_submit", "time_end")
             .first()
         )
     except DatabaseError:
@@ -116,11 +116,21 @@ def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime, hin
             "job %s/%s: Slurm database unavailable, time_submit left unknown", cluster, id_job, exc_info=True
         )
         return None
-    if row is None:
-        return None
-    if hint is None and row["time_end"] and row["time_end"] < at - int(MAX_UPLOAD_DELAY.total_seconds()):
-        return None
-    return int(row["time_submit"])
+    return pick_time_submit([row] if row else [], at=at, hint=hint)
+
+
+def pick_time_submit(records: list[tuple[int, int | None]], *, at: int, hint: int | None) -> int | None:
+    """resolve_time_submit's choice among a job id's records ``(time_submit, time_end)``, newest first."""
+    slack = int(CLOCK_SLACK.total_seconds())
+    lowest = max(hint - slack, 1) if hint is not None else 1
+    highest = max(at, hint or 0) + slack
+    for time_submit, time_end in records:
+        if not lowest <= time_submit <= highest:
+            continue
+        if hint is None and time_end and time_end < at - int(MAX_UPLOAD_DELAY.total_seconds()):
+            return None
+        return int(time_submit)
+    return None
 
 
 def store_script(
@@ -295,18 +305,16 @@ def _uploaded_script(cluster: str, id_job: int, record: _Record) -> str | None:
     """The upload for `id_job` that belongs to `record`'s submission (or to its lifetime)."""
     scripts = JobScript.objects.filter(cluster=cluster, id_job=id_job).order_by("-received_at", "-id")
     if record.time_submit:
-        exact = scripts.filter(time_submit=record.time_submit).values_list("submit_script", flat=True).first()
-        if exact is not None:
-            return exact
-        # Dated by the uploader's hint before slurmdbd knew the job: the spool's mtime, within the slack.
+        # This submission's upload, or one dated by the uploader's hint (the spool's mtime) before
+        # slurmdbd knew the job, within the slack: one query, the exact one preferred.
         slack = int(CLOCK_SLACK.total_seconds())
-        near = (
-            scripts.filter(time_submit__range=(record.time_submit - slack, record.time_submit + slack))
-            .values_list("submit_script", flat=True)
-            .first()
+        near = list(
+            scripts.filter(time_submit__range=(record.time_submit - slack, record.time_submit + slack)).values_list(
+                "time_submit", "submit_script"
+            )[:10]
         )
-        if near is not None:
-            return near
+        if near:
+            return next((text for when, text in near if when == record.time_submit), near[0][1])
         start = _moment(record.time_submit) - CLOCK_SLACK
         end = (_moment(record.time_end) if record.time_end else timezone.now()) + MATCH_AFTER_END
         return (

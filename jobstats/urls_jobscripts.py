@@ -7,9 +7,11 @@ permission to view or delete job scripts for anything but an upload (jobstats.ap
 from django.urls import URLPattern, path
 
 from jobstats import api_jobscripts as api
+from jobstats import api_jobscripts_batch as batch
 from userportal.access import Rule, guard
 
 urlpatterns: list[URLPattern] = [
     guard(Rule.SERVICE, path("api/jobscripts/", api.JobScriptList.as_view(), name="jobscript-list")),
+    guard(Rule.SERVICE, path("api/jobscripts/batch/", batch.JobScriptBatch.as_view(), name="jobscript-batch")),
     guard(Rule.SERVICE, path("api/jobscripts/<int:id_job>/", api.JobScriptDetail.as_view(), name="jobscript-detail")),
 ]

@@ -17,6 +17,7 @@ import argparse
 import os
 import sys
 
+from batch import send_batches
 from config import DEFAULT_CONFIG, PROG, Config, log, setup_logging
 from daemon import daemon
 from jobscripts import env_int
@@ -57,7 +58,7 @@ def main(argv):
         daemon(cfg, args.interval if args.interval is not None else cfg.interval)
         return 0
     if args.flush:
-        left = flush(cfg, guard_each=True)
+        left = send_batches(cfg) if cfg.batch else flush(cfg, guard_each=True)
         if left:
             log.warning("%d uploads still queued in %s", left, cfg.queue_dir)
         return 1 if left else 0

@@ -21,6 +21,8 @@ DEFAULTS = {
         "timeout": "2",
         "ca_file": "",
         "allow_plain_http": "no",
+        "batch": "no",
+        "batch_size": "500",
     },
     "slurm": {"spool": "/var/spool/slurmctld", "slurmd_spool": "/var/spool/slurmd", "cluster": ""},
     "queue": {
@@ -50,6 +52,8 @@ class Config(object):
         self.timeout = float(api["timeout"])
         self.ca_file = api["ca_file"].strip()
         self.allow_plain_http = api.getboolean("allow_plain_http")
+        self.batch = api.getboolean("batch")
+        self.batch_size = int(api["batch_size"])
         self.spool = slurm["spool"].strip()
         self.slurmd_spool = slurm["slurmd_spool"].strip()
         self.cluster = slurm["cluster"].strip()
@@ -80,13 +84,19 @@ class Config(object):
             )
         if not self.token:
             found.append("[api] token is empty (manage.py create_service_account prints one)")
-        if self.script_length < 1 or self.timeout <= 0 or self.max_files < 1:
-            found.append("[api] script_length and timeout, and [queue] max_files, must be positive")
+        if self.script_length < 1 or self.timeout <= 0 or self.max_files < 1 or not 1 <= self.batch_size <= 1000:
+            found.append(
+                "[api] script_length and timeout, and [queue] max_files, must be positive; [api] batch_size 1 to 1000"
+            )
         return found
 
     @property
     def url(self):
         return self.host + "/api/jobscripts/"
+
+    @property
+    def batch_url(self):
+        return self.host + "/api/jobscripts/batch/"
 
 
 def is_loopback(url):

@@ -5,6 +5,7 @@ import os
 import signal
 import time
 
+from batch import send_batches
 from config import log
 from jobscripts import payload_for, read_script
 from outbox import enqueue, ensure_dir, flush, note_portal, write_json
@@ -69,6 +70,11 @@ def daemon_pass(cfg, sent):
         if text is None:
             continue
         payload = payload_for(cfg, job_id, text, int(mtime))  # slurmctld's copy: written at submission
+        if cfg.batch:  # spooled now, sent in batches after this pass
+            enqueue(cfg, payload, "spooled for a batch")
+            sent[job_id] = mtime
+            changed = True
+            continue
         if portal_down:  # do not wait for a timeout once per job
             outcome, detail = RETRY, "the portal is not answering"
         else:
@@ -84,6 +90,8 @@ def daemon_pass(cfg, sent):
         changed = True
     if portal_down:
         note_portal(cfg, up=False)
+    if cfg.batch and changed:
+        send_batches(cfg)
     return changed
 
 
@@ -108,7 +116,7 @@ def daemon(cfg, interval):
                 save_state(cfg.state_file, sent)
             if time.monotonic() - last_flush >= cfg.retry_interval:
                 last_flush = time.monotonic()
-                flush(cfg, guard_each=True)
+                send_batches(cfg) if cfg.batch else flush(cfg, guard_each=True)
         except Exception:
             log.exception("daemon pass failed")
         wake = time.monotonic() + interval

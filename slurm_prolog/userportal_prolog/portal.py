@@ -55,17 +55,11 @@ def _opener(cfg):
     return urllib.request.build_opener(*handlers)
 
 
-def send(cfg, payload, timeout):
-    """POST one script; return (OK | RETRY | REFUSED | DROP, description).
-
-    OK: stored, or already stored. RETRY: the portal is down, slow or failing (queue it).
-    REFUSED: the token or the address is wrong (queue it, log loudly: an operator must act).
-    DROP: the portal rejected this upload itself (a 400 other than "already exists").
-    """
-    body = json.dumps(payload).encode("utf-8")
+def post(cfg, url, data, timeout):
+    """POST `data` as JSON to `url`: (HTTP status, the answer's first `limit` bytes), or (None, why not)."""
     request = urllib.request.Request(
-        cfg.url,
-        data=body,
+        url,
+        data=json.dumps(data).encode("utf-8"),
         method="POST",
         headers={
             "Content-Type": "application/json",
@@ -77,35 +71,50 @@ def send(cfg, payload, timeout):
     try:
         response = _opener(cfg).open(request, timeout=max(timeout, 0.05))
         try:
-            status, answer = response.getcode(), response.read(2048)
+            return response.getcode(), response.read(1 << 20)
         finally:
             response.close()
     except urllib.error.HTTPError as exc:
-        status = exc.code
         try:
-            answer = exc.read(2048)
+            return exc.code, exc.read(2048)
         except Exception:
-            answer = b""
+            return exc.code, b""
     except Exception as exc:  # refused, unreachable, DNS, TLS, socket timeout, reset...
-        reason = getattr(exc, "reason", None) or exc
-        return RETRY, "cannot reach %s: %s" % (cfg.url, reason)
+        return None, "cannot reach %s: %s" % (url, getattr(exc, "reason", None) or exc)
+
+
+def send(cfg, payload, timeout):
+    """POST one script; return (OK | RETRY | REFUSED | DROP, description).
+
+    OK: stored, or already stored. RETRY: the portal is down, slow or failing (queue it).
+    REFUSED: the token or the address is wrong (queue it, log loudly: an operator must act).
+    DROP: the portal rejected this upload itself (a 400 other than "already exists").
+    """
+    status, answer = post(cfg, cfg.url, payload, timeout)
+    if status is None:
+        return RETRY, answer
+    return classify(cfg, cfg.url, status, answer)
+
+
+def classify(cfg, url, status, answer):
+    """The outcome of an answer (see send)."""
     text = answer.decode("utf-8", "replace").strip()[:300]
     if status in (200, 201):
         return OK, "stored (HTTP %d)" % status
-    if status == 400 and DUPLICATE_TEXT in answer:
+    if status == 400 and DUPLICATE_TEXT in answer[:2048]:
         return OK, "already stored"
     if status in (401, 403):
         return REFUSED, "HTTP %d from %s: the token in [api] token of %s was refused: %s" % (
             status,
-            cfg.url,
+            url,
             cfg.path,
             text,
         )
     if 300 <= status < 400 or status == 404:
-        return REFUSED, "HTTP %d from %s: check [api] host (https://? the portal's address?)" % (status, cfg.url)
+        return REFUSED, "HTTP %d from %s: check [api] host (https://? the portal's address?)" % (status, url)
     if status in (408, 429) or status >= 500:
-        return RETRY, "HTTP %d from %s: %s" % (status, cfg.url, text)
-    return DROP, "HTTP %d from %s, upload rejected: %s" % (status, cfg.url, text)
+        return RETRY, "HTTP %d from %s: %s" % (status, url, text)
+    return DROP, "HTTP %d from %s, upload rejected: %s" % (status, url, text)
 
 
 def guarded_send(cfg, payload, timeout):

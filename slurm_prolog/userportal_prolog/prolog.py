@@ -2,6 +2,7 @@
 
 import os
 
+from batch import send_batches
 from config import log
 from jobscripts import env_int, find_script, payload_for
 from outbox import enqueue, ensure_dir, flush, note_portal, portal_recently_down
@@ -49,6 +50,13 @@ def prolog(cfg, job_id):
             log.debug("job %d: the script of array %d was already sent", job_id, upload_id)
             return
         payload = payload_for(cfg, upload_id, text, submitted)
+        if cfg.batch and enqueue(cfg, payload, "spooled for a batch"):
+            settled = True  # safe on disk: this run, another one or --flush sends it
+            if is_array:
+                mark_sent(cfg, upload_id)
+            if not portal_recently_down(cfg):
+                send_batches(cfg, deadline)
+            return
         if portal_recently_down(cfg):
             settled = True
             disarm()

@@ -48,8 +48,9 @@ def run_uploader(python: str | Path, *args: str, env: dict[str, str], timeout: f
 class FakePortal:
     """Answers POST /api/jobscripts/ like the portal: 201, 400 for a duplicate, or `mode`'s answer."""
 
-    mode: str = "ok"  # ok | duplicate | 401 | 500 | hang | bad-request
+    mode: str = "ok"  # ok | duplicate | 401 | 500 | hang | bad-request | batch-400 (the batch endpoint refuses)
     received: list[dict] = field(default_factory=list)
+    batches: list[list[dict]] = field(default_factory=list)  # POST /api/jobscripts/batch/: its scripts
     headers: list[dict] = field(default_factory=list)
     stored: set[int] = field(default_factory=set)
     url: str = ""
@@ -69,6 +70,8 @@ def _handler(portal: FakePortal) -> type[BaseHTTPRequestHandler]:
                 portal.release.wait(15)
                 return
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if self.path == "/api/jobscripts/batch/":
+                return self._batch(body)
             portal.received.append(body)
             portal.headers.append(dict(self.headers))
             if self.path != "/api/jobscripts/":
@@ -83,6 +86,20 @@ def _handler(portal: FakePortal) -> type[BaseHTTPRequestHandler]:
                 return self._answer(400, DUPLICATE)
             portal.stored.add(body["id_job"])
             return self._answer(201, json.dumps(body).encode())
+
+        def _batch(self, body: dict) -> None:
+            if self.headers.get("Authorization") != f"Token {TOKEN}" or portal.mode == "401":
+                return self._answer(401, b'{"detail":"Invalid token."}')
+            if portal.mode in ("500", "batch-400"):
+                return self._answer(500 if portal.mode == "500" else 400, b'{"scripts":["no"]}')
+            portal.batches.append(body["scripts"])
+            fresh = [item["id_job"] for item in body["scripts"] if item["id_job"] not in portal.stored]
+            portal.stored.update(fresh)
+            rejected = (
+                [{"index": 0, "id_job": 0, "errors": {"id_job": ["bad"]}}] if portal.mode == "bad-request" else []
+            )
+            answer = {"stored": len(fresh), "duplicates": len(body["scripts"]) - len(fresh), "rejected": rejected}
+            return self._answer(200, json.dumps(answer).encode())
 
         def _answer(self, status: int, body: bytes) -> None:
             self.send_response(status)

@@ -49,3 +49,16 @@ def test_a_wrong_token_is_refused_and_queued(portal_site):
     assert result.returncode == 0
     assert "HTTP 401" in result.stderr
     assert portal_site.queued() == [4322]
+
+
+def test_batch_mode_stores_the_scripts_with_their_submit_time(portal_site):
+    portal_site.api_extra = "batch = yes\n"
+    spooled = portal_site.submit(4400, "#!/bin/bash\nsrun batch\n")
+    result = run(portal_site, 4400)
+    assert result.returncode == 0
+    assert "1 scripts sent in one batch" in result.stderr, result.stderr
+    stored = JobScript.objects.get(id_job=4400)
+    assert stored.submit_script == "#!/bin/bash\nsrun batch\n"
+    assert stored.time_submit == int(spooled.stat().st_mtime)  # slurmdbd has no record: the spool's time
+    assert portal_site.queued() == []
+    assert "0 stored, 1 already stored" in run(portal_site, 4400).stderr
