@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import email
 import os
+import re
 import time
 from email.header import decode_header, make_header
 from pathlib import Path
 
 import pytest
+import requests
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.management import call_command
@@ -96,3 +98,46 @@ def test_a_stack_job_with_poor_cpu_use_is_mailed_once_through_the_stacks_smtp(li
     assert tasks.send_reports.apply().get() == 0
     time.sleep(1)
     assert len(mails_to(address, started)) == 1
+
+
+def shib(user: str, *, staff: bool = False) -> requests.Session:
+    """A session carrying the Shibboleth-style identity the stack's Apache turns into REMOTE_USER."""
+    session = requests.Session()
+    session.headers["X-Test-Remote-User"] = f"{user}@example.org"
+    session.headers["X-Test-Affiliation"] = "staff@example.org;member@example.org" if staff else "member@example.org"
+    return session
+
+
+def csrf(page: requests.Response) -> str:
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    assert token, page.text[:500]
+    return token.group(1)
+
+
+def test_through_apache_staff_run_a_dry_run_and_a_user_chooses_the_reports(stack_dir):
+    """The stack's Apache (PORTAL_MODULES=all): the staff page's dry run reviews bob's real jobs, sending nothing."""
+    apache = os.environ["PORTAL_STACK_URL"]
+    staff = shib("staffer", staff=True)
+    page = staff.get(f"{apache}/secure/outreach/staff/", timeout=60)
+    assert page.status_code == 200 and "Cores allocated but idle" in page.text
+    dry = staff.post(
+        f"{apache}/secure/outreach/staff/dry-run/", data={"csrfmiddlewaretoken": csrf(page), "username": "bob"},
+        timeout=120,
+    )  # fmt: skip
+    assert dry.status_code == 200, dry.text[:500]
+    reviewed = re.search(r"Nothing was sent\. (\d+) jobs reviewed", dry.text)
+    assert reviewed and int(reviewed.group(1)) >= 1, dry.text[:2000]
+    assert shib("bob").get(f"{apache}/secure/outreach/staff/", timeout=60).status_code in (403, 404)
+
+    bob = shib("bob")
+    url = f"{apache}/secure/outreach/"
+    page = bob.get(url, timeout=60)
+    assert page.status_code == 200 and 'name="rule_low-cpu"' in page.text
+    data = {"csrfmiddlewaretoken": csrf(page), "receive": "on", "rule_idle-gpu": "on"}
+    assert bob.post(url, data=data, timeout=60, allow_redirects=False).status_code == 302
+    boxes = dict(re.findall(r'<input type="checkbox" name="(\w[\w-]*)"([^>]*)>', bob.get(url, timeout=60).text))
+    assert "checked" in boxes["receive"] and "checked" in boxes["rule_idle-gpu"], boxes
+    assert "checked" not in boxes["rule_low-cpu"], boxes
+    everything = {f"rule_{r}": "on" for r in ("idle-gpu", "low-cpu", "excess-memory", "short-jobs", "timeouts")}
+    page = bob.get(url, timeout=60)
+    bob.post(url, data={"csrfmiddlewaretoken": csrf(page), "receive": "on", **everything}, timeout=60)
