@@ -74,7 +74,9 @@ def test_jobs_spread_over_both_nodes_by_expected_wait_and_the_dashboard_has_the_
     assert finals[2]["started_at"] >= finals[1]["completed_at"]
     assert finals[1]["started_at"] < finals[0]["completed_at"]
     # each job ran through its own node's sshd (start, poll, collect, clean up: ssh commands there)
-    sessions = {name: log.read_text(errors="replace")[offsets[name] :].count(SESSION) for name, log in logs.items()}
+    sessions = {
+        name: log.read_bytes()[offsets[name] :].decode(errors="replace").count(SESSION) for name, log in logs.items()
+    }  # byte offsets
     assert sessions["gpu01"] >= 3 and sessions["gpu02"] >= 6, sessions
     after = dashboard(admin)
     assert dashboard_mismatches(after) == []
