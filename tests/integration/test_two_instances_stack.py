@@ -1,6 +1,7 @@
-"""Two instances of the portal share their state: a session, a login lockout and a rate limit hold
-across both. The stack's Apache runs a second mod_wsgi daemon group (``portal2``: processes of its
-own, nothing in memory shared with ``portal``); the header X-Portal-Instance: 2 sends a request to it."""
+"""Two instances of the portal share their state: a session, a login lockout, a rate limit and the
+job queue's results hold across both. The stack's Apache runs a second mod_wsgi daemon group
+(``portal2``: processes of its own, nothing in memory shared with ``portal``); the header
+X-Portal-Instance: 2 sends a request to it."""
 
 from __future__ import annotations
 
@@ -8,9 +9,11 @@ import os
 import re
 import uuid
 
+import jobqueue_seed_client as seed
 import pytest
 import redis
 import requests
+from stack_jobqueue import cancel_active, issue_token, submit_bearer
 from stack_portal import connect_portal_db, daemon_env
 
 pytestmark = pytest.mark.django_db(databases=["default"])
@@ -90,3 +93,15 @@ def test_a_rate_limit_counts_the_requests_of_both_instances(portal, stack_dir):
     finally:  # the limit holds a minute: leave the other tests' nodes requests alone
         if keys():
             store.delete(*keys())
+
+
+def test_a_job_queue_result_written_for_one_instance_is_read_through_the_other(stack_dir):
+    # JOBQUEUE_DIR (results/) and the job rows are shared: submitted through one, read through the other
+    token = issue_token(stack_dir, "twoinst")
+    cancel_active(token, "twoinst")
+    job_id = submit_bearer(token, 1, competition_id="two-instances")["job_id"]
+    assert seed.wait_for_job(job_id, token, timeout=180)["status"] == "completed"
+    headers = {"Authorization": f"Bearer {token}", **TWO}
+    results = requests.get(f"{seed.BASE_URL}/api/results/{job_id}", headers=headers, timeout=30)
+    assert results.status_code == 200, results.text
+    assert '"accuracy": 0.93' in results.json()["output"]
