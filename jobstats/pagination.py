@@ -46,6 +46,10 @@ class JobListPagination(LimitOffsetPagination):
             self.limit_query_param, self.offset_query_param = "length", "start"
             self.draw = _draw(request)
         page = super().paginate_queryset(queryset, request, view)
+        if page == [] and self.limit:
+            # DRF reads nothing when the (cached) count is 0 or below the offset: read the page, which
+            # corrects a count that a job submitted since left behind
+            page = list(queryset[self.offset : self.offset + self.limit])
         self.count = len(queryset)  # reading the page may have corrected a stale cached count
         self.total = int(getattr(queryset, "total", self.count or 0))
         return page

@@ -12,6 +12,7 @@ import bisect
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from statistics import fmean, median
+from typing import NamedTuple
 
 from django.utils.translation import gettext as _
 
@@ -104,25 +105,31 @@ def jobs_started(cluster: str, window: Window, account: str = "") -> list[JobRow
     return [JobRow(p or "", a or "", c, e, s, t, lim, st) for p, a, c, e, s, t, lim, st in values]
 
 
-def levelfs_at_start(session: MetricsSession, jobs: list[JobRow], window: Window) -> dict[str, Series]:
+class LevelFS(NamedTuple):
+    """slurm-exporter's LevelFS series by account, each point the latest sample of the ``step`` ending there."""
+
+    series: dict[str, Series]
+    step: int
+
+
+def levelfs_at_start(session: MetricsSession, jobs: list[JobRow], window: Window) -> LevelFS:
     """slurm-exporter's LevelFS series of the jobs' accounts over the window (widened by LEVELFS_LAG), by account."""
     accounts = sorted({job.account for job in jobs if job.account})
     if not accounts:
-        return {}
+        return LevelFS({}, 0)
     widened = Window.of(window.start, window.end + LEVELFS_LAG)
     # each step's latest sample (a gauge scraped every minute would vanish between steps hours apart)
     levelfs = selector("slurm_account_levelfs", regex={"account": accounts})
     expr = f"max by (account) (last_over_time({levelfs}[{widened.step}s]))"
-    return {s.labels.get("account", ""): s for s in session.query_range(expr, widened)}
+    return LevelFS({s.labels.get("account", ""): s for s in session.query_range(expr, widened)}, widened.step)
 
 
-def _sample_after(series: Series, moment: int) -> float | None:
+def _sample_after(series: Series, moment: int, step: int) -> float | None:
     """The value of the first point at or after ``moment``: the latest sample of the step ending there.
 
     Each point is ``last_over_time`` over one step (levelfs_at_start), so a point less than a step
     (or LEVELFS_LAG, when steps are short) after the start holds a sample of the start's step.
     """
-    step = series.timestamps[1] - series.timestamps[0] if len(series.timestamps) > 1 else 0
     index = bisect.bisect_left(series.timestamps, moment)
     if index < len(series.timestamps) and series.timestamps[index] - moment <= max(LEVELFS_LAG, step):
         value = series.values[index]
@@ -130,7 +137,7 @@ def _sample_after(series: Series, moment: int) -> float | None:
     return None
 
 
-def by_partition(jobs: Iterable[JobRow], levelfs: dict[str, Series] | None = None) -> list[PartitionStats]:
+def by_partition(jobs: Iterable[JobRow], levelfs: LevelFS | None = None) -> list[PartitionStats]:
     stats: dict[str, PartitionStats] = {}
     for job in jobs:
         entry = stats.setdefault(job.partition, PartitionStats(job.partition))
@@ -142,8 +149,8 @@ def by_partition(jobs: Iterable[JobRow], levelfs: dict[str, Series] | None = Non
             entry.timeouts += int(job.state & 0xFF == JobState.TIMEOUT)
             if job.timelimit_min:
                 entry.ratios.append((job.end - job.start) / (job.timelimit_min * 60))
-        series = (levelfs or {}).get(job.account)
-        value = _sample_after(series, job.start) if series is not None else None
+        series = levelfs.series.get(job.account) if levelfs else None
+        value = _sample_after(series, job.start, levelfs.step) if levelfs and series is not None else None
         if value is not None:
             entry.levelfs.append(value)
     return sorted(stats.values(), key=lambda entry: entry.partition)

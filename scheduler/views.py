@@ -56,7 +56,7 @@ def _stats(request: HttpRequest, window: Window, account: str) -> tuple[list[ana
         if problem is None:
             raise
         return [], [str(problem.user_message)]
-    levelfs = {}
+    levelfs = None
     try:
         levelfs = analytics.levelfs_at_start(MetricsSession(), jobs, window)
     except DataSourceError as exc:

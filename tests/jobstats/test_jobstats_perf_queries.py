@@ -245,3 +245,13 @@ def test_the_user_page_shows_a_job_submitted_after_its_count_was_cached(client, 
     after = client.get(url).context["page"]
     assert after.paginator.count == before.paginator.count + 1 == len(after.object_list)
     assert new.id_job in [job.id_job for job in after.object_list]
+
+
+def test_a_stale_count_of_zero_is_corrected_by_the_page_read(client, many):
+    client.force_login(many.owner)
+    search = {"search[value]": "job-later"}
+    assert page(client, start=0, length=10, **search)["recordsFiltered"] == 0  # counted and cached: none
+    new = many.slurm.job("owner", "def-owner", job_name="job-later")
+    body = page(client, start=0, length=10, **search)
+    assert body["recordsFiltered"] == len(body["data"]) == 1
+    assert body["data"][0]["id_job"] == new.id_job

@@ -112,3 +112,17 @@ def test_window_is_computed_per_request(client, personas, monkeypatch):
     second = client.get(reverse("scheduler:index")).context["window"]
     assert second.end - first.end == 86400
     assert first.seconds == 30 * 86400
+
+
+def test_levelfs_at_start_takes_the_step_from_the_query_not_from_a_gap():
+    """Prometheus leaves out steps without samples: a gap is not the step, and the value 9 steps
+    after a job's start does not stand for its start."""
+    from scheduler.analytics import JobRow, LevelFS, by_partition
+
+    step, t0 = 3600, 1_800_000_000
+    series = Series({"account": "a"}, [float(t0), t0 + 10.0 * step, t0 + 11.0 * step], [0.2, 0.9, 0.8])
+    levelfs = LevelFS({"a": series}, step)
+    late = JobRow("cpu", "a", 1, t0 + step, t0 + step, 0, 60, 0)  # started in the gap
+    on_time = JobRow("cpu", "a", 1, t0 + 10 * step - 60, t0 + 10 * step - 60, 0, 60, 0)  # a minute before a point
+    assert by_partition([late], levelfs)[0].levelfs_mean is None
+    assert by_partition([on_time], levelfs)[0].levelfs_mean == 0.9
