@@ -49,7 +49,8 @@ class JobListPagination(LimitOffsetPagination):
         if page == [] and self.limit:
             # DRF reads nothing when the (cached) count is 0 or below the offset: read the page, which
             # corrects a count that a job submitted since left behind
-            page = list(queryset[self.offset : self.offset + self.limit])
+            offset = self.offset or 0
+            page = list(queryset[offset : offset + self.limit])
         self.count = len(queryset)  # reading the page may have corrected a stale cached count
         self.total = int(getattr(queryset, "total", self.count or 0))
         return page

@@ -28,17 +28,21 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
+import secrets
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import portal_metrics  # bench/jobstats/ is the script's own directory on sys.path
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 PORT = 8766
+METRICS_TOKEN = secrets.token_urlsafe(16)  # this run's /metrics bearer
+METRICS_REDIS = "redis://127.0.0.1:6379/13"
 
 
 def bench_env(args: argparse.Namespace) -> dict[str, str]:
@@ -52,6 +56,9 @@ def bench_env(args: argparse.Namespace) -> dict[str, str]:
         "PROMETHEUS_URL": args.prometheus,
         "PORTAL_MODULES": "jobstats",
         "PORTAL_CACHE_URL": args.cache,
+        # the portal's own /metrics, recorded around the timed requests (portal_metrics.py)
+        "PORTAL_METRICS_TOKEN": METRICS_TOKEN,
+        "PORTAL_METRICS_REDIS_URL": METRICS_REDIS,
         "PORTAL_CONN_MAX_AGE": "60",
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "PORTAL_HTTPS": "false",
@@ -381,8 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # Cases seconds long each (a cache lost, a sort of all the heavy user's rows) run --cold-n times.
         slow = [c for c in cases if c[3] == "flushed" or c[0] == "jobs API as TT's page sends it"]
+        scraped = portal_metrics.scrape(f"http://127.0.0.1:{PORT}", METRICS_TOKEN)
         timings = measure([c for c in cases if c not in slow], args.n, args.warmup, args.rounds)
         timings.update(measure(slow, args.cold_n or args.n, 1, args.rounds))
+        recorded = portal_metrics.per_view(scraped, portal_metrics.scrape(f"http://127.0.0.1:{PORT}", METRICS_TOKEN))
         measure([("warm", heavy_key, urls["jobs API, first page"], "")], 1, 0, 1)  # counts cached again
         server.terminate()  # after a restart: new workers, the cache (Redis) kept
         server.wait(timeout=30)
@@ -403,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
         f"Load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
         f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}.",
     ]
+    extra += ["", *portal_metrics.table(recorded)]
     text = report(args.label, args, timings, counts, extra)
     print(text)
     if not args.no_write:
