@@ -89,8 +89,8 @@ def _claim_node(job: Job) -> bool:
             return True
         if node.current_job_id is not None:
             current = Job.objects.filter(pk=node.current_job_id).values_list("status", flat=True).first()
-            if current in ACTIVE_STATUSES:
-                return False
+            if current in ACTIVE_STATUSES or settings.JOBQUEUE_LXC_RESTART:
+                return False  # a disposable node held by a finished job was not reset: release_stuck_nodes
         older = Job.objects.filter(
             node=job.node, status=JobStatus.PENDING, remote_id="", cancel_requested=False, created__lt=job.created
         ).exists()
@@ -157,13 +157,38 @@ def _follow(job: Job, executor: Executor) -> float | None:
     if status == JobStatus.FAILED and not error:
         error = f"the code exited with status {poll.exit_code}"
     _finish(job, status, error=error, free_node=False)
+    release(job, executor)
+    return None
+
+
+def release(job: Job, executor: Executor) -> bool:
+    """Clean up after a finished job, then hand its node over; whether the node was handed over.
+
+    The node stays the job's while it is released: a disposable node (JOBQUEUE_LXC_RESTART)
+    restarts before the next job. If it could not be reset, the node stays the finished job's,
+    out of service, until release_stuck_nodes() (jobqueue.reconcile) manages it.
+    """
     try:
-        executor.release(job)  # the node is still the job's: a disposable one restarts before the next job
+        executor.release(job)
     except (ExecutorUnavailable, ExecutorError, OSError) as exc:
+        if settings.JOBQUEUE_LXC_RESTART and executor.uses_nodes:
+            logger.error("job %s: node %s not reset, kept out of service: %s", job.job_id, job.node, exc)
+            return False
         logger.warning("job %s: cleaning up after it failed: %s", job.job_id, exc)
     with transaction.atomic():
         _release_node(job)
-    return None
+    return True
+
+
+def release_stuck_nodes() -> list[str]:
+    """Release again each node still held by a finished job (a reset that failed): the nodes freed."""
+    executor = get_executor()
+    freed = []
+    for node in Node.objects.filter(current_job__isnull=False).exclude(current_job__status__in=ACTIVE_STATUSES):
+        job = node.current_job
+        if job is not None and release(job, executor):
+            freed.append(node.name)
+    return freed
 
 
 def _finish(job: Job, status: str, *, error: str = "", free_node: bool = True) -> None:

@@ -23,4 +23,5 @@ def advance_job(*, job_id: str) -> None:
 
 @shared_task(name="jobqueue.reconcile", acks_late=True, ignore_result=True)
 def reconcile() -> int:
+    steps.release_stuck_nodes()  # a disposable node whose reset failed, tried again
     return len(services.reconcile())

@@ -335,8 +335,7 @@ class SSHExecutor(Executor):
         finally:
             if host is not connection(node):
                 host.close()
-        if status != 0:
-            logger.error("restarting container %s failed: %s", container, err.strip())
-            return
+        if status != 0:  # the node was not reset: the caller keeps it out of service
+            raise ExecutorError(f"restarting container {container} failed: {err.strip() or f'exit status {status}'}")
         connection(node).close()  # the node's sshd restarted with its container
         time.sleep(settings.JOBQUEUE_LXC_WAIT)

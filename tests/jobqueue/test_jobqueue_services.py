@@ -58,6 +58,39 @@ def test_the_node_is_handed_over_only_after_the_finished_job_is_released(alice, 
     assert second.status == JobStatus.RUNNING
 
 
+def test_a_disposable_node_that_was_not_reset_takes_no_next_job(alice, bob, settings, monkeypatch):
+    """JOBQUEUE_LXC_RESTART: a failed reset keeps the node out of service (the next job waits), and
+    jobqueue.reconcile frees it once a reset works."""
+    from jobqueue import tasks
+    from jobqueue.executors import ExecutorError
+
+    settings.JOBQUEUE_NODES = ["gpu-node-0=127.0.0.1:22"]
+    settings.JOBQUEUE_LXC_RESTART = True
+    first, second = make_job(alice), make_job(bob)
+    resets = {"work": False}
+
+    def release(executor, job):
+        if not resets["work"]:
+            raise ExecutorError("restarting container gpu-node-0 failed: sudo: a password is required")
+
+    monkeypatch.setattr(fake_executor.FakeExecutor, "release", release)
+    fake_executor.finish(first.job_id)
+    steps.advance(first.job_id)
+    first.refresh_from_db()
+    assert first.status == JobStatus.COMPLETED  # the job's own outcome stands
+    assert Node.objects.get(name="gpu-node-0").current_job_id == first.pk  # out of service
+    steps.advance(second.job_id)
+    second.refresh_from_db()
+    assert second.status == JobStatus.PENDING and not second.remote_id
+    tasks.reconcile()  # the reset still fails: still held
+    assert Node.objects.get(name="gpu-node-0").current_job_id == first.pk
+    resets["work"] = True
+    tasks.reconcile()
+    second.refresh_from_db()
+    assert second.status == JobStatus.RUNNING
+    assert Node.objects.get(name="gpu-node-0").current_job_id == second.pk
+
+
 def test_a_failed_exit_code_fails_the_job_with_a_reason(alice):
     job = make_job(alice)
     fake_executor.finish(job.job_id, exit_code=3)
