@@ -8,9 +8,10 @@ task `billing.sync_slurm_roles` every BILLING_ROLES_CHECK_MINUTES. They are not 
 `manage.py staff_powers` never grants them, and hand-made members are removed at the next check.
 With the setting off both groups are emptied. A source that does not answer changes nothing.
 
-Billing's actions ask may(): the permission, held by staff or by someone who may read the billing
-staff pages (billing.view_receipt) — so a Slurm Administrator who is not portal staff may change
-rates and mark receipts paid, and an Operator may not.
+Billing's actions ask may(): staff holding the permission (a staff power), or a member of
+`slurm-administrators` asking for one of that group's permissions — so a Slurm Administrator who is
+not portal staff may change rates and mark receipts paid, and an Operator may not, even one still in
+a staff-power group (billing-rates, billing-payments) from before they lost staff status.
 """
 
 from __future__ import annotations
@@ -40,10 +41,12 @@ LEVEL_GROUP = {AdminLevel.OPERATOR: OPERATORS, AdminLevel.ADMINISTRATOR: ADMINIS
 
 
 def may(user: Any, permission: str) -> bool:
-    """`permission`, held by staff or by a reader of the billing staff pages (see the module)."""
-    if not (user.is_authenticated and user.is_active and user.has_perm(permission)):
+    """Staff holding `permission`, or a Slurm Administrator (group) asking for one of its permissions."""
+    if not (user.is_authenticated and user.is_active):
         return False
-    return bool(user.is_staff or user.has_perm(READ))
+    if user.is_staff and user.has_perm(permission):
+        return True
+    return enabled() and permission in GROUPS[ADMINISTRATORS] and user.groups.filter(name=ADMINISTRATORS).exists()
 
 
 def require(user: Any, permission: str) -> None:

@@ -307,6 +307,7 @@ def staff_rates(request: HttpRequest) -> HttpResponse:
     context: dict[str, Any] = {"tiers": tiers, "tier": tier, "rates": services.current_rates(tier) if tier else None}
     context["history"] = list(tier.rates.all()[:30]) if tier else []
     context["currency"] = settings.BILLING_CURRENCY
+    context["may_change"] = roles.may(request.user, "billing.add_rate")
     return render(request, "billing/staff_rates.html", context)
 
 
@@ -342,6 +343,7 @@ def staff_receipts(request: HttpRequest) -> HttpResponse:
     context = {
         "pending": ledger.pending_receipts(),
         "paid": list(Receipt.objects.filter(status=Receipt.Status.PAID).order_by("-paid_at")[:50]),
+        "may_change": roles.may(request.user, "billing.change_receipt"),
     }
     return render(request, "billing/staff_receipts.html", context)
 

@@ -200,3 +200,21 @@ def test_the_check_with_the_setting_off_creates_no_group(personas, settings):
     set_level("owner", 3)
     assert sync_slurm_roles.delay().get() == {}
     assert not Group.objects.filter(name__in=list(roles.GROUPS)).exists()
+
+
+def test_a_non_staff_operator_left_in_a_staff_power_group_changes_nothing(client, personas, on, receipt):
+    from userportal.powers import grant
+
+    grant(personas.owner, ["billing-rates", "billing-payments"])  # left over from staff days
+    set_level("owner", 2)
+    client.force_login(personas.owner)  # not staff, Slurm Operator
+    assert personas.owner.has_perm("billing.add_rate") and personas.owner.has_perm(roles.READ)
+    assert post_rate(client).status_code == 403
+    assert client.post(reverse("billing:mark_paid", kwargs={"receipt_id": receipt.pk})).status_code == 403
+    assert Receipt.objects.get(pk=receipt.pk).status == Receipt.Status.PENDING
+    assert b'action="' + reverse("billing:formula").encode() not in client.get(reverse("billing:staff_rates")).content
+    # staff without the power may not either; staff with it may
+    assert not roles.may(personas.member, "billing.add_rate")
+    personas.owner.is_staff = True
+    personas.owner.save()
+    assert roles.may(type(personas.owner).objects.get(pk=personas.owner.pk), "billing.add_rate")
