@@ -2,7 +2,9 @@
 
 slurmdbd keeps it in ``user_table.admin_level`` (1 None, 2 Operator, 3 Administrator; domain 1.14),
 one value per slurmdbd for every cluster. ``sacctmgr show user format=User,AdminLevel`` prints the
-same as a word. A user Slurm does not know (or a deleted one) has no level: NONE.
+same as a word. A user Slurm does not know (or a deleted one) has no level: NONE; so has a portal
+user whose name is no valid Slurm entity name (``ops@example.org``): Slurm cannot know it, and it is
+never put on sacctmgr's command line.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Iterable
 from django.db import DatabaseError
 
 from slurm.models import AdminLevel, SlurmUser
-from slurm.sacctmgr import get_client
+from slurm.sacctmgr import check_entity_name, get_client
 from userportal.errors import SlurmDatabaseUnavailable
 
 SOURCES = ("database", "sacctmgr")
@@ -24,6 +26,14 @@ def from_word(word: str) -> AdminLevel:
     return _WORDS.get(word.strip().lower(), AdminLevel.NONE)
 
 
+def _valid(name: str) -> bool:
+    try:
+        check_entity_name(name, "user name")
+    except ValueError:
+        return False
+    return True
+
+
 def elevated_levels(source: str = "database", users: Iterable[str] | None = None) -> dict[str, AdminLevel]:
     """{user: OPERATOR or ADMINISTRATOR} for the users (all when None) whose level is above None.
 
@@ -31,6 +41,10 @@ def elevated_levels(source: str = "database", users: Iterable[str] | None = None
     """
     names = None if users is None else sorted(set(users))
     if source == "sacctmgr":
+        if names is not None:
+            names = [name for name in names if _valid(name)]
+            if not names:
+                return {}
         client = get_client()
         if names is not None and len(names) == 1:
             words = client.admin_levels(names[0])

@@ -218,3 +218,15 @@ def test_a_non_staff_operator_left_in_a_staff_power_group_changes_nothing(client
     personas.owner.is_staff = True
     personas.owner.save()
     assert roles.may(type(personas.owner).objects.get(pk=personas.owner.pk), "billing.add_rate")
+
+
+def test_sacctmgr_source_a_name_slurm_cannot_hold_has_no_level(client, on, monkeypatch, django_user_model):
+    on.BILLING_ROLES_SOURCE = "sacctmgr"
+    calls: list = []
+    fake_sacctmgr(monkeypatch, "", calls)
+    user = django_user_model.objects.create_user(username="ops@example.org", password="x")
+    client.force_login(user)  # signs in: no ValueError from the name check, and no sacctmgr call
+    assert groups_of(user) == set()
+    assert calls == []
+    fake_sacctmgr(monkeypatch, "owner|Administrator\n", calls)
+    assert "ops@example.org" not in roles.sync_all()
