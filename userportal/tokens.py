@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -95,10 +96,13 @@ def issue_token(
     return token, key
 
 
-# A user's personal token (created on the jobstats command's page) reads only: GET, HEAD and
-# OPTIONS. Kept in a file on a shared login node, it can do less harm than the user's session.
+# A user's personal token (created on the jobstats command's page) reads only (GET, HEAD and
+# OPTIONS), only the jobstats command's endpoint, and only the user's own jobs there (no `?user=`
+# of someone else, even for staff: they use their session or a regular API token for that). Kept
+# in a file on a shared login node, it can do less harm than the user's session.
 PERSONAL_NAME = "personal (jobstats command)"
 READ_ONLY_METHODS = ("GET", "HEAD", "OPTIONS")
+PERSONAL_ROUTES = ("jobstats:api-jobstats",)
 
 
 def personal_tokens(user: User) -> list[ApiToken]:
@@ -195,9 +199,26 @@ class ApiTokenAuthentication(BaseAuthentication):
                 _("Invalid token header. Token string should not contain invalid characters.")
             ) from None
         user, token = self.authenticate_credentials(key)
-        if token.name == PERSONAL_NAME and request.method not in READ_ONLY_METHODS:
-            raise exceptions.PermissionDenied(_("A personal token only reads."))
+        if token.name == PERSONAL_NAME:
+            self.check_personal(request, user)
         return user, token
+
+    @staticmethod
+    def check_personal(request: Any, user: Any) -> None:
+        """A personal token reads the user's own jobs on the jobstats command's endpoint, nothing else."""
+        if request.method not in READ_ONLY_METHODS:
+            raise exceptions.PermissionDenied(_("A personal token only reads."))
+        match = getattr(request, "resolver_match", None)
+        if match is None:
+            try:
+                match = resolve(request.path_info)
+            except Resolver404:
+                match = None
+        if match is None or match.view_name not in PERSONAL_ROUTES:
+            raise exceptions.PermissionDenied(_("A personal token only serves the jobstats command."))
+        asked = request.GET.get("user", "")
+        if asked and asked != user.get_username():
+            raise exceptions.PermissionDenied(_("A personal token only reads your own jobs."))
 
     def authenticate_credentials(self, key: str) -> tuple[Any, ApiToken]:
         token = find_token(key) if 0 < len(key) <= MAX_KEY_LENGTH else None
@@ -231,6 +252,7 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "name": "Authorization",
             "description": (
                 "`Token <key>` or `Bearer <key>`; service keys come from `manage.py create_service_account`, "
-                "a user's read-only personal key from the jobstats command's page."
+                "a user's personal key from the jobstats command's page (reads only the user's own jobs, "
+                "and only `/api/jobstats/<job id>/`)."
             ),
         }

@@ -84,9 +84,44 @@ def test_a_personal_token_only_reads(personas):
     _token, key = issue_personal_token(personas.owner)
     factory = APIRequestFactory()
     auth = ApiTokenAuthentication()
-    assert auth.authenticate(factory.get("/api/jobs/", HTTP_AUTHORIZATION=f"Token {key}"))[0] == personas.owner
+    own = reverse("jobstats:api-jobstats", kwargs={"job_id": "1"})
+    assert auth.authenticate(factory.get(own, HTTP_AUTHORIZATION=f"Token {key}"))[0] == personas.owner
     with pytest.raises(PermissionDenied):
         auth.authenticate(factory.post("/api/jobscripts/", {}, HTTP_AUTHORIZATION=f"Token {key}"))
+    with pytest.raises(PermissionDenied):
+        auth.authenticate(factory.post(own, {}, HTTP_AUTHORIZATION=f"Token {key}"))
+
+
+def test_a_staff_members_personal_token_reads_only_the_jobstats_endpoint(personas, jobs):
+    """Kept in a file on a shared login node: a staff member's key must not open the staff APIs."""
+    from userportal.tokens import issue_personal_token, issue_token
+
+    _token, key = issue_personal_token(personas.staff)
+    headers = {"HTTP_AUTHORIZATION": f"Token {key}"}
+    for path in ("/api/notes/", "/api/jobs/?user=owner", "/api/jobs/", reverse("jobstats:api-jobs")):
+        response = Client().get(path, **headers)
+        assert response.status_code == 403, path
+        assert "jobstats command" in response.json()["detail"]
+    assert api(key, 999999) == 404  # the jobstats endpoint itself: answered (no such job of staffer's)
+    # a regular (service) API token of staff still reads them
+    _regular, service_key = issue_token(personas.staff, name="ops")
+    assert Client().get("/api/notes/", HTTP_AUTHORIZATION=f"Token {service_key}").status_code == 200
+
+
+def test_a_personal_token_refuses_another_users_jobs_even_for_staff(client, personas, jobs):
+    from userportal.tokens import issue_personal_token
+
+    url = reverse("jobstats:api-jobstats", kwargs={"job_id": str(jobs.gpu.id_job)})
+    _token, key = issue_personal_token(personas.staff)
+    response = Client().get(url, {"user": "owner"}, HTTP_AUTHORIZATION=f"Token {key}")
+    assert response.status_code == 403
+    assert "your own jobs" in response.json()["detail"]
+    _token, own_key = issue_personal_token(personas.owner)
+    assert Client().get(url, {"user": "owner"}, HTTP_AUTHORIZATION=f"Token {own_key}").status_code == 200
+    assert Client().get(url, HTTP_AUTHORIZATION=f"Token {own_key}").status_code == 200
+    # staff's session still reads another user's job
+    client.force_login(personas.staff)
+    assert client.get(url, {"user": "owner"}).status_code == 200
 
 
 def test_it_acts_on_the_signed_in_user_only(client, personas):
