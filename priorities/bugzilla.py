@@ -7,7 +7,9 @@ approved it (PRIORITIES_BUGZILLA_APPROVAL: ``flag:<name>``, the setter of that f
 required). The answer is stored with the request and refreshed on the staff page. Bugzilla's
 documented errors: code 101 (no such bug) and 102 (not authorized) refuse the ticket; any other
 error, a timeout or an unreadable answer leaves it unchecked (the request is filed; staff see
-that). Without the setting the ticket stays a reference checked by its form alone.
+that). A ticket backs one request at a time: one already named by another open (pending, accepted
+or active) request is refused, whatever form it was given in (``12345``, ``#12345``, a link).
+Without the setting the ticket stays a reference checked by its form alone.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from priorities.models import PriorityRequest
+from priorities.models import OPEN_STATUSES, PriorityRequest
 from userportal.errors import DataSourceError
 
 BUG_NUMBER = re.compile(r"#?(\d{1,10})")
@@ -143,11 +145,23 @@ def fetch(number: int) -> Ticket:
     )
 
 
+def backing(number: int, exclude: int | None = None) -> PriorityRequest | None:
+    """An open request (pending, accepted, active) whose ticket is bug `number`, however written; else None."""
+    found = PriorityRequest.objects.filter(status__in=OPEN_STATUSES, ticket__contains=str(number))
+    if exclude is not None:
+        found = found.exclude(pk=exclude)
+    return next((other for other in found.order_by("pk") if bug_id(other.ticket) == number), None)
+
+
 def check(ticket: str) -> Ticket | None:
     """The ticket of a new request: TicketRefused when it cannot back one; None when Bugzilla does not answer."""
     number = bug_id(ticket)
     if number is None:
         raise TicketRefused(_("Give the number of a ticket in %(url)s, or its link there.") % {"url": _base()})
+    if backing(number) is not None:
+        raise TicketRefused(
+            _("Ticket %(id)s already backs another open priority request: one ticket per request.") % {"id": number}
+        )
     try:
         found = fetch(number)
     except BugzillaUnavailable:

@@ -171,3 +171,25 @@ def test_ticket_numbers_and_links(fake):
     assert bugzilla.bug_id(f"{fake.url}/other.cgi?id=12") is None
     assert bugzilla.bug_id("twelve") is None
     assert ticket_url("#12") == f"{fake.url}/show_bug.cgi?id=12"
+
+
+def test_a_ticket_backing_another_open_request_is_refused(client, personas, fake):
+    assert file(client, personas).status_code == 302  # 777 backs this one
+    first = PriorityRequest.objects.get()
+    asked = len(fake.requests)
+    for written in ("777", "#777", f"{fake.url}/show_bug.cgi?id=777", "0777"):
+        client.force_login(personas.member)
+        response = client.post(reverse("priorities:new"), form(ticket=written))
+        assert response.status_code == 400, written
+        assert "Ticket 777 already backs another open priority request" in " ".join(
+            response.context["form"].errors["ticket"]
+        )
+    assert len(fake.requests) == asked  # refused before asking Bugzilla
+    assert PriorityRequest.objects.count() == 1
+    for status in ("accepted", "active"):
+        PriorityRequest.objects.filter(pk=first.pk).update(status=status)
+        assert client.post(reverse("priorities:new"), form()).status_code == 400, status
+    PriorityRequest.objects.filter(pk=first.pk).update(status="refused")  # no longer open: free again
+    client.force_login(personas.member)
+    assert client.post(reverse("priorities:new"), form()).status_code == 302
+    assert PriorityRequest.objects.count() == 2
