@@ -23,6 +23,7 @@ from django.utils import timezone
 from jobqueue.executors import Executor, ExecutorError, ExecutorUnavailable, get_executor, time_limit
 from jobqueue.models import ACTIVE_STATUSES, Job, JobStatus, Node
 from jobqueue.queueing import schedule
+from jobqueue.services import node_ids
 
 logger = logging.getLogger(__name__)
 
@@ -208,13 +209,18 @@ def _finish(job: Job, status: str, *, error: str = "", free_node: bool = True) -
 
 
 def results_record(job: Job) -> dict[str, Any]:
+    """/jobqueue/api/results and the results file: `node_id` is the node's number as in submit, status,
+    jobs and the dashboard (services.node_ids(); None for no node or one no longer configured), with
+    `node_name` its name."""
+
     def iso(value: datetime | None) -> str | None:
         return value.isoformat() if value else None
 
     return {
         **job.identity(),
         "exit_code": job.exit_code,
-        "node_id": job.node or None,
+        "node_id": node_ids().get(job.node) if job.node else None,
+        "node_name": job.node or None,
         "executor": job.executor,
         "submitted_at": iso(job.created),
         "started_at": iso(job.started),

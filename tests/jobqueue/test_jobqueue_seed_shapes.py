@@ -128,3 +128,21 @@ def test_a_node_no_longer_configured_has_no_number(client, alice, alice_key, set
     job = finished(alice, JobStatus.COMPLETED, node="gpu-old")
     body = client.get(f"/jobqueue/api/status/{job.job_id}", **bearer(alice_key)).json()
     assert (body["node_id"], body["node_name"]) == (None, "gpu-old")
+
+
+def test_status_and_results_give_the_same_node_number_and_name(client, alice, alice_key, settings, tmp_path):
+    import json
+
+    from jobqueue import steps
+
+    settings.JOBQUEUE_NODES = NODES
+    settings.JOBQUEUE_DIR = str(tmp_path)
+    job = finished(alice, JobStatus.COMPLETED, node="gpu-node-1")
+    status = client.get(f"/jobqueue/api/status/{job.job_id}", **bearer(alice_key)).json()
+    results = client.get(f"/jobqueue/api/results/{job.job_id}", **bearer(alice_key)).json()
+    assert (status["node_id"], status["node_name"]) == (results["node_id"], results["node_name"]) == (1, "gpu-node-1")
+    record = json.loads(steps.write_results(job).read_text())
+    assert (record["node_id"], record["node_name"]) == (1, "gpu-node-1")
+    gone = finished(alice, JobStatus.COMPLETED, node="gpu-old")
+    results = client.get(f"/jobqueue/api/results/{gone.job_id}", **bearer(alice_key)).json()
+    assert (results["node_id"], results["node_name"]) == (None, "gpu-old")
