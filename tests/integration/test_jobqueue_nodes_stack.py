@@ -70,6 +70,12 @@ def test_jobs_spread_over_both_nodes_by_expected_wait_and_the_dashboard_has_the_
     assert [(final["status"], final["node_name"]) for final in finals] == [
         ("completed", "gpu01"), ("completed", "gpu02"), ("completed", "gpu02"),
     ]  # fmt: skip
+    # results (and the results file) name the node as status does: its number and its name
+    for job, node in zip(placed, ((0, "gpu01"), (1, "gpu02"), (1, "gpu02")), strict=True):
+        status, results = seed.get_status(job["job_id"], admin), seed.get_results(job["job_id"], admin)
+        assert status.status_code == results.status_code == 200, (status.text, results.text)
+        assert (status.json()["node_id"], status.json()["node_name"]) == node
+        assert (results.json()["node_id"], results.json()["node_name"]) == node
     # gpu02's two jobs ran one after the other, while gpu01 ran its own
     assert finals[2]["started_at"] >= finals[1]["completed_at"]
     assert finals[1]["started_at"] < finals[0]["completed_at"]

@@ -179,3 +179,15 @@ def test_a_personal_token_cannot_write(alice):
         headers={"Authorization": f"Token {alice['key']}"}, timeout=TIMEOUT,
     )  # fmt: skip
     assert response.status_code == 403
+
+
+def test_a_personal_token_reads_only_its_holders_jobs_on_the_jobstats_endpoint(alice, jobs):
+    headers = {"Authorization": f"Token {alice['key']}"}
+    for path in ("/api/jobs/", "/api/jobs/?user=bob", "/api/notes/"):
+        response = requests.get(f"{base()}{path}", headers=headers, timeout=TIMEOUT)
+        assert response.status_code == 403, path
+    job = jobs["cpu-busy"]["id"]
+    mine = requests.get(f"{base()}/api/jobstats/{job}/", headers=headers, timeout=TIMEOUT)
+    assert mine.status_code == 200
+    other = requests.get(f"{base()}/api/jobstats/{job}/?user=bob", headers=headers, timeout=TIMEOUT)
+    assert other.status_code == 403
