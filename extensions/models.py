@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -22,6 +25,11 @@ OPEN_STATUSES = (Status.PENDING, Status.ACCEPTED)
 GRANTED_STATUSES = (Status.ACCEPTED, Status.APPLIED)
 
 
+def open_slot(status: str) -> bool | None:
+    """The value of ``open_slot`` for a status (set with every change of status)."""
+    return True if status in OPEN_STATUSES else None
+
+
 class ExtensionRequest(models.Model):
     requester = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -30,7 +38,7 @@ class ExtensionRequest(models.Model):
         verbose_name=_("requester"),
     )
     cluster = models.CharField(_("cluster"), max_length=64)
-    job_id = models.CharField(_("job"), max_length=32)  # as scontrol names it: 1234 or 1234_7
+    job_id = models.CharField(_("job"), max_length=32)  # slurmctld's one name of it: 1234 or 1234_7 (scontrol.job)
     account = models.CharField(_("Slurm account"), max_length=64)
     partition = models.CharField(_("partition"), max_length=64)
     hours = models.PositiveIntegerField(_("extension (hours)"))
@@ -46,15 +54,29 @@ class ExtensionRequest(models.Model):
     applied_at = models.DateTimeField(_("applied at"), null=True, blank=True)
     error = models.TextField(_("Slurm error"), blank=True, default="")  # what scontrol answered when it failed
     created = models.DateTimeField(_("created"), default=timezone.now, editable=False)
+    # True while the request is open, NULL after: with the unique constraint below, at most one open
+    # request per job. (A partial unique index, filtered on status, would do; MariaDB has none.)
+    open_slot = models.BooleanField(null=True, default=True, editable=False)
 
     class Meta:
         ordering = ["-created"]
         verbose_name = _("time extension request")
         verbose_name_plural = _("time extension requests")
         indexes = [models.Index(fields=["status"]), models.Index(fields=["cluster", "job_id"])]
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "job_id", "open_slot"], name="extension_one_open_request"),
+            models.CheckConstraint(condition=Q(open_slot=True) | Q(open_slot__isnull=True), name="extension_open_slot"),
+        ]
 
     def __str__(self) -> str:
         return f"#{self.pk} job {self.job_id} +{self.hours} h"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.open_slot = open_slot(self.status)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "status" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "open_slot"}
+        super().save(*args, **kwargs)
 
     @property
     def is_open(self) -> bool:

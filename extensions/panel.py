@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from extensions.models import ExtensionRequest
-from extensions.policy import granted_hours, reservation_conflicts
+from extensions.policy import array_message, granted_hours, reservation_conflicts
 from slurm import exporter, scontrol
 from slurm.commands import SlurmCommandError
 from slurm.decoders import format_duration
@@ -64,6 +64,9 @@ def job_view(job_id: str, *, hours: int = 0) -> JobView:
             view.conflicts = reservation_conflicts(
                 view.job, view.partition, scontrol.reservations(), new_limit=limit, now=timezone.now()
             )
+    except scontrol.NotOneJob:
+        view.job, view.notice = None, array_message()
+        return view
     except SlurmCommandError as exc:
         logger.warning("extensions: scontrol failed: %s", exc)
         view.notice = _("Slurm's controller did not answer; the job's current state is unknown.")

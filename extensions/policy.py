@@ -47,6 +47,11 @@ def granted_hours(cluster: str, job_id: str, *, exclude_pk: int | None = None) -
     return int(rows.aggregate(total=Sum("hours"))["total"] or 0)
 
 
+def array_message() -> str:
+    """Why an id that names several jobs (scontrol.NotOneJob) cannot be extended."""
+    return _("This id names a job array or several of its tasks: ask for one task, as in 1234_7.")
+
+
 def validate(job: JobInfo | None, *, username: str, hours: int, cluster: str, policy: Policy) -> dict[str, list[str]]:
     """What stops ``username`` asking ``hours`` more for ``job`` ({} when nothing does), by form field."""
     errors: dict[str, list[str]] = {}

@@ -15,7 +15,7 @@ from functools import partial
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
@@ -24,7 +24,7 @@ from django.utils.translation import gettext as _
 
 from extensions.mail import notify_requester, send_on_commit, staff_recipients
 from extensions.models import OPEN_STATUSES, ExtensionRequest, Status
-from extensions.policy import Policy, auto_acceptable, validate
+from extensions.policy import Policy, array_message, auto_acceptable, validate
 from slurm import scontrol
 from slurm.commands import SlurmCommandError
 from userportal.audit import audit
@@ -70,12 +70,36 @@ def create_request(
     """
     policy = Policy.from_settings()
     username = user.get_username()
-    job = scontrol.job(job_id)
+    job = _one_job(job_id)
     errors = validate(job, username=username, hours=hours, cluster=cluster, policy=policy)
     if errors:
         raise ValidationError(errors)
     assert job is not None
     automatic = _auto_acceptable(job, hours, policy)
+    try:
+        return _file(job, hours=hours, reason=reason, user=user, cluster=cluster, automatic=automatic, request=request)
+    except IntegrityError as exc:  # another request for the job was filed meanwhile (the one-open constraint)
+        raise ValidationError({"__all__": [_("This job already has a request waiting for a decision.")]}) from exc
+
+
+def _one_job(job_id: str) -> scontrol.JobInfo | None:
+    try:
+        return scontrol.job(job_id)
+    except scontrol.NotOneJob as exc:
+        raise ValidationError({"__all__": [array_message()]}) from exc
+
+
+def _file(
+    job: scontrol.JobInfo,
+    *,
+    hours: int,
+    reason: str,
+    user: AbstractBaseUser,
+    cluster: str,
+    automatic: bool,
+    request: HttpRequest | None,
+) -> ExtensionRequest:
+    username = user.get_username()
     with transaction.atomic():
         extension = ExtensionRequest.objects.create(
             requester_id=user.pk,  # request.user is a lazy wrapper the router cannot inspect
@@ -123,7 +147,7 @@ def accept(
     """Accept a pending request: the new limit is the job's limit now plus the hours; Slurm is updated by a task."""
     if extension.status != Status.PENDING:
         raise ValidationError(_("Only a pending request can be accepted."))
-    job = scontrol.job(extension.job_id)
+    job = _one_job(extension.job_id)
     if job is None or not job.extendable:
         expire(extension, request=request)
         raise ValidationError(_("The job has ended: the request expired."))
@@ -248,6 +272,8 @@ def expire_ended() -> list[int]:
     for extension in ExtensionRequest.objects.filter(status__in=OPEN_STATUSES).order_by("pk"):
         try:
             job = scontrol.job(extension.job_id)
+        except scontrol.NotOneJob:
+            continue  # not a name the portal files now (an array's own id): left to the staff
         except SlurmCommandError as exc:
             logger.warning("extensions.expire: slurmctld did not answer: %s", exc)
             break  # next time; one failure says the others would fail too

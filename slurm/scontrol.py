@@ -19,8 +19,9 @@ from slurm.decoders import format_duration
 from slurm.hostlists import expand_hostlist
 
 KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z_:/]*)=")
-# What the portal passes as JobId: a job id or an array task (``1234``, ``1234_7``), nothing scontrol parses.
-JOB_ID = re.compile(r"[0-9]{1,10}(?:_[0-9]{1,10})?")
+# What the portal passes as JobId: a job id or an array task (``1234``, ``1234_7``), nothing scontrol parses,
+# and no leading zero: scontrol reads ``0501`` as job 501, a second name for one job (task 0 is ``1234_0``).
+JOB_ID = re.compile(r"[1-9][0-9]{0,9}(?:_(?:0|[1-9][0-9]{0,9}))?")
 DURATION = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)")
 ENDED_STATES = frozenset(
     {
@@ -84,9 +85,13 @@ def check_job_id(job_id: str) -> str:
     return job_id
 
 
+class NotOneJob(ValueError):
+    """The id names several jobs: an array's own id (every task), or array tasks slurmctld has not split yet."""
+
+
 @dataclass(frozen=True)
 class JobInfo:
-    job_id: str  # as asked: 1234 or 1234_7
+    job_id: str  # slurmctld's one name of the job: ArrayJobId_ArrayTaskId for an array task, else JobId
     raw_id: str  # slurmctld's own id of the record (an array task's JobId)
     user: str
     account: str
@@ -145,7 +150,13 @@ def _user(value: str) -> str:
 
 
 def job(job_id: str) -> JobInfo | None:
-    """The job as slurmctld knows it now; None when it no longer does (it ended a while ago)."""
+    """The job as slurmctld knows it now; None when it no longer does (it ended a while ago).
+
+    Raises :class:`NotOneJob` when the id names more than one job: ``scontrol show job 1234`` of
+    an array prints every task, and a record whose ArrayTaskId is a range (``3-9``, ``1,4%2``)
+    stands for tasks not started yet. The JobInfo's ``job_id`` is built from the record, so
+    ``0501`` and ``501``, or an array task's own JobId and ``1234_7``, give one id.
+    """
     argv = [_scontrol(), "show", "job", "--oneliner", check_job_id(job_id)]
     result = run_command(argv, timeout=settings.SLURM_SCONTROL_TIMEOUT, check=False)
     if result.returncode != 0:
@@ -158,18 +169,32 @@ def job(job_id: str) -> JobInfo | None:
             stdout=result.stdout,
             stderr=result.stderr,
         )
-    for line in result.stdout.splitlines():
-        pairs = fields(line)
-        if pairs.get("JobId"):
-            return job_from_fields(job_id, pairs)
-    return None
+    records = [pairs for pairs in (fields(line) for line in result.stdout.splitlines()) if pairs.get("JobId")]
+    if not records:
+        return None
+    if len(records) > 1:
+        raise NotOneJob(f"job {job_id} is an array of {len(records)} records: ask for one of its tasks")
+    return job_from_fields(records[0])
 
 
-def job_from_fields(job_id: str, pairs: dict[str, str]) -> JobInfo:
+def canonical_id(pairs: dict[str, str]) -> str:
+    """The job's one name: ``ArrayJobId_ArrayTaskId`` for an array task, else ``JobId``. Raises NotOneJob."""
+    task = pairs.get("ArrayTaskId", "")
+    array = pairs.get("ArrayJobId", "")
+    if task and task != "N/A":
+        if not task.isdigit() or not array.isdigit():
+            raise NotOneJob(f"array {array} tasks {task} are not one job")
+        name = f"{int(array)}_{int(task)}"
+    else:
+        name = pairs.get("JobId", "")
+    return check_job_id(name)
+
+
+def job_from_fields(pairs: dict[str, str]) -> JobInfo:
     nodes = pairs.get("NodeList", "")
     return JobInfo(
-        job_id=job_id,
-        raw_id=pairs.get("JobId", job_id),
+        job_id=canonical_id(pairs),
+        raw_id=pairs.get("JobId", ""),
         user=_user(pairs.get("UserId", "")),
         account=pairs.get("Account", ""),
         partition=pairs.get("Partition", ""),

@@ -7,10 +7,17 @@ from datetime import UTC, datetime, timedelta
 from slurm.commands import CommandResult, SlurmCommandError
 
 
-def job_line(job_id="501", *, user="owner", state="RUNNING", limit="01:00:00", run="00:30:00", nodes="node[01-02]"):
+def job_line(
+    job_id="501", *, user="owner", state="RUNNING", limit="01:00:00", run="00:30:00", nodes="node[01-02]", array=""
+):
+    """One --oneliner record; ``array`` is e.g. ``1234_7`` (ArrayJobId=1234 ArrayTaskId=7) or ``1234_3-9``."""
+    array_fields = ""
+    if array:
+        array_job, task = array.split("_")
+        array_fields = f"ArrayJobId={array_job} ArrayTaskId={task} "
     start = (datetime.now(UTC) - timedelta(minutes=30)).strftime("%Y-%m-%dT%H:%M:%S")
     return (
-        f"JobId={job_id} JobName=sim UserId={user}(1001) GroupId={user}(1001) Priority=1 Account=def-owner "
+        f"JobId={job_id} {array_fields}JobName=sim UserId={user}(1001) GroupId={user}(1001) Priority=1 Account=def-owner "
         f"QOS=normal JobState={state} Reason=None Dependency=(null) RunTime={run} TimeLimit={limit} "
         f"TimeMin=N/A StartTime={start} EndTime=Unknown Partition=cpu NodeList={nodes} NumNodes=2 NumCPUs=4 "
         "Command=/home/owner/run.sh WorkDir=/home/owner"
@@ -34,7 +41,7 @@ class FakeScontrol:
             raise SlurmCommandError("scontrol took more than 5 s", argv=argv, timed_out=True)
         out, err, code = "", "", 0
         if argv[1:3] == ["show", "job"]:
-            line = self.jobs.get(argv[-1])
+            line = self.jobs.get(argv[-1]) or self.jobs.get(argv[-1].lstrip("0"))  # scontrol reads 0501 as 501
             out, err, code = (
                 (line + "\n", "", 0) if line else ("", "slurm_load_jobs error: Invalid job id specified\n", 1)
             )

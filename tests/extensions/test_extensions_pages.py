@@ -139,3 +139,12 @@ def test_the_job_page_links_the_owner_of_a_running_job(personas, settings):
         reverse("jobstats:job", kwargs={"username": "owner", "job_id": str(running.id_job)})
     )
     assert 'id="ask-extension"' not in staff_page.content.decode()
+
+
+def test_the_job_page_links_an_array_task_by_its_array_name(personas, settings):
+    settings.SLURM_SCONTROL = ""
+    task = personas.slurm.job("owner", "def-owner", state=JobState.RUNNING, id_array_job=5000, id_array_task=7)
+    client = client_of(personas.owner)
+    page = client.get(reverse("jobstats:job", kwargs={"username": "owner", "job_id": str(task.id_job)}))
+    assert form_url("5000_7") in page.content.decode()
+    assert form_url(str(task.id_job)) not in page.content.decode()

@@ -17,7 +17,7 @@ def test_durations_in_minutes(text, minutes):
 
 
 def test_a_running_job_from_its_record():
-    job = scontrol.job_from_fields("501", scontrol.fields(job_line(limit="1-00:00:00", run="02:00:05")))
+    job = scontrol.job_from_fields(scontrol.fields(job_line(limit="1-00:00:00", run="02:00:05")))
     assert (job.user, job.account, job.partition, job.state) == ("owner", "def-owner", "cpu", "RUNNING")
     assert (job.time_limit, job.run_seconds, job.cpus) == (1440, 7205, 4)
     assert job.nodes == ("node01", "node02")
@@ -26,7 +26,7 @@ def test_a_running_job_from_its_record():
 
 
 def test_a_pending_job_has_no_nodes():
-    job = scontrol.job_from_fields("501", scontrol.fields(job_line(state="PENDING", nodes="(null)")))
+    job = scontrol.job_from_fields(scontrol.fields(job_line(state="PENDING", nodes="(null)")))
     assert job.nodes == () and job.extendable
 
 
