@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 from functools import partial
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -23,7 +24,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from extensions.mail import notify_requester, send_on_commit, staff_recipients
-from extensions.models import OPEN_STATUSES, ExtensionRequest, Status
+from extensions.models import OPEN_STATUSES, ExtensionRequest, Status, open_slot
 from extensions.policy import Policy, array_message, auto_acceptable, validate
 from slurm import scontrol
 from slurm.commands import SlurmCommandError
@@ -168,22 +169,45 @@ def _accept(
     request: HttpRequest | None,
 ) -> None:
     assert job.time_limit is not None
-    extension.status = Status.ACCEPTED
-    extension.new_limit = job.time_limit + extension.hours * 60
-    extension.automatic = automatic
-    extension.staff_message = message.strip()
-    extension.decided_by = actor
-    extension.decided_at = timezone.now()
-    extension.save()
+    new_limit = job.time_limit + extension.hours * 60
+    _decide(
+        extension,
+        status=Status.ACCEPTED,
+        new_limit=new_limit,
+        automatic=automatic,
+        staff_message=message.strip(),
+        decided_by=actor,
+        decided_at=timezone.now(),
+    )
     audit(
         "extension.accept",
         request=request,
         actor=actor,
         target=f"extension:{extension.pk}",
-        extra={"job": extension.job_id, "new_limit": extension.new_limit, "automatic": automatic},
+        extra={"job": extension.job_id, "new_limit": new_limit, "automatic": automatic},
     )
-    notify_requester("accepted", extension, new_limit=scontrol.format_minutes(extension.new_limit))
+    notify_requester("accepted", extension, new_limit=scontrol.format_minutes(new_limit))
     transaction.on_commit(partial(enqueue, "extensions.apply", extension_id=extension.pk))
+
+
+def _decide(extension: ExtensionRequest, **values: Any) -> None:
+    """Move a pending request to its decision, or raise ValidationError when another decision came first.
+
+    One conditional UPDATE (WHERE status = pending): of two staff deciding at once, or a
+    double-click, one changes the row and goes on to mail, audit and queue; the other finds
+    nothing pending.
+    """
+    values["open_slot"] = open_slot(values["status"])
+    won = ExtensionRequest.objects.filter(pk=extension.pk, status=Status.PENDING).update(**values)
+    if not won:
+        extension.refresh_from_db()
+        raise ValidationError(
+            _("Only a pending request can be accepted.")
+            if values["status"] == Status.ACCEPTED
+            else _("Only a pending request can be refused.")
+        )
+    for name, value in values.items():
+        setattr(extension, name, value)
 
 
 def refuse(
@@ -194,11 +218,13 @@ def refuse(
     if not message.strip():
         raise ValidationError({"message": [_("Tell the user why.")]})
     with transaction.atomic():
-        extension.status = Status.REFUSED
-        extension.staff_message = message.strip()
-        extension.decided_by = actor
-        extension.decided_at = timezone.now()
-        extension.save()
+        _decide(
+            extension,
+            status=Status.REFUSED,
+            staff_message=message.strip(),
+            decided_by=actor,
+            decided_at=timezone.now(),
+        )
         audit(
             "extension.refuse",
             request=request,
@@ -232,7 +258,7 @@ def apply(extension: ExtensionRequest) -> bool:
     except SlurmCommandError as exc:
         detail = (exc.stderr or str(exc)).strip()[:2000]
         extension.error = detail
-        extension.save(update_fields=["error"])
+        ExtensionRequest.objects.filter(pk=extension.pk, status=Status.ACCEPTED).update(error=detail)
         audit(
             "extension.apply_failed",
             actor=AUTOMATIC_ACTOR,
@@ -241,10 +267,11 @@ def apply(extension: ExtensionRequest) -> bool:
             extra={"job": extension.job_id, "error": detail[:500]},
         )
         return False
-    extension.status = Status.APPLIED
-    extension.applied_at = timezone.now()
-    extension.error = ""
-    extension.save(update_fields=["status", "applied_at", "error"])
+    values = {"status": Status.APPLIED, "applied_at": timezone.now(), "error": "", "open_slot": None}
+    if not ExtensionRequest.objects.filter(pk=extension.pk, status=Status.ACCEPTED).update(**values):
+        return False  # another run of the task applied it (or the request expired) meanwhile
+    for name, value in values.items():
+        setattr(extension, name, value)
     audit(
         "extension.applied",
         actor=AUTOMATIC_ACTOR,
@@ -255,8 +282,13 @@ def apply(extension: ExtensionRequest) -> bool:
 
 
 def expire(extension: ExtensionRequest, *, request: HttpRequest | None = None) -> None:
+    """An open request whose job ended expires (nothing when it was decided or applied meanwhile)."""
+    values = {"status": Status.EXPIRED, "open_slot": None}
+    if not ExtensionRequest.objects.filter(pk=extension.pk, status__in=OPEN_STATUSES).update(**values):
+        extension.refresh_from_db()
+        return
     extension.status = Status.EXPIRED
-    extension.save(update_fields=["status"])
+    extension.open_slot = None
     audit(
         "extension.expire",
         request=request,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.core import mail
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from extensions_helpers import job_line
 
 from extensions import services
@@ -187,3 +188,47 @@ def test_expiry_waits_while_slurmctld_is_down(fake_scontrol, owner):
     assert services.expire_ended() == []
     extension.refresh_from_db()
     assert extension.status == Status.PENDING
+
+
+def test_of_two_decisions_at_once_only_the_first_counts(fake_scontrol, owner, django_capture_on_commit_callbacks):
+    """Two staff pages loaded while the request was pending: Accept on one, Refuse (or Accept again) on the other."""
+    extension = ask(owner)
+    first, second, third = (ExtensionRequest.objects.get(pk=extension.pk) for _ in range(3))
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        services.accept(first, actor="staffer")
+        with pytest.raises(ValidationError, match="pending"):
+            services.refuse(second, actor="other", message="no")
+        with pytest.raises(ValidationError, match="pending"):
+            services.accept(third, actor="other")
+    assert second.status == third.status == Status.ACCEPTED  # the loser sees the winner's decision
+    assert [m.to for m in mail.outbox] == [["owner@example.org"]] and "accepted" in mail.outbox[0].subject.lower()
+    assert len(fake_scontrol.updates) == 1
+    assert len([c for c in callbacks if getattr(c, "func", None) is not None and c.func.__name__ == "enqueue"]) == 1
+    assert actions() == ["extension.request", "extension.accept", "extension.applied"]
+    extension.refresh_from_db()
+    assert (extension.status, extension.decided_by) == (Status.APPLIED, "staffer")
+
+
+def test_a_refusal_first_stops_a_late_acceptance(fake_scontrol, owner, django_capture_on_commit_callbacks):
+    extension = ask(owner)
+    stale = ExtensionRequest.objects.get(pk=extension.pk)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refuse(extension, actor="staffer", message="no")
+        with pytest.raises(ValidationError, match="pending"):
+            services.accept(stale, actor="other")
+    assert fake_scontrol.updates == [] and len(mail.outbox) == 1
+    assert actions() == ["extension.request", "extension.refuse"]
+    stale_expiry = ExtensionRequest.objects.get(pk=extension.pk)
+    stale_expiry.status = Status.PENDING  # what a page loaded earlier holds
+    services.expire(stale_expiry)
+    extension.refresh_from_db()
+    assert extension.status == Status.REFUSED and "extension.expire" not in actions()
+
+
+def test_an_apply_task_run_twice_applies_once(fake_scontrol, owner):
+    extension = ask(owner)
+    with transaction.atomic():
+        services.accept(extension, actor="staffer")
+    copies = [ExtensionRequest.objects.get(pk=extension.pk) for _ in range(2)]
+    assert [services.apply(copy) for copy in copies] == [True, False]
+    assert actions().count("extension.applied") == 1
