@@ -49,20 +49,20 @@ class JobView:
         return scontrol.format_minutes(limit) if limit else "—"
 
 
-def job_view(job_id: str, *, hours: int = 0) -> JobView:
+def job_view(job_id: str, *, cluster: str, hours: int = 0) -> JobView:
     """The job as slurmctld knows it now; a notice instead when it does not answer or forgot the job."""
     view = JobView()
     try:
-        view.job = scontrol.job(job_id)
+        view.job = scontrol.job(job_id, cluster=cluster)
         if view.job is None:
             view.notice = _("Slurm no longer knows this job: it ended.")
             return view
         if view.job.partition:
-            view.partition = scontrol.partition(view.job.partition)
+            view.partition = scontrol.partition(view.job.partition, cluster=cluster)
         if view.job.time_limit is not None:
             limit = view.job.time_limit + hours * 60
             view.conflicts = reservation_conflicts(
-                view.job, view.partition, scontrol.reservations(), new_limit=limit, now=timezone.now()
+                view.job, view.partition, scontrol.reservations(cluster=cluster), new_limit=limit, now=timezone.now()
             )
     except scontrol.NotOneJob:
         view.job, view.notice = None, array_message()

@@ -71,21 +71,21 @@ def create_request(
     """
     policy = Policy.from_settings()
     username = user.get_username()
-    job = _one_job(job_id)
+    job = _one_job(job_id, cluster)
     errors = validate(job, username=username, hours=hours, cluster=cluster, policy=policy)
     if errors:
         raise ValidationError(errors)
     assert job is not None
-    automatic = _auto_acceptable(job, hours, policy)
+    automatic = _auto_acceptable(job, hours, policy, cluster)
     try:
         return _file(job, hours=hours, reason=reason, user=user, cluster=cluster, automatic=automatic, request=request)
     except IntegrityError as exc:  # another request for the job was filed meanwhile (the one-open constraint)
         raise ValidationError({"__all__": [_("This job already has a request waiting for a decision.")]}) from exc
 
 
-def _one_job(job_id: str) -> scontrol.JobInfo | None:
+def _one_job(job_id: str, cluster: str) -> scontrol.JobInfo | None:
     try:
-        return scontrol.job(job_id)
+        return scontrol.job(job_id, cluster=cluster)
     except scontrol.NotOneJob as exc:
         raise ValidationError({"__all__": [array_message()]}) from exc
 
@@ -127,12 +127,12 @@ def _file(
     return extension
 
 
-def _auto_acceptable(job: scontrol.JobInfo, hours: int, policy: Policy) -> bool:
+def _auto_acceptable(job: scontrol.JobInfo, hours: int, policy: Policy, cluster: str) -> bool:
     if not policy.auto_accept_hours or hours > policy.auto_accept_hours:
         return False
     try:
-        partition = scontrol.partition(job.partition) if job.partition else None
-        reservations = scontrol.reservations()
+        partition = scontrol.partition(job.partition, cluster=cluster) if job.partition else None
+        reservations = scontrol.reservations(cluster=cluster)
     except SlurmCommandError as exc:  # without the reservations nothing is accepted alone
         logger.warning("extension for job %s: no automatic acceptance: %s", job.job_id, exc)
         return False
@@ -148,7 +148,7 @@ def accept(
     """Accept a pending request: the new limit is the job's limit now plus the hours; Slurm is updated by a task."""
     if extension.status != Status.PENDING:
         raise ValidationError(_("Only a pending request can be accepted."))
-    job = _one_job(extension.job_id)
+    job = _one_job(extension.job_id, extension.cluster)
     if job is None or not job.extendable:
         expire(extension, request=request)
         raise ValidationError(_("The job has ended: the request expired."))
@@ -254,7 +254,7 @@ def apply(extension: ExtensionRequest) -> bool:
     if extension.status != Status.ACCEPTED or not extension.new_limit:
         return False
     try:
-        scontrol.update_time_limit(extension.job_id, extension.new_limit, as_user=operator())
+        scontrol.update_time_limit(extension.job_id, extension.new_limit, as_user=operator(), cluster=extension.cluster)
     except SlurmCommandError as exc:
         detail = (exc.stderr or str(exc)).strip()[:2000]
         extension.error = detail
@@ -301,14 +301,18 @@ def expire(extension: ExtensionRequest, *, request: HttpRequest | None = None) -
 def expire_ended() -> list[int]:
     """Beat task: open requests whose job ended (or slurmctld forgot it) expire. Their ids."""
     expired = []
+    silent: set[str] = set()  # clusters whose slurmctld did not answer this time
     for extension in ExtensionRequest.objects.filter(status__in=OPEN_STATUSES).order_by("pk"):
+        if extension.cluster in silent:
+            continue
         try:
-            job = scontrol.job(extension.job_id)
+            job = scontrol.job(extension.job_id, cluster=extension.cluster)
         except scontrol.NotOneJob:
             continue  # not a name the portal files now (an array's own id): left to the staff
         except SlurmCommandError as exc:
             logger.warning("extensions.expire: slurmctld did not answer: %s", exc)
-            break  # next time; one failure says the others would fail too
+            silent.add(extension.cluster)  # next time; one failure says the cluster's others would fail too
+            continue
         if job is None or job.ended:
             expire(extension)
             expired.append(extension.pk)

@@ -66,7 +66,7 @@ def new(request: HttpRequest, username: str, job_id: str) -> HttpResponse:
                         request, _("Your request #%(id)d was accepted; Slurm applies it now.") % {"id": extension.pk}
                     )
                 return redirect("extensions:index")
-    view = panel.job_view(job_id)
+    view = panel.job_view(job_id, cluster=current_cluster(request))
     mine = view.job is not None and view.job.user == username
     context = {
         "owner": username,
@@ -135,7 +135,7 @@ def staff_detail(request: HttpRequest, extension_id: int) -> HttpResponse:
             messages.error(request, _("Slurm's controller did not answer; nothing was changed."))
     context = {
         "extension": extension,
-        "view": panel.job_view(extension.job_id, hours=extension.hours),
+        "view": panel.job_view(extension.job_id, cluster=extension.cluster, hours=extension.hours),
         "granted": panel.totals(extension),
         "policy": Policy.from_settings(),
         "may_decide": powers.may(request.user, DECIDE),

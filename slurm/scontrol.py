@@ -22,6 +22,7 @@ KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z_:/]*)=")
 # What the portal passes as JobId: a job id or an array task (``1234``, ``1234_7``), nothing scontrol parses,
 # and no leading zero: scontrol reads ``0501`` as job 501, a second name for one job (task 0 is ``1234_0``).
 JOB_ID = re.compile(r"[1-9][0-9]{0,9}(?:_(?:0|[1-9][0-9]{0,9}))?")
+CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # as settings.SLURM_CLUSTERS checks them
 DURATION = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)")
 ENDED_STATES = frozenset(
     {
@@ -131,16 +132,21 @@ class Reservation:
     nodes: tuple[str, ...]
 
 
-def _scontrol() -> str:
+def _scontrol(cluster: str | None = None) -> list[str]:
+    """scontrol, with ``-M <cluster>`` when the call is about one cluster (else slurmctld of the local one)."""
     scontrol = settings.SLURM_SCONTROL
     if not scontrol:
         raise SlurmCommandError("SLURM_SCONTROL is empty", argv=["scontrol"], not_found=True)
-    return str(scontrol)
+    if cluster is None:
+        return [str(scontrol)]
+    if not isinstance(cluster, str) or not CLUSTER.fullmatch(cluster):
+        raise ValueError(f"not a cluster name scontrol is given: {cluster!r}")
+    return [str(scontrol), "-M", cluster]
 
 
-def show(kind: str, name: str | None = None) -> list[dict[str, str]]:
-    """``scontrol show <kind> --oneliner [name]``: one dict per record. Raises SlurmCommandError."""
-    argv = [_scontrol(), "show", kind, "--oneliner", *([name] if name else [])]
+def show(kind: str, name: str | None = None, *, cluster: str | None = None) -> list[dict[str, str]]:
+    """``scontrol [-M cluster] show <kind> --oneliner [name]``: one dict per record. Raises SlurmCommandError."""
+    argv = [*_scontrol(cluster), "show", kind, "--oneliner", *([name] if name else [])]
     result = run_command(argv, timeout=settings.SLURM_SCONTROL_TIMEOUT)
     return [pairs for pairs in (fields(line) for line in result.stdout.splitlines()) if pairs]
 
@@ -149,7 +155,7 @@ def _user(value: str) -> str:
     return value.split("(", 1)[0]  # UserId=alice(1001)
 
 
-def job(job_id: str) -> JobInfo | None:
+def job(job_id: str, *, cluster: str | None = None) -> JobInfo | None:
     """The job as slurmctld knows it now; None when it no longer does (it ended a while ago).
 
     Raises :class:`NotOneJob` when the id names more than one job: ``scontrol show job 1234`` of
@@ -157,7 +163,7 @@ def job(job_id: str) -> JobInfo | None:
     stands for tasks not started yet. The JobInfo's ``job_id`` is built from the record, so
     ``0501`` and ``501``, or an array task's own JobId and ``1234_7``, give one id.
     """
-    argv = [_scontrol(), "show", "job", "--oneliner", check_job_id(job_id)]
+    argv = [*_scontrol(cluster), "show", "job", "--oneliner", check_job_id(job_id)]
     result = run_command(argv, timeout=settings.SLURM_SCONTROL_TIMEOUT, check=False)
     if result.returncode != 0:
         if "Invalid job id" in result.stderr + result.stdout:
@@ -209,8 +215,8 @@ def job_from_fields(pairs: dict[str, str]) -> JobInfo:
     )
 
 
-def partition(name: str) -> Partition | None:
-    for pairs in show("partition", name):
+def partition(name: str, *, cluster: str | None = None) -> Partition | None:
+    for pairs in show("partition", name, cluster=cluster):
         if pairs.get("PartitionName") == name:
             return Partition(
                 name=name,
@@ -221,7 +227,7 @@ def partition(name: str) -> Partition | None:
     return None
 
 
-def reservations() -> list[Reservation]:
+def reservations(*, cluster: str | None = None) -> list[Reservation]:
     """Every reservation slurmctld holds (scontrol prints "No reservations in the system" for none)."""
     return [
         Reservation(
@@ -230,7 +236,7 @@ def reservations() -> list[Reservation]:
             end=parse_time(pairs.get("EndTime")),
             nodes=tuple(expand_hostlist(pairs.get("Nodes"))),
         )
-        for pairs in show("reservation")
+        for pairs in show("reservation", cluster=cluster)
         if pairs.get("ReservationName")
     ]
 
@@ -241,7 +247,9 @@ def time_limit_args(job_id: str, minutes: int) -> list[str]:
     return ["update", f"JobId={check_job_id(job_id)}", f"TimeLimit={format_minutes(minutes)}"]
 
 
-def update_time_limit(job_id: str, minutes: int, *, as_user: str | None = None) -> CommandResult:
-    """``scontrol update JobId=<id> TimeLimit=<new>`` (as ``as_user`` through runuser when given)."""
-    argv = [_scontrol(), *time_limit_args(job_id, minutes)]
+def update_time_limit(
+    job_id: str, minutes: int, *, as_user: str | None = None, cluster: str | None = None
+) -> CommandResult:
+    """``scontrol [-M cluster] update JobId=<id> TimeLimit=<new>`` (as ``as_user`` through runuser when given)."""
+    argv = [*_scontrol(cluster), *time_limit_args(job_id, minutes)]
     return run_command(argv, timeout=settings.SLURM_SCONTROL_TIMEOUT, as_user=as_user)

@@ -34,9 +34,14 @@ class FakeScontrol:
         self.updates = []  # (argv, as_user)
         self.fail_update = ""
         self.down = False
+        self.clusters = []  # the -M of every call (None: none given)
 
     def run(self, argv, *, timeout, as_user=None, check=True):
         argv = list(argv)
+        cluster = None
+        if argv[1] == "-M":  # scontrol -M <cluster> ...: recorded, then answered as any other call
+            cluster, argv = argv[2], [argv[0], *argv[3:]]
+        self.clusters.append(cluster)
         if self.down:
             raise SlurmCommandError("scontrol took more than 5 s", argv=argv, timed_out=True)
         out, err, code = "", "", 0

@@ -232,3 +232,29 @@ def test_an_apply_task_run_twice_applies_once(fake_scontrol, owner):
     copies = [ExtensionRequest.objects.get(pk=extension.pk) for _ in range(2)]
     assert [services.apply(copy) for copy in copies] == [True, False]
     assert actions().count("extension.applied") == 1
+
+
+def test_every_scontrol_call_names_the_request_s_cluster(
+    fake_scontrol, owner, settings, django_capture_on_commit_callbacks
+):
+    settings.EXTENSIONS_AUTO_ACCEPT_HOURS = 0
+    extension = services.create_request("501", hours=2, reason="r", user=owner, cluster="other")
+    assert extension.cluster == "other"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.accept(extension, actor="staffer")
+    fake_scontrol.jobs = {}
+    services.expire_ended()
+    fake_scontrol.jobs = {"501": job_line()}
+    settings.EXTENSIONS_AUTO_ACCEPT_HOURS = 24
+    services.create_request("501", hours=2, reason="r", user=owner, cluster="other")  # job, partition, reservations
+    assert len(fake_scontrol.clusters) >= 6 and set(fake_scontrol.clusters) == {"other"}
+    assert fake_scontrol.updates[0][0][1] == "update"
+
+
+def test_a_cluster_name_is_no_option(fake_scontrol):
+    from slurm import scontrol
+
+    for bad in ("-v", "a b", "", "x;y"):
+        with pytest.raises(ValueError, match="not a cluster name"):
+            scontrol.job("501", cluster=bad)
+    assert fake_scontrol.clusters == []
