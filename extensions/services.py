@@ -123,7 +123,8 @@ def _file(
             _accept(extension, job, actor=AUTOMATIC_ACTOR, message="", automatic=True, request=request)
         else:
             path = reverse("extensions:staff-detail", kwargs={"extension_id": extension.pk})
-            send_on_commit("new_request", extension, staff_recipients(), url=path)
+            url = request.build_absolute_uri(path) if request is not None else path  # a mail needs the host
+            send_on_commit("new_request", extension, staff_recipients(), url=url)
     return extension
 
 

@@ -149,3 +149,15 @@ def test_the_default_cache_and_the_metrics_are_on_redis_whenever_redis_url_is_se
     assert redis.stdout.split() == ["redis://127.0.0.1:6399/4", "redis://127.0.0.1:6399/4"]
     local = _settings_in_subprocess(show, PORTAL_DEBUG="true")
     assert local.stdout.split() == ["portal"]  # a memory cache, and metrics in each process
+
+
+def test_an_extension_larger_than_the_total_is_refused(tmp_path):
+    result = _settings_in_subprocess(
+        PORTAL_DEBUG="true", PORTAL_VAR_DIR=str(tmp_path), EXTENSIONS_MAX_HOURS="48", EXTENSIONS_MAX_TOTAL_HOURS="24"
+    )
+    assert result.returncode != 0
+    assert "EXTENSIONS_MAX_HOURS=48 is more than EXTENSIONS_MAX_TOTAL_HOURS=24" in result.stderr
+    same = _settings_in_subprocess(
+        PORTAL_DEBUG="true", PORTAL_VAR_DIR=str(tmp_path), EXTENSIONS_MAX_HOURS="24", EXTENSIONS_MAX_TOTAL_HOURS="24"
+    )
+    assert same.returncode == 0, same.stderr

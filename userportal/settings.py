@@ -573,6 +573,11 @@ CELERY_BEAT_SCHEDULE["priorities-reconcile"] = {
 # --- extensions (walltime extension requests) -------------------------------------------------
 EXTENSIONS_MAX_HOURS = strict_int("EXTENSIONS_MAX_HOURS", default=24, minimum=1)  # one request
 EXTENSIONS_MAX_TOTAL_HOURS = strict_int("EXTENSIONS_MAX_TOTAL_HOURS", default=72, minimum=1)  # all of a job's
+if EXTENSIONS_MAX_HOURS > EXTENSIONS_MAX_TOTAL_HOURS:
+    raise ImproperlyConfigured(
+        f"EXTENSIONS_MAX_HOURS={EXTENSIONS_MAX_HOURS} is more than EXTENSIONS_MAX_TOTAL_HOURS="
+        f"{EXTENSIONS_MAX_TOTAL_HOURS}: no request could be that large."
+    )
 # Who may ask (besides owning the job): these users or the jobs of these Slurm accounts; both empty: everyone.
 EXTENSIONS_ALLOWED_USERS = str_list("EXTENSIONS_ALLOWED_USERS")
 EXTENSIONS_ALLOWED_ACCOUNTS = str_list("EXTENSIONS_ALLOWED_ACCOUNTS")

@@ -148,3 +148,16 @@ def test_the_job_page_links_an_array_task_by_its_array_name(personas, settings):
     page = client.get(reverse("jobstats:job", kwargs={"username": "owner", "job_id": str(task.id_job)}))
     assert form_url("5000_7") in page.content.decode()
     assert form_url(str(task.id_job)) not in page.content.decode()
+
+
+def test_the_staff_mail_carries_an_absolute_address(fake_scontrol, personas, django_capture_on_commit_callbacks):
+    from django.core import mail
+
+    personas.staff.email = "staff@example.org"
+    personas.staff.save()
+    with django_capture_on_commit_callbacks(execute=True):
+        client_of(personas.owner).post(form_url(), {"hours": "2", "reason": "more iterations"})
+    extension = ExtensionRequest.objects.get()
+    path = reverse("extensions:staff-detail", kwargs={"extension_id": extension.pk})
+    assert [m.to for m in mail.outbox] == [["staff@example.org"]]
+    assert f"http://testserver{path}" in mail.outbox[0].body
