@@ -36,6 +36,11 @@ MAX_TOKEN = 256
 MAX_ANSWER = 4 * 1024 * 1024
 JOB_ID = re.compile(r"^[0-9]{1,10}(_[0-9]{1,10})?$")
 
+# C0 controls, DEL and C1 controls: ESC (a job named "\x1b]52;..." writes a staff member's clipboard), CSI
+# (0x9b), BEL, backspace and carriage return (which hide what came before), and the data's own newlines.
+CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+JSON_UNESCAPED = re.compile("[\x7f-\x9f]")  # what json.dumps leaves as it is (it escapes C0 itself)
+
 EXIT_OK, EXIT_USAGE, EXIT_CONFIG, EXIT_AUTH, EXIT_NOT_FOUND, EXIT_UNAVAILABLE = 0, 2, 3, 4, 5, 6
 
 
@@ -275,9 +280,31 @@ def _when(value):
     return value.replace("T", " ")[:16] + (" UTC" if utc else "")
 
 
+def clean(value):
+    """The portal's answer as a terminal may show it: every control character of its strings becomes "?".
+
+    Job names, program names, node lists, advice and the like come from users' jobs; the line
+    breaks and the layout are the command's own, never the data's.
+    """
+    if isinstance(value, str):
+        return CONTROL.sub("?", value)
+    if isinstance(value, list):
+        return [clean(item) for item in value]
+    if isinstance(value, dict):
+        return {clean(key): clean(item) for key, item in value.items()}
+    return value
+
+
+def json_text(answer):
+    """--json: the answer as it came; C1 controls and DEL, which JSON does not escape, as \\u escapes."""
+    text = json.dumps(answer, indent=2, ensure_ascii=False, sort_keys=True)
+    return JSON_UNESCAPED.sub(lambda match: "\\u{:04x}".format(ord(match.group())), text)
+
+
 def render_text(job, width=80):
-    """The answer as the terminal shows it."""
+    """The answer as the terminal shows it (every string of it through clean())."""
     width = max(width, 40)
+    job = clean(job)
     lines = []
     title = "Job {} ({}) - {}".format(job["display_id"], job.get("name") or "-", job.get("state_label") or job["state"])
     lines.append(title)
@@ -398,10 +425,10 @@ def main(argv=None, environ=None, out=None, err=None):
         key = read_token(settings.token_file, settings.url)
         job = fetch(settings, key, args.jobid, args.user, environ)
     except Failure as failure:
-        err.write("{}: {}\n".format(PROG, failure))
+        err.write("{}: {}\n".format(PROG, clean(str(failure))))  # it may quote the portal's answer
         return failure.code
     if args.json:
-        write(out, json.dumps(job, indent=2, ensure_ascii=False, sort_keys=True) + "\n")
+        write(out, json_text(job) + "\n")
     else:
         try:
             width = os.get_terminal_size(out.fileno()).columns

@@ -73,7 +73,7 @@ ANSWER = {
 class FakePortal:
     """Answers GET /api/jobstats/<id>/ like the portal (ANSWER for job 4242), or `mode`'s answer."""
 
-    mode: str = "ok"  # ok | 401 | 500 | redirect | hang | html
+    mode: str = "ok"  # ok | 401 | 500 | redirect | hang | html | hostile
     requests: list[dict] = field(default_factory=list)
     url: str = ""
     release: threading.Event = field(default_factory=threading.Event)
@@ -91,6 +91,8 @@ def _handler(portal: FakePortal) -> type[BaseHTTPRequestHandler]:
                 return
             if portal.mode == "redirect":
                 return self._answer(302, b"", location="http://127.0.0.1:9/elsewhere/")
+            if portal.mode == "hostile":
+                return self._answer(404, json.dumps({"detail": "No such job\x1b]52;c;x\x07"}).encode())
             if portal.mode == "html":
                 return self._answer(200, b"<html>a login page</html>", content_type="text/html")
             if self.headers.get("Authorization") != f"Token {KEY}" or portal.mode == "401":
@@ -328,3 +330,34 @@ def test_it_is_one_file_that_runs_from_anywhere(user, portal, tmp_path):
     assert "--json" in result.stdout
     assert os.access(COMMAND, os.X_OK)
     assert COMMAND.read_text().startswith("#!/usr/bin/python3\n")
+
+
+HOSTILE = "\x1b]52;c;cm0gLXJmIH4=\x07\x9b2J\x7f\rx\x08\n"  # OSC 52 (the clipboard), CSI (8-bit), DEL, CR, BS, LF
+
+
+def test_control_characters_of_the_answer_never_reach_the_terminal(user, portal, monkeypatch):
+    hostile = json.loads(json.dumps(ANSWER))
+    hostile["name"] = "train" + HOSTILE
+    hostile["nodelist"] = "node1" + HOSTILE
+    hostile["usage"]["programs"][0]["name"] = "py" + HOSTILE
+    hostile["advice"][0]["message"] = "Serial" + HOSTILE
+    hostile["advice"][0]["doc_url"] = "https://docs.example/" + HOSTILE
+    hostile["efficiency"]["measures"][0]["sentence"] = "It looks serial" + HOSTILE
+    hostile["url"] = "http://portal.example/" + HOSTILE
+    monkeypatch.setitem(globals(), "ANSWER", hostile)
+    result = user.run("4242")
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in out), repr(out)
+    assert out.startswith("Job 4242 (train?]52;c;cm0gLXJmIH4=??2J??x??) - Completed\n")
+    assert "node1?]52;" in out and "py?]52;" in out and "Serial?]52;" in out
+    as_json = user.run("--json", "4242")
+    assert not any((ord(c) < 32 and c != "\n") or 0x7F <= ord(c) <= 0x9F for c in as_json.stdout)
+    assert json.loads(as_json.stdout) == hostile  # --json keeps the data, escaped
+
+
+def test_control_characters_of_an_error_never_reach_the_terminal(user, portal):
+    portal.mode = "hostile"
+    result = user.run("4242")
+    assert result.returncode == 5
+    assert "No such job?]52;c;x?" in result.stderr and "\x1b" not in result.stderr and "\x07" not in result.stderr
