@@ -143,3 +143,49 @@ def test_a_request_expires_when_its_job_ends(alice_job, stack_dir):
     sql = "SELECT status FROM extensions_extensionrequest WHERE job_id = %s"
     wait_for(lambda: portal_rows(stack_dir, sql, (alice_job,)) == [("expired",)], 60, "the expiry", interval=1)
     assert show_job(alice_job)["TimeLimit"] == "00:10:00"  # nothing was asked of Slurm
+
+
+@pytest.fixture
+def alice_array(slurm_cmd):
+    """A two-task array of alice (10 minutes each, sleeping), cancelled at the end."""
+    out = slurm_cmd(
+        ["sbatch", "--parsable", "--array=0-1", "-J", "extension-array-it", "-A", "physics", "-p", "cpu", "-c", "1",
+         "--mem=100M", "-t", "10", "-o", "/dev/null", "--wrap", "sleep 600"],
+        user="alice",
+    ).stdout  # fmt: skip
+    array_id = out.strip().split(";")[0]
+    yield array_id
+    subprocess.run(["scancel", array_id], check=False, env={**os.environ, "TZ": "UTC"})
+
+
+def test_one_task_of_an_array_is_extended_by_its_name_and_the_array_id_is_refused(alice_array, stack_dir):
+    apache = os.environ["PORTAL_STACK_URL"]
+    wait_for(
+        lambda: all(show_job(f"{alice_array}_{n}").get("JobState") == "RUNNING" for n in (0, 1)),
+        90, "both tasks running", interval=1,
+    )  # fmt: skip
+    alice = shib("alice")
+    # the array's own id names both tasks: refused (it would have extended every task)
+    whole = post_form(alice, f"{apache}/secure/extensions/job/alice/{alice_array}/", {"hours": "1", "reason": "all"})
+    assert whole.status_code == 400 and "job array" in whole.text
+    # a leading zero is another spelling of a job id: refused before scontrol
+    zero = alice.get(f"{apache}/secure/extensions/job/alice/0{alice_array}_1/", timeout=60)
+    assert zero.status_code == 400
+    # task 1 asked for by its own JobId is kept under its array name
+    task_job_id = show_job(f"{alice_array}_1")["JobId"]
+    asked = post_form(alice, f"{apache}/secure/extensions/job/alice/{task_job_id}/", {"hours": "1", "reason": "t1"})
+    assert asked.status_code == 302, asked.text[:2000]
+    [(pk, job_id)] = portal_rows(
+        stack_dir, "SELECT id, job_id FROM extensions_extensionrequest WHERE job_id LIKE %s", (f"{alice_array}_%",)
+    )
+    assert job_id == f"{alice_array}_1"
+    again = post_form(alice, f"{apache}/secure/extensions/job/alice/{alice_array}_1/", {"hours": "1", "reason": "t1"})
+    assert again.status_code == 400 and "already has a request" in again.text
+    staffer = shib("staffer", staff=True)
+    detail = f"{apache}/secure/extensions/staff/{pk}/"
+    assert staffer.get(detail, timeout=60).status_code == 200
+    manage(stack_dir, "staff_powers", "grant", "extension-decisions", "--user", "staffer")
+    accepted = post_form(staffer, detail, {"action": "accept", "message": ""})
+    assert accepted.status_code == 302, accepted.text[:2000]
+    wait_for(lambda: show_job(f"{alice_array}_1")["TimeLimit"] == "01:10:00", 90, "task 1's new TimeLimit", interval=1)
+    assert show_job(f"{alice_array}_0")["TimeLimit"] == "00:10:00"  # the other task keeps its limit
