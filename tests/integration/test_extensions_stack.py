@@ -171,15 +171,17 @@ def test_one_task_of_an_array_is_extended_by_its_name_and_the_array_id_is_refuse
     # a leading zero is another spelling of a job id: refused before scontrol
     zero = alice.get(f"{apache}/secure/extensions/job/alice/0{alice_array}_1/", timeout=60)
     assert zero.status_code == 400
-    # task 1 asked for by its own JobId is kept under its array name
-    task_job_id = show_job(f"{alice_array}_1")["JobId"]
-    asked = post_form(alice, f"{apache}/secure/extensions/job/alice/{task_job_id}/", {"hours": "1", "reason": "t1"})
+    # a task asked for by its own JobId is kept under its array name. (One task's JobId is the array's
+    # own id, which names every task: the other one, whose JobId is its own.)
+    task, other = next((n, 1 - n) for n in (0, 1) if show_job(f"{alice_array}_{n}")["JobId"] != alice_array)
+    task_job_id = show_job(f"{alice_array}_{task}")["JobId"]
+    asked = post_form(alice, f"{apache}/secure/extensions/job/alice/{task_job_id}/", {"hours": "1", "reason": "t"})
     assert asked.status_code == 302, asked.text[:2000]
     [(pk, job_id)] = portal_rows(
         stack_dir, "SELECT id, job_id FROM extensions_extensionrequest WHERE job_id LIKE %s", (f"{alice_array}_%",)
     )
-    assert job_id == f"{alice_array}_1"
-    again = post_form(alice, f"{apache}/secure/extensions/job/alice/{alice_array}_1/", {"hours": "1", "reason": "t1"})
+    assert job_id == f"{alice_array}_{task}"
+    again = post_form(alice, f"{apache}/secure/extensions/job/alice/{job_id}/", {"hours": "1", "reason": "t"})
     assert again.status_code == 400 and "already has a request" in again.text
     staffer = shib("staffer", staff=True)
     detail = f"{apache}/secure/extensions/staff/{pk}/"
@@ -187,5 +189,5 @@ def test_one_task_of_an_array_is_extended_by_its_name_and_the_array_id_is_refuse
     manage(stack_dir, "staff_powers", "grant", "extension-decisions", "--user", "staffer")
     accepted = post_form(staffer, detail, {"action": "accept", "message": ""})
     assert accepted.status_code == 302, accepted.text[:2000]
-    wait_for(lambda: show_job(f"{alice_array}_1")["TimeLimit"] == "01:10:00", 90, "task 1's new TimeLimit", interval=1)
-    assert show_job(f"{alice_array}_0")["TimeLimit"] == "00:10:00"  # the other task keeps its limit
+    wait_for(lambda: show_job(job_id)["TimeLimit"] == "01:10:00", 90, "the task's new TimeLimit", interval=1)
+    assert show_job(f"{alice_array}_{other}")["TimeLimit"] == "00:10:00"  # the other task keeps its limit
