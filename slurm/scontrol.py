@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from slurm.commands import CommandResult, SlurmCommandError, run_command
-from slurm.decoders import format_duration
+from slurm.decoders import BASE_STATE_NAMES, JobState, format_duration
 from slurm.hostlists import expand_hostlist
 
 KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z_:/]*)=")
@@ -24,21 +24,12 @@ KEY = re.compile(r"(?:^|\s)([A-Za-z][A-Za-z_:/]*)=")
 JOB_ID = re.compile(r"[1-9][0-9]{0,9}(?:_(?:0|[1-9][0-9]{0,9}))?")
 CLUSTER = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")  # as settings.SLURM_CLUSTERS checks them
 DURATION = re.compile(r"(?:(\d+)-)?(?:(\d+):)?(\d+):(\d+)")
-ENDED_STATES = frozenset(
-    {
-        "COMPLETED",
-        "CANCELLED",
-        "FAILED",
-        "TIMEOUT",
-        "NODE_FAIL",
-        "PREEMPTED",
-        "BOOT_FAIL",
-        "DEADLINE",
-        "OUT_OF_MEMORY",
-        "REVOKED",
-        "SPECIAL_EXIT",
-    }
-)
+# A job's state as scontrol prints it, once it has ended: the base states from COMPLETED on (decoders),
+# and the two that only scontrol shows.
+ENDED_STATES = frozenset(BASE_STATE_NAMES[state] for state in JobState if state >= JobState.COMPLETED) | {
+    "REVOKED",
+    "SPECIAL_EXIT",
+}
 
 
 def fields(line: str) -> dict[str, str]:

@@ -11,11 +11,10 @@ lock the sender looks again, so a script queued meanwhile is not left behind.
 import fcntl
 import json
 import os
-import time
 from typing import List, Tuple  # noqa: F401 (type comments: this file runs on Python 3.6)
 
 from config import log
-from outbox import flush, note_portal, queued_files, unlink
+from outbox import flush, note_portal, queued_files, read_queued, unlink
 from portal import DROP, OK, RETRY, Timeout, arm, classify, disarm, post
 
 # A batch request's body is kept under this many bytes (the portal refuses more than 16 MiB).
@@ -24,24 +23,10 @@ MAX_BATCH_BYTES = 8 * 1024 * 1024
 
 def _read(cfg, path):
     """(payload, its size in bytes) of a queue file, or None after dropping it (unreadable or too old)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            entry = json.load(handle)
-        payload = entry["payload"]
-        queued_at = float(entry.get("queued_at") or 0)
-        int(payload["id_job"])
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        log.error("dropping unreadable queue file %s: %s", path, exc)
-        unlink(path)
+    queued = read_queued(cfg, path)
+    if queued is None:
         return None
-    if time.time() - queued_at > cfg.max_age:
-        log.error(
-            "job %s: queued since %s, older than [queue] max_age_days: dropped",
-            payload["id_job"],
-            time.ctime(queued_at),
-        )
-        unlink(path)
-        return None
+    payload = queued[0]
     return payload, len(payload.get("submit_script") or "") * 2 + 200
 
 

@@ -130,24 +130,10 @@ def flush(cfg, deadline=None, guard_each=False):
         for path in queued_files(cfg):
             if deadline is not None and deadline.remaining() < 0.1:
                 break
-            try:
-                with open(path, encoding="utf-8") as handle:
-                    entry = json.load(handle)
-                payload = entry["payload"]
-                queued_at = float(entry.get("queued_at") or 0)
-                int(payload["id_job"])
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                log.error("dropping unreadable queue file %s: %s", path, exc)
-                unlink(path)
+            queued = read_queued(cfg, path)
+            if queued is None:
                 continue
-            if time.time() - queued_at > cfg.max_age:
-                log.error(
-                    "job %s: queued since %s, older than [queue] max_age_days: dropped",
-                    payload["id_job"],
-                    time.ctime(queued_at),
-                )
-                unlink(path)
-                continue
+            payload, queued_at = queued
             timeout = deadline.remaining() if deadline is not None else cfg.timeout
             outcome, detail = guarded_send(cfg, payload, timeout) if guard_each else send(cfg, payload, timeout)
             if outcome in (OK, DROP):
@@ -162,6 +148,29 @@ def flush(cfg, deadline=None, guard_each=False):
         return len(queued_files(cfg))
     finally:
         lock.close()
+
+
+def read_queued(cfg, path):
+    """(payload, queued_at) of a queue file, or None after dropping it (unreadable, or older than max_age)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entry = json.load(handle)
+        payload = entry["payload"]
+        queued_at = float(entry.get("queued_at") or 0)
+        int(payload["id_job"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        log.error("dropping unreadable queue file %s: %s", path, exc)
+        unlink(path)
+        return None
+    if time.time() - queued_at > cfg.max_age:
+        log.error(
+            "job %s: queued since %s, older than [queue] max_age_days: dropped",
+            payload["id_job"],
+            time.ctime(queued_at),
+        )
+        unlink(path)
+        return None
+    return payload, queued_at
 
 
 def _prune(cfg):
