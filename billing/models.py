@@ -160,3 +160,52 @@ class ReceiptItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cluster}:{self.job_id}@{self.submit:%Y-%m-%dT%H:%M:%S}"
+
+
+class JobIndexState(models.Model):
+    """Where billing's job index of a cluster stands (billing.job_index): one row per cluster.
+
+    ``settled_before``: the index holds the finished jobs that ended before it (epoch seconds,
+    slurmdbd's own time_end); later ends are read live. ``max_inx``: the highest job_db_inx the
+    last sync saw; newer rows are read live. ``synced_at``: when that sync began (its lag).
+    """
+
+    cluster = models.CharField(max_length=64, primary_key=True)
+    synced_at = models.DateTimeField()
+    settled_before = models.BigIntegerField()
+    max_inx = models.BigIntegerField()
+    blocks = models.PositiveIntegerField(default=0)
+    jobs = models.BigIntegerField(default=0)
+    seconds = models.FloatField(default=0.0)  # the last sync's duration
+
+    def __str__(self) -> str:
+        return f"{self.cluster} synced at {self.synced_at:%Y-%m-%d %H:%M:%S}"
+
+
+class JobIndexBlock(models.Model):
+    """One block of job ids (``job_db_inx // BLOCK_IDS``) of the index: its finished jobs' billing inputs.
+
+    ``data``: the jobs' columns (billing.job_index's format, compressed numpy arrays), ``open_ids``
+    the block's rows not in ``data`` (running, pending, or ended after ``settled_before``), read
+    live. ``rows``, ``max_mod_time`` and ``steps_sum`` are what slurmdbd's tables held for the block
+    when it was built: a difference means the block changed (an update, an insert, a purge).
+    """
+
+    cluster = models.CharField(max_length=64)
+    block = models.BigIntegerField()
+    rows = models.BigIntegerField()
+    max_mod_time = models.BigIntegerField()
+    steps_sum = models.CharField(max_length=200)
+    built_at = models.BigIntegerField()  # epoch seconds
+    next_settle = models.BigIntegerField(null=True)  # the first later end to move into data
+    min_end = models.BigIntegerField(null=True)
+    max_end = models.BigIntegerField(null=True)
+    jobs = models.PositiveIntegerField(default=0)
+    data = models.BinaryField()
+    open_ids = models.BinaryField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["cluster", "block"], name="billing_job_index_block")]
+
+    def __str__(self) -> str:
+        return f"{self.cluster} block {self.block} ({self.jobs} jobs)"

@@ -28,8 +28,10 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from billing.costs import RESOURCES, PriceList, RateRow, price, totals
+from billing.job_index import IndexedSource
 from billing.models import AccountTier, GpuFactor, Rate, ReceiptItem, Tier
-from slurm.jobsource.cascade import FetchResult, fetch_jobs
+from slurm.jobsource.cascade import FetchResult, configured_sources, fetch_jobs
+from slurm.jobsource.database import DatabaseSource
 from slurm.jobsource.frame import JobQuery, JobSource
 from userportal.audit import audit
 
@@ -140,7 +142,11 @@ def usage(query: JobQuery, sources: Sequence[JobSource] | None = None, *, cached
     and billed marks are applied on every call (a new rate or receipt shows at once). Receipts
     never use the cache.
     """
-    result = _fetch_cached(query, sources) if cached else fetch_jobs(query, sources)
+    result = (
+        _fetch_cached(query, sources)
+        if cached
+        else fetch_jobs(query, sources if sources is not None else job_sources())
+    )
     priced = price(result.frame, price_list(query.cluster))
     return Usage(mark_billed(priced, query), result.source, result.failures, query)
 
@@ -148,7 +154,7 @@ def usage(query: JobQuery, sources: Sequence[JobSource] | None = None, *, cached
 def _fetch_cached(query: JobQuery, sources: Sequence[JobSource] | None) -> FetchResult:
     seconds = settings.BILLING_USAGE_CACHE_SECONDS
     if seconds <= 0 or sources is not None:
-        return fetch_jobs(query, sources)
+        return fetch_jobs(query, sources if sources is not None else job_sources())
     key = (
         "billing:jobs:"
         + hashlib.sha256(
@@ -158,9 +164,17 @@ def _fetch_cached(query: JobQuery, sources: Sequence[JobSource] | None) -> Fetch
     found = cache.get(key)
     if isinstance(found, FetchResult):
         return found
-    result = fetch_jobs(query, sources)
+    result = fetch_jobs(query, job_sources())
     cache.set(key, result, seconds)
     return result
+
+
+def job_sources() -> list[JobSource]:
+    """BILLING_SOURCES in order, the database source reading the job index (billing.job_index) when it is on."""
+    sources = configured_sources()
+    if settings.BILLING_JOB_INDEX:
+        sources = [IndexedSource() if isinstance(s, DatabaseSource) else s for s in sources]
+    return sources
 
 
 def mark_billed(priced: pd.DataFrame, query: JobQuery) -> pd.DataFrame:

@@ -21,7 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from billing import budgets, exports, ledger, roles, services
+from billing import budgets, exports, job_index, ledger, roles, services
 from billing.costs import RESOURCES, aggregate, calculate, monthly_costs, to_money, totals
 from billing.models import Budget, GpuFactor, Receipt, Tier
 from slurm.jobsource.frame import JobQuery
@@ -315,6 +315,7 @@ def staff_usage(request: HttpRequest) -> HttpResponse:
     form, query = _query(request)
     tab = request.GET.get("tab", "aggregate")
     context: dict[str, Any] = {"form": form, "tab": tab, "query": query, "currency": settings.BILLING_CURRENCY}
+    context["job_index"] = job_index.status(query.cluster)  # its lag, shown with the figures
     try:
         found = services.usage(query, cached=True)
     except DataSourceError as exc:

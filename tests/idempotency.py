@@ -18,7 +18,11 @@ from userportal.celery import app
 # The worker's own bookkeeping of beat runs (userportal.beat): it counts every run, by design.
 IGNORED = {"userportal.BeatRun"}
 # When a run last looked (a re-measurement of the same figures, auto_now): a repeat may move them, nothing else.
-VOLATILE = {"quotas.UsageSnapshot": {"taken_at"}, "quotas.QuotaAlert": {"updated_at"}}
+VOLATILE = {
+    "quotas.UsageSnapshot": {"taken_at"},
+    "quotas.QuotaAlert": {"updated_at"},
+    "billing.JobIndexState": {"synced_at", "settled_before", "seconds"},  # when the sync looked, how long it took
+}
 
 
 def snapshot() -> dict[str, list[dict[str, Any]]]:

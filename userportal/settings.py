@@ -810,6 +810,25 @@ if CLOUDSTATS_MEMBERSHIP == "keystone" and not (
 # Seconds the usage pages keep the jobs of one (user or account, window) query: paging and tabs
 # do not read the accounting database again. Prices and billed marks are always fresh. 0: off.
 BILLING_USAGE_CACHE_SECONDS = strict_int("BILLING_USAGE_CACHE_SECONDS", default=120, minimum=0)
+# The job index (billing.job_index): the finished jobs' billing inputs in the portal's database,
+# synced by a beat task every BILLING_JOB_INDEX_SYNC_SECONDS; the whole-cluster pages read it, and
+# read slurmdbd live when it is older than BILLING_JOB_INDEX_MAX_LAG_SECONDS (or never built).
+BILLING_JOB_INDEX = strict_bool("BILLING_JOB_INDEX", default=True)
+BILLING_JOB_INDEX_SYNC_SECONDS = strict_int("BILLING_JOB_INDEX_SYNC_SECONDS", default=300, minimum=10)
+BILLING_JOB_INDEX_MAX_LAG_SECONDS = strict_int(
+    "BILLING_JOB_INDEX_MAX_LAG_SECONDS", default=3 * BILLING_JOB_INDEX_SYNC_SECONDS + 60, minimum=10
+)
+# A job's steps may reach slurmdbd after its end: jobs that ended this recently are read live.
+BILLING_JOB_INDEX_GRACE_SECONDS = strict_int("BILLING_JOB_INDEX_GRACE_SECONDS", default=600, minimum=0)
+if BILLING_JOB_INDEX_MAX_LAG_SECONDS < BILLING_JOB_INDEX_SYNC_SECONDS:
+    raise ImproperlyConfigured(
+        "BILLING_JOB_INDEX_MAX_LAG_SECONDS is below BILLING_JOB_INDEX_SYNC_SECONDS: the index would never be read."
+    )
+if BILLING_JOB_INDEX:
+    CELERY_BEAT_SCHEDULE["billing-job-index"] = {
+        "task": "billing.sync_job_index",
+        "schedule": float(BILLING_JOB_INDEX_SYNC_SECONDS),
+    }
 
 # --- search (staff) --------------------------------------------------------------------------
 # With LDAP sign-in configured (AUTH_LDAP_USER_SEARCH), the staff search also asks the directory

@@ -194,6 +194,67 @@ def bench_costs(args: argparse.Namespace, lines: list[str]) -> None:
     assert len(frame) == found, (len(frame), found)
 
 
+def bench_index(args: argparse.Namespace, lines: list[str]) -> None:
+    """Costs of the same window through billing's job index (billing.job_index): build, sync, read."""
+    import pandas as pd
+
+    from billing import job_index, services
+    from billing.costs import price, totals
+    from slurm.jobsource.database import DatabaseSource
+    from slurm.jobsource.frame import JobQuery
+
+    def measured(fn):
+        s0, c0, t0 = server_cpu(), time.process_time(), time.perf_counter()
+        result = fn()
+        wall, s1 = time.perf_counter() - t0, server_cpu()
+        return result, wall, cpu_note(time.process_time() - c0, s1 - s0 if s0 is not None and s1 is not None else None)
+
+    if args.index_rebuild or not job_index.status("bench").synced_at:
+        report, wall, cpu = measured(lambda: job_index.sync("bench", rebuild=True))
+        print(f"  index build: {wall:.2f} s; {report.blocks} blocks, {report.jobs:,} jobs; {cpu}", flush=True)
+        lines.append(
+            f"| job index, built whole ({report.blocks} blocks, {report.jobs:,} finished jobs) | {wall:.2f} s | "
+            f"| (once) | {cpu} |"
+        )
+    syncs = [measured(lambda: job_index.sync("bench")) for _ in range(args.repeat)]
+    for report, wall, cpu in syncs:
+        print(f"  index sync: {wall:.2f} s; {report.rebuilt} blocks read; {cpu}", flush=True)
+    walls = [wall for _r, wall, _c in syncs]
+    fastest = syncs[walls.index(min(walls))]
+    lines.append(
+        f"| job index, a sync with nothing changed ({fastest[0].rebuilt} blocks read) | {min(walls):.2f} s "
+        f"| {statistics.median(walls):.2f} s | (each beat) | {args.repeat} runs; fastest run: {fastest[2]} |"
+    )
+    start, end, found = window_of(args.jobs)
+    query = JobQuery(start, end, "bench")
+    prices = services.price_list("bench")
+    source = job_index.IndexedSource()
+    runs = []
+    frame = None
+    summary: dict[str, object] = {}
+    for _ in range(args.repeat):
+
+        def costs():
+            t0 = time.perf_counter()
+            fetched = source.fetch(query)
+            t1 = time.perf_counter()
+            return fetched, t1 - t0, totals(price(fetched, prices))
+
+        (frame, fetch_time, summary), wall, cpu = measured(costs)
+        runs.append((wall, fetch_time, cpu))
+        print(f"  costs run (index): {wall:.2f} s (fetch {fetch_time:.2f}); {cpu}; load {load()}", flush=True)
+    assert frame is not None
+    assert len(frame) == found, (len(frame), found)
+    pd.testing.assert_frame_equal(frame, DatabaseSource().fetch(query))  # the direct read's frame, exactly
+    walls = [r[0] for r in runs]
+    best = runs[walls.index(min(walls))]
+    lines.append(
+        f"| costs of {len(frame):,} jobs (database source through the job index) | {min(walls):.2f} s "
+        f"| {statistics.median(walls):.2f} s | < 2 s | fetch {statistics.median([r[1] for r in runs]):.2f} s; "
+        f"total {summary['cost']}; frame equal to the direct read's; {args.repeat} runs; fastest run: {best[2]} |"
+    )
+
+
 class Relabelled:
     """The database source's jobs of a window, all filed under one user (a 100,000-job receipt)."""
 
@@ -309,7 +370,8 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--requests", type=int, default=40)
     parser.add_argument("--portal-db", default="bench_billing_portal")
-    parser.add_argument("--only", choices=("costs", "receipt", "usage"), action="append")
+    parser.add_argument("--only", choices=("costs", "index", "receipt", "usage"), action="append")
+    parser.add_argument("--index-rebuild", action="store_true", help="build the job index whole first")
     parser.add_argument("--label", default="")
     parser.add_argument("--no-write", action="store_true", help="print only; do not append to RESULTS.md")
     parser.add_argument("--buffer-pool", type=size_of, help="innodb_buffer_pool_size for the run (e.g. 2G)")
@@ -320,9 +382,15 @@ def main() -> int:
     start_load = load()
     print(f"innodb_buffer_pool_size {pool / (1 << 20):.0f} MB; load average {start_load}", flush=True)
     lines: list[str] = []
-    only = args.only or ["costs", "receipt", "usage"]
+    only = args.only or ["costs", "index", "receipt", "usage"]
     try:
-        for name, fn in (("costs", bench_costs), ("receipt", bench_receipt), ("usage", bench_usage_page)):
+        steps = (
+            ("costs", bench_costs),
+            ("index", bench_index),
+            ("receipt", bench_receipt),
+            ("usage", bench_usage_page),
+        )
+        for name, fn in steps:
             if name in only:
                 before = len(lines)
                 fn(args, lines)

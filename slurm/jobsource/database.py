@@ -138,14 +138,35 @@ class DatabaseSource:
             else:
                 columns = self._row_columns(jobs.filter(job_db_inx__gte=low, job_db_inx__lte=high))
                 step_arrays = self._row_steps(jobs, steps, columns) if len(columns) else no_steps()
+        return self.assemble(columns, step_arrays, query.cluster)
+
+    # -- for a store of these columns (billing's job index) --
+    def assemble(self, columns: JobColumns, step_arrays: StepArrays, cluster: str) -> pd.DataFrame:
+        """The frame of read columns: their users (association table) and TRES names looked up now."""
         if not len(columns):
             return empty_frame()
         assoc_ids = [int(a) for a in pd.unique(columns.ints[:, INT_FIELDS.index("id_assoc")])]
-        users = dict(
-            models.assoc.objects.using(self.using).filter(id_assoc__in=assoc_ids).values_list("id_assoc", "user")
-        )
+        assoc = cluster_models(cluster).assoc
+        users = dict(assoc.objects.using(self.using).filter(id_assoc__in=assoc_ids).values_list("id_assoc", "user"))
         catalog = Tres.catalog(using=self.using)
-        return build_frame(columns, step_arrays, users, catalog, query.cluster)
+        return build_frame(columns, step_arrays, users, catalog, cluster)
+
+    def read_id_range(self, cluster: str, low: int, high: int) -> tuple[JobColumns, StepArrays]:
+        """Every row (``deleted = 0``, finished or not) of the id range ``[low, high]`` and its steps, in id order."""
+        models = cluster_models(cluster)
+        jobs = models.job.objects.using(self.using).filter(deleted=0).order_by()
+        steps = models.step.objects.using(self.using).order_by()
+        if connections[self.using].vendor in PACKED_VENDORS:
+            return self._read_ranges(jobs, steps, id_ranges(low, high, PACKED_CHUNK_IDS))
+        return self._rows_of_range(jobs, steps, (low, high))
+
+    def read_selection(self, jobs: Any, cluster: str) -> tuple[JobColumns, StepArrays]:
+        """The rows of a job queryset (a few: one packed query) and their steps' CPU time."""
+        jobs = jobs.using(self.using).order_by()
+        steps = cluster_models(cluster).step.objects.using(self.using).order_by()
+        selection = self._packed_selection(jobs) if connections[self.using].vendor in PACKED_VENDORS else None
+        columns = selection if selection is not None else self._row_columns(jobs)
+        return columns, (self._row_steps(jobs, steps, columns) if len(columns) else no_steps())
 
     def _id_bounds(self, job: Any, start: int, end: int) -> tuple[int, int] | None:
         """The lowest and highest job id ending in [start, end]: an index-only range of rollup2.

@@ -6,6 +6,7 @@ import pytest
 from idempotency import run_twice
 
 from billing import roles
+from billing.models import JobIndexBlock
 from slurm.models import SlurmUser
 from slurm.router import allow_writes
 
@@ -20,3 +21,11 @@ def test_sync_slurm_roles_gives_a_role_once(personas, settings, django_capture_o
     first, second = run_twice("billing.sync_slurm_roles", django_capture_on_commit_callbacks)
     assert (first, second) == ({"owner": roles.ADMINISTRATORS}, {})
     assert personas.owner.groups.filter(name=roles.ADMINISTRATORS).exists()
+
+
+def test_sync_job_index_reads_a_block_once(personas, settings, django_capture_on_commit_callbacks):
+    settings.BILLING_JOB_INDEX = True
+    first, second = run_twice("billing.sync_job_index", django_capture_on_commit_callbacks)
+    assert first["testcluster"]["rebuilt"] >= 1
+    assert second["testcluster"]["rebuilt"] == 0
+    assert JobIndexBlock.objects.filter(cluster="testcluster").exists()
