@@ -78,6 +78,22 @@ def server_cpu() -> float | None:
         return None
 
 
+def purged() -> None:
+    """Wait until InnoDB has purged deleted rows (MariaDB 10.5+; a no-op elsewhere).
+
+    A receipt run re-bills the previous run's jobs, whose deleted items would otherwise be purged
+    during the timed run (and read as delete-marked keys by its mark_billed and unique checks):
+    work a real receipt never meets, since billed jobs are never deleted.
+    """
+    conn = root_connection()
+    try:
+        conn.cursor().execute("SET GLOBAL innodb_max_purge_lag_wait = 0")
+    except Exception as exc:  # noqa: BLE001 - an older server: measured with the purge, as before
+        print(f"  (no purge wait: {exc})", flush=True)
+    finally:
+        conn.close()
+
+
 def cpu_note(client: float, server: float | None) -> str:
     return f"CPU {client:.2f} s here" + (f" + {server:.2f} s MariaDB" if server is not None else "")
 
@@ -286,6 +302,8 @@ def bench_receipt(args: argparse.Namespace, lines: list[str]) -> None:
     def clean() -> None:
         ReceiptItem.objects.filter(receipt__username="benchreceipt").delete()
         Receipt.objects.filter(username="benchreceipt").delete()
+        purged()  # the deleted items' purge is the previous run's work, not this one's
+
 
     times = []
     count = 0
