@@ -7,14 +7,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
 from jobstats.services import LIST_COLUMNS, PendingFirst, job_summary
 from slurm import exporter
-from slurm.decoders import job_memory_mb, parse_tres
+from slurm.decoders import TresCatalog, job_memory_mb, parse_tres
 from slurm.models import Tres
 from slurm.visibility import jobs_of_user_by_uid
 from userportal import promql
@@ -46,11 +48,21 @@ class CountedPaginator(Paginator):
         return Page(rows, number, self)
 
 
-def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[Any]:
+def tres_catalog() -> TresCatalog:
+    """The TRES catalogue, for a page that reads it once for several parts."""
+    try:
+        return Tres.catalog()
+    except DatabaseError as exc:
+        raise SlurmDatabaseUnavailable(str(exc)) from exc
+
+
+def user_jobs_page(
+    username: str, cluster: str, *, page: int | str = 1, catalog: TresCatalog | None = None
+) -> Page[Any]:
     """One page of a user's jobs, pending ones first then the most recently started, as JobSummary objects."""
     try:
         paginator = CountedPaginator(PendingFirst(jobs_of_user_by_uid(username, cluster), LIST_COLUMNS), PAGE_SIZE)
-        catalog = Tres.catalog()
+        catalog = Tres.catalog() if catalog is None else catalog
         result = paginator.get_page(page)
         result.object_list = [job_summary(job, catalog) for job in result.object_list]
     except DatabaseError as exc:
@@ -84,13 +96,20 @@ class CurrentUse:
 MAX_RUNNING_READ = 10_000
 
 
-def current_use(username: str, cluster: str, session: MetricsSession, *, now: float | None = None) -> CurrentUse:
+def current_use(
+    username: str,
+    cluster: str,
+    session: MetricsSession,
+    *,
+    now: float | None = None,
+    catalog: TresCatalog | None = None,
+) -> CurrentUse:
     """Allocated now (Σ over running jobs, from the database) against used over the last hour (Prometheus)."""
     try:
         jobs = jobs_of_user_by_uid(
             username, cluster
         )  # time_end=0 on (id_user, time_end, ...): the running and pending rows only
-        catalog = Tres.catalog()
+        catalog = Tres.catalog() if catalog is None else catalog
         running = list(
             jobs.filter(time_start__gt=0, time_end=0).values_list("tres_alloc", "cpus_req", "mem_req", "nodes_alloc")[
                 :MAX_RUNNING_READ
@@ -111,7 +130,7 @@ def current_use(username: str, cluster: str, session: MetricsSession, *, now: fl
     notice = ""
     if "job" in settings.JOBSTATS_METRICS:  # slurm-job-exporter measures what is used
         try:
-            used, reasons = used_last_hour(session, username, now=now, gpus_allocated=gpus)
+            used, reasons = _used_last_hour(session, cluster, username, now=now, gpus_allocated=gpus)
         except PrometheusUnavailable as exc:
             notice = str(exc.user_message)
     else:
@@ -128,6 +147,23 @@ def current_use(username: str, cluster: str, session: MetricsSession, *, now: fl
         gpus=Use(gpus, used["gpus"], reasons["gpus"]),
         metrics_notice=notice,
     )
+
+
+USED_CACHE_SECONDS = 60  # "over the last hour": a minute old is as true, and a page view is not a Prometheus query
+
+
+def _used_last_hour(
+    session: MetricsSession, cluster: str, username: str, *, now: float | None, gpus_allocated: int
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """used_last_hour(), kept a minute per user (not for a given ``now``, nor when Prometheus failed)."""
+    if now is not None:
+        return used_last_hour(session, username, now=now, gpus_allocated=gpus_allocated)
+    key = f"jobstats:used-last-hour:{cluster}:{username}:{gpus_allocated}:{get_language()}"
+    found = cache.get(key)
+    if found is None:
+        found = used_last_hour(session, username, gpus_allocated=gpus_allocated)
+        cache.set(key, found, USED_CACHE_SECONDS)
+    return found
 
 
 def used_last_hour(

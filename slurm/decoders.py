@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import NamedTuple
 
 from django.db import models
@@ -152,6 +153,7 @@ class StateInfo(NamedTuple):
         return STATE_LABELS.get(self.name, JobState.UNKNOWN.label)
 
 
+@lru_cache(maxsize=1024)  # a handful of distinct values; a page decodes hundreds of rows
 def decode_state(raw: int | None) -> StateInfo:
     """Decode ``job_table.state`` (or ``step_table.state``) the way Slurm's job_state_string() does.
 

@@ -288,3 +288,23 @@ def test_query_count_does_not_grow_with_the_jobs(client, personas, count, django
     assert len(json.loads(response.content)["data"]) == count + 2
     with django_assert_max_num_queries(3), django_assert_max_num_queries(1, using="slurm"):
         client.get(reverse("jobstats:api-job", kwargs={"job_db_inx": personas.owner_job.job_db_inx}))
+
+
+def test_job_records_built_directly_equal_drfs_field_by_field_path(personas, jobs):
+    """JobRecordSerializer builds its rows without DRF's per-field path: the same dict for every kind of record."""
+    from rest_framework import serializers
+
+    from jobstats.queries import with_username
+    from jobstats.serializers import JobRecordSerializer
+
+    s = personas.slurm
+    s.job("owner", "def-owner", job_name="", nodelist="node[01-03],gpu7", timelimit=0xFFFFFFFF)
+    s.job("owner", "def-owner", het_job_id=900, het_job_offset=1, job_name="het", timelimit=0xFFFFFFFE)
+    s.job("owner", "def-owner", state=JobState.TIMEOUT | 0x8000, partition="")
+    records = list(with_username(s.models.job.objects.all(), "testcluster").order_by("job_db_inx"))
+    assert len(records) >= 15
+    serializer = JobRecordSerializer()
+    for record in records:
+        expected = dict(serializers.Serializer.to_representation(serializer, record))
+        assert serializer.to_representation(record) == expected
+    assert JobRecordSerializer(records, many=True).data[0] == serializer.to_representation(records[0])
