@@ -88,7 +88,7 @@ def purged() -> None:
     conn = root_connection()
     try:
         conn.cursor().execute("SET GLOBAL innodb_max_purge_lag_wait = 0")
-    except Exception as exc:  # noqa: BLE001 - an older server: measured with the purge, as before
+    except Exception as exc:  # an older server: measured with the purge, as before
         print(f"  (no purge wait: {exc})", flush=True)
     finally:
         conn.close()
@@ -303,7 +303,6 @@ def bench_receipt(args: argparse.Namespace, lines: list[str]) -> None:
         ReceiptItem.objects.filter(receipt__username="benchreceipt").delete()
         Receipt.objects.filter(username="benchreceipt").delete()
         purged()  # the deleted items' purge is the previous run's work, not this one's
-
 
     times = []
     count = 0

@@ -25,6 +25,7 @@ def test_sync_slurm_roles_gives_a_role_once(personas, settings, django_capture_o
 
 def test_sync_job_index_reads_a_block_once(personas, settings, django_capture_on_commit_callbacks):
     settings.BILLING_JOB_INDEX = True
+    settings.BILLING_JOB_INDEX_GRACE_SECONDS = 60  # the personas' jobs ended 10 minutes ago: settled at once
     first, second = run_twice("billing.sync_job_index", django_capture_on_commit_callbacks)
     assert first["testcluster"]["rebuilt"] >= 1
     assert second["testcluster"]["rebuilt"] == 0

@@ -16,7 +16,14 @@ pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 FIELDS = [f.name for f in ReceiptItem._meta.fields if f.name not in ("id", "receipt")]
 
 
-def test_insert_items_stores_what_bulk_create_stores(billing_jobs, owner_query, orm_items):
+# Both writers of MariaDB (INSERT statements, LOAD DATA LOCAL INFILE; with the connection's
+# local_infile off, LOAD DATA is refused and the INSERTs write); elsewhere both are executemany.
+LOAD_DATA = pytest.mark.parametrize("load_data", [False, True], ids=["insert", "load-data"])
+
+
+@LOAD_DATA
+def test_insert_items_stores_what_bulk_create_stores(billing_jobs, owner_query, orm_items, settings, load_data):
+    settings.BILLING_RECEIPT_LOAD_DATA = load_data
     jobs = services.usage(owner_query).jobs
     fast = Receipt.objects.create(
         username="owner", cluster="testcluster", currency="THB", total=0, period_start=owner_query.start,
@@ -29,11 +36,15 @@ def test_insert_items_stores_what_bulk_create_stores(billing_jobs, owner_query, 
     assert sorted(fast.items.values_list(*FIELDS)) == stored
 
 
-def test_insert_items_quotes_every_text_and_keeps_exact_values(billing_jobs, owner_query, orm_items):
-    """On MariaDB the statements are written by insert_items itself: quotes, backslashes, ``%s``,
-    newlines and Thai must arrive as they are, with microseconds and exact money."""
+@LOAD_DATA
+def test_insert_items_quotes_every_text_and_keeps_exact_values(
+    billing_jobs, owner_query, orm_items, settings, load_data
+):
+    """On MariaDB the statements (or the LOAD DATA file) are written by insert_items itself: quotes,
+    backslashes, tabs, ``%s``, newlines and Thai must arrive as they are, with microseconds and exact money."""
+    settings.BILLING_RECEIPT_LOAD_DATA = load_data
     jobs = services.usage(owner_query).jobs.copy()
-    jobs["account"] = ["o'brien\\", 'say "hi" %s', "ก่อน\n'); DROP TABLE x; --"]
+    jobs["account"] = ["o'brien\\", 'say "hi" %s\t\\N', "ก่อน\n'); DROP TABLE x; --\r\\t"]
     jobs["alloc_tres"] = ["cpu=1,mem=1M", "", "gres/gpu:a100=1\\"]
     jobs["submit"] = jobs["submit"] + pd.to_timedelta([123456, 0, 1], unit="us")
     jobs["cpu_minor"] = [0, 5, 123456789]
