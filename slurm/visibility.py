@@ -11,6 +11,7 @@ same (slurm) database, never a Python loop, so listings cost the same for 1 or 1
 
 from __future__ import annotations
 
+import time
 from typing import Literal, Protocol
 
 from django.core.cache import cache
@@ -88,13 +89,32 @@ def uid_of(username: str, cluster: str | None = None) -> int | None:
     ``id_assoc``. One indexed single-row query on a cache miss.
     """
     key = f"slurm:uid:{_cluster(cluster)}:{username}"
+    memo = _UIDS.get(key)
+    if memo is not None and memo[1] > time.monotonic():
+        return memo[0]
     found = cache.get(key)
     if found is not None:
-        return int(found)
-    uid = next(iter(jobs_of_user(username, cluster).order_by().values_list("id_user", flat=True)[:1]), None)
+        uid: int | None = int(found)
+    else:
+        uid = next(iter(jobs_of_user(username, cluster).order_by().values_list("id_user", flat=True)[:1]), None)
+        if uid is not None:
+            cache.set(key, int(uid), UID_CACHE_SECONDS)
     if uid is not None:
-        cache.set(key, int(uid), UID_CACHE_SECONDS)
+        if len(_UIDS) >= UID_MEMO_SIZE:
+            _UIDS.clear()
+        _UIDS[key] = (int(uid), time.monotonic() + UID_MEMO_SECONDS)
     return uid
+
+
+# uid_of()'s answers kept in the process too (a request asked the shared cache two or three times).
+UID_MEMO_SECONDS = 300
+UID_MEMO_SIZE = 10_000
+_UIDS: dict[str, tuple[int, float]] = {}
+
+
+def forget_uids() -> None:
+    """Empty the process's memo of uid_of() (tests, whose databases give a name another uid)."""
+    _UIDS.clear()
 
 
 def jobs_of_user_by_uid(username: str, cluster: str | None = None) -> SlurmQuerySet[Job]:

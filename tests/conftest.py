@@ -132,8 +132,11 @@ def _fresh_cache():
     """Each test starts with an empty cache (health checks, Prometheus outage memory, throttles)."""
     from django.core.cache import caches
 
+    from slurm.visibility import forget_uids
+
     for cache in caches.all():
         cache.clear()
+    forget_uids()
     return
 
 

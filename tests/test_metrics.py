@@ -199,3 +199,15 @@ def test_staff_see_which_instance_and_process_answered_health():
     user = Client()
     user.force_login(User.objects.create_user("alice"))
     assert "instance" not in user.get("/health/").json()
+
+
+def test_the_redis_cache_keeps_one_client_per_pool_and_still_counts():
+    from userportal.cache_backends import RedisCache
+
+    cache = RedisCache(_redis_url(), {"KEY_PREFIX": "reuse-test"})
+    client = cache._cache.get_client("a")
+    assert cache._cache.get_client("b") is client  # Django's own makes a new redis.Redis per call
+    cache.set("k", 41)
+    assert cache.get("k") == 41
+    assert cache.get("absent", "default") == "default"
+    cache.delete("k")

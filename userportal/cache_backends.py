@@ -37,7 +37,27 @@ class _Counting:
         return value
 
 
+class ReusingRedisCacheClient(redis.RedisCacheClient):
+    """Django's client builds a new ``redis.Redis`` (and its table of ~170 response callbacks) for
+    every cache call; this one keeps one per connection pool (they are thread-safe)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._clients: dict[int, Any] = {}
+
+    def get_client(self, key: Any = None, *, write: bool = False) -> Any:
+        index = self._get_connection_pool_index(write)
+        client = self._clients.get(index)
+        if client is None:
+            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(index))
+        return client
+
+
 class RedisCache(_Counting, redis.RedisCache):
+    def __init__(self, server: str, params: dict[str, Any]) -> None:
+        super().__init__(server, params)
+        self._class = ReusingRedisCacheClient
+
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         # Django's own get_many reads them at once (LocMemCache's goes through get(), counted there)
         keys = list(keys)
