@@ -77,6 +77,7 @@ def jobs_of_user(username: str, cluster: str | None = None) -> SlurmQuerySet[Job
 
 
 UID_CACHE_SECONDS = 86400
+NO_ASSOCIATION = -1  # assoc_table.id_assoc is unsigned
 
 
 def uid_of(username: str, cluster: str | None = None) -> int | None:
@@ -128,8 +129,11 @@ def jobs_of_user_by_uid(username: str, cluster: str | None = None) -> SlurmQuery
     if uid is None:
         return jobs_of_user(username, cluster)
     jobs: SlurmQuerySet[Job] = _jobs(cluster).filter(id_user=uid)
+    # "OR ... = -1" (no association has that id) keeps MariaDB from turning the IN into a
+    # semi-join: for a user with few jobs it would start from assoc_table, read all the rows and
+    # sort them (3.7 ms for 386 jobs); so every user's page is read along sacct_def (0.6 ms).
     return jobs.alias(assoc_unindexed=F("id_assoc") + 0).filter(  # type: ignore[return-value]
-        assoc_unindexed__in=_user_assoc_ids(username, cluster)
+        Q(assoc_unindexed__in=_user_assoc_ids(username, cluster)) | Q(assoc_unindexed=NO_ASSOCIATION)
     )
 
 
