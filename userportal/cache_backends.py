@@ -46,10 +46,12 @@ class ReusingRedisCacheClient(redis.RedisCacheClient):
         self._clients: dict[int, Any] = {}
 
     def get_client(self, key: Any = None, *, write: bool = False) -> Any:
-        index = self._get_connection_pool_index(write)
+        django_client: Any = self  # django-stubs leave out the private helpers used below
+        index = django_client._get_connection_pool_index(write)
         client = self._clients.get(index)
         if client is None:
-            client = self._clients[index] = self._client(connection_pool=self._get_connection_pool(index))
+            pool = django_client._get_connection_pool(index)
+            client = self._clients[index] = django_client._client(connection_pool=pool)
         return client
 
 
