@@ -57,19 +57,30 @@ logger = logging.getLogger(__name__)
 #: Job ids per block: a block is read again whole when one of its rows changes (50,000 rows: about
 #: 0.2 s of MariaDB), and a million-job window is about 20 blocks (about 1 MB each, compressed).
 BLOCK_IDS = 50_000
+#: The blocks' data format, part of each block's signature: a new format reads every block again
+#: at the next sync, and the pages read live until then.
+FORMAT = 2
 #: Open ids per live query (``job_db_inx IN (...)``).
 OPEN_IDS_PER_QUERY = 5_000
 _INX, _END = INT_FIELDS.index("job_db_inx"), INT_FIELDS.index("time_end")
 
 
 # --- a block's data --------------------------------------------------------------------------
+def _narrow(values: np.ndarray) -> np.ndarray:
+    """int32 when every value fits (ids, times and counts mostly do): half the bytes to inflate."""
+    if not len(values) or (values.min() >= np.iinfo("int32").min and values.max() <= np.iinfo("int32").max):
+        return values.astype("int32")
+    return values
+
+
 def encode(columns: JobColumns, steps: StepArrays) -> bytes:
-    """Columns and per-job step sums as compressed ``.npz`` bytes (no pickle)."""
-    arrays: dict[str, np.ndarray] = {"ints": np.ascontiguousarray(columns.ints.T)}  # column-major: compresses well
+    """Columns and the per-job step sums (``steps``: one row per job, in the columns' order) as
+    compressed ``.npz`` bytes (no pickle)."""
+    arrays: dict[str, np.ndarray] = {f"int{k}": _narrow(columns.ints[:, k]) for k in range(len(INT_FIELDS))}
     for k, (codes, texts) in enumerate(zip(columns.codes, columns.texts, strict=True)):
         arrays[f"codes{k}"] = codes.astype("int32")
         arrays[f"texts{k}"] = np.array(texts.tolist() or np.zeros((0, texts.shape[1])), dtype=str)
-    arrays["steps"] = np.vstack(steps).astype("int64")
+    arrays["sec"], arrays["usec"] = _narrow(steps[1]), _narrow(steps[2])
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)  # type: ignore[arg-type]  # numpy's stub reads ** as allow_pickle
     return zlib.compress(buffer.getvalue(), 1)
@@ -77,11 +88,13 @@ def encode(columns: JobColumns, steps: StepArrays) -> bytes:
 
 def decode(data: bytes | memoryview) -> tuple[JobColumns, StepArrays]:
     with np.load(io.BytesIO(zlib.decompress(bytes(data))), allow_pickle=False) as found:
-        ints = np.ascontiguousarray(found["ints"].T)
+        ints = np.empty((len(found["int0"]), len(INT_FIELDS)), dtype="int64")
+        for k in range(len(INT_FIELDS)):
+            ints[:, k] = found[f"int{k}"]
         codes = [found[f"codes{k}"].astype("intp") for k in range(len(TEXT_GROUPS))]
         texts = [found[f"texts{k}"].reshape(-1, len(group)).astype(object) for k, group in enumerate(TEXT_GROUPS)]
-        steps = found["steps"]
-    return JobColumns(ints, codes, texts), (steps[0], steps[1], steps[2])
+        steps = (ints[:, _INX].copy(), found["sec"].astype("int64"), found["usec"].astype("int64"))
+    return JobColumns(ints, codes, texts), steps
 
 
 def encode_ids(ids: np.ndarray) -> bytes:
@@ -156,9 +169,13 @@ def signatures(cluster: str, using: str = SLURM_DB_ALIAS) -> dict[int, tuple[int
         using,
     )
     return {
-        block: (int(rows), int(mod or 0), int(top), ":".join(str(int(v or 0)) for v in steps.get(block, ())))
+        block: (int(rows), int(mod or 0), int(top), _steps_signature(steps.get(block, ())))
         for block, (rows, mod, top) in jobs.items()
     }
+
+
+def _steps_signature(sums: Iterable[Any]) -> str:
+    return f"v{FORMAT}|" + ":".join(str(int(v or 0)) for v in sums)
 
 
 def _dirty(stored: JobIndexBlock | None, found: tuple[int, int, int, str], settled: int) -> bool:
@@ -278,14 +295,18 @@ class IndexedSource:
             return self.live.fetch(query)
         start, end = int(query.start.timestamp()), int(query.end.timestamp())
         stored = self._stored(query.cluster, start, end)
+        if stored is None:  # a block of an older format (until the next sync)
+            return self.live.fetch(query)
         live = self._live(query.cluster, state, start, end)
         columns, steps = combine(stored, live)
         return self.live.assemble(columns, steps, query.cluster)
 
-    def _stored(self, cluster: str, start: int, end: int) -> list[tuple[JobColumns, StepArrays]]:
+    def _stored(self, cluster: str, start: int, end: int) -> list[tuple[JobColumns, StepArrays]] | None:
         blocks = JobIndexBlock.objects.filter(cluster=cluster, max_end__gte=start, min_end__lte=end)
         parts = []
-        for data in blocks.order_by("block").values_list("data", flat=True).iterator():
+        for data, signature in blocks.order_by("block").values_list("data", "steps_sum").iterator():
+            if not signature.startswith(f"v{FORMAT}|"):
+                return None
             columns, steps = decode(data)
             ends = columns.ints[:, _END]
             keep = (ends >= start) & (ends <= end)

@@ -217,3 +217,17 @@ def test_the_command_builds_the_index_with_progress(slurm, jobs, capsys):
     assert "block 7/7" in out and "25 finished jobs" in out and "read by the pages" in out
     call_command("billing_job_index", "--status")
     assert "synced at" in capsys.readouterr().out
+
+
+def test_a_new_data_format_is_read_live_until_the_next_sync_reads_every_block(slurm, jobs, monkeypatch):
+    job_index.sync("testcluster")
+    monkeypatch.setattr(job_index, "FORMAT", job_index.FORMAT + 1)
+    calls = []
+    monkeypatch.setattr(job_index, "decode", lambda data: calls.append(data))
+    assert_same(window(slurm))  # the old blocks are not decoded: read live
+    assert calls == []
+    monkeypatch.undo()
+    monkeypatch.setattr(job_index, "BLOCK_IDS", 4)
+    monkeypatch.setattr(job_index, "FORMAT", job_index.FORMAT + 1)
+    assert job_index.sync("testcluster").rebuilt == 7
+    assert_same(window(slurm))
