@@ -231,3 +231,23 @@ def test_a_new_data_format_is_read_live_until_the_next_sync_reads_every_block(sl
     monkeypatch.setattr(job_index, "FORMAT", job_index.FORMAT + 1)
     assert job_index.sync("testcluster").rebuilt == 7
     assert_same(window(slurm))
+
+
+def test_the_sync_s_last_success_is_in_metrics(slurm, jobs, settings):
+    """/metrics exports the beat task's last success (userportal.beat): the index's lag, for alerting."""
+    from test_metrics import value
+
+    from userportal import metrics, metrics_store
+    from userportal.models import BeatRun
+
+    settings.PORTAL_METRICS_REDIS_URL = ""
+    metrics_store.reset()
+    from billing.tasks import sync_job_index
+
+    assert sync_job_index.apply_async().get()["testcluster"]["rebuilt"] == 7
+    success = BeatRun.objects.get(task="billing.sync_job_index").last_success
+    text = metrics.exposition().decode()
+    name = "portal_beat_last_success_timestamp_seconds"
+    assert value(text, name, task="billing.sync_job_index") == pytest.approx(success.timestamp())
+    assert value(text, "portal_beat_late", task="billing.sync_job_index") == 0
+    metrics_store.reset()
