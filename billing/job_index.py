@@ -60,6 +60,10 @@ BLOCK_IDS = 50_000
 #: The blocks' data format, part of each block's signature: a new format reads every block again
 #: at the next sync, and the pages read live until then.
 FORMAT = 2
+#: A block whose newest change is this close to its read is read again at the next sync: a change
+#: in the second of the read leaves the block's highest mod_time as it was (slurmdbd's clock may
+#: also differ from the portal's by some seconds).
+HOT_SECONDS = 120
 #: Open ids per live query (``job_db_inx IN (...)``).
 OPEN_IDS_PER_QUERY = 5_000
 _INX, _END = INT_FIELDS.index("job_db_inx"), INT_FIELDS.index("time_end")
@@ -185,7 +189,8 @@ def _dirty(stored: JobIndexBlock | None, found: tuple[int, int, int, str], settl
     return (
         (stored.rows, stored.max_mod_time, stored.steps_sum) != (rows, mod, steps)
         or (stored.next_settle is not None and stored.next_settle < settled)
-        or stored.max_mod_time >= stored.built_at - 1  # changed in the second it was read: read it again
+        # Changed about when it was read (the same second, give or take the two hosts' clocks): once more.
+        or stored.max_mod_time >= stored.built_at - HOT_SECONDS
     )
 
 

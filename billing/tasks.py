@@ -4,6 +4,7 @@ and the sync of the job index (billing.job_index)."""
 from __future__ import annotations
 
 from celery import shared_task
+from django.db import DatabaseError
 
 from billing import job_index, roles
 
@@ -17,7 +18,14 @@ def sync_slurm_roles() -> dict[str, str]:
 @shared_task(name="billing.sync_job_index", acks_late=True)
 def sync_job_index() -> dict[str, dict[str, float]]:
     """Beat task: each cluster's job index brought up to date with slurmdbd (blocks read again: ``rebuilt``)."""
-    reports = [job_index.sync(cluster) for cluster in job_index.clusters_to_sync()]
+    reports, errors = [], []
+    for cluster in job_index.clusters_to_sync():  # a cluster that fails does not stop the others
+        try:
+            reports.append(job_index.sync(cluster))
+        except DatabaseError as exc:
+            errors.append(exc)
+    if errors:
+        raise errors[0]  # the run fails: the beat bookkeeping shows it (late, last error)
     return {
         r.cluster: {"blocks": r.blocks, "rebuilt": r.rebuilt, "dropped": r.dropped, "jobs": r.jobs} for r in reports
     }

@@ -251,3 +251,22 @@ def test_the_sync_s_last_success_is_in_metrics(slurm, jobs, settings):
     assert value(text, name, task="billing.sync_job_index") == pytest.approx(success.timestamp())
     assert value(text, "portal_beat_late", task="billing.sync_job_index") == 0
     metrics_store.reset()
+
+
+def test_a_cluster_that_fails_does_not_stop_the_others(slurm, jobs, settings, monkeypatch):
+    from django.db import DatabaseError
+
+    from billing.tasks import sync_job_index
+
+    settings.SLURM_CLUSTERS = ["gone", "testcluster"]
+    real = job_index.sync
+
+    def sync(cluster, **kwargs):
+        if cluster == "gone":
+            raise DatabaseError("no such table: gone_job_table")
+        return real(cluster, **kwargs)
+
+    monkeypatch.setattr(job_index, "sync", sync)
+    with pytest.raises(DatabaseError, match="gone_job_table"):
+        sync_job_index.apply_async().get()
+    assert JobIndexState.objects.filter(cluster="testcluster").exists()
