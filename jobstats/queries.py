@@ -5,6 +5,8 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 
 from __future__ import annotations
 
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +18,11 @@ from jobstats.services import (
     ALL_JOBS_ORDER,
     ASCENDING_ORDER,
     DEFAULT_ORDER,
+    PENDING_ORDER,
     PagedJobs,
     cached_count,
     count_after_page,
+    count_key,
     pending_first_page,
 )
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
@@ -201,6 +205,25 @@ def _filtered(query: JobListQuery) -> bool:
     )
 
 
+@dataclass(frozen=True)
+class PreparedSelection:
+    """What a jobs request's SQL depends on, built once per process for each distinct request.
+
+    The querysets are never evaluated here (only cloned), and their count keys (a compile each)
+    are kept with them: a request that was seen before builds and compiles nothing.
+    """
+
+    key: tuple[Any, ...]
+    jobs: QuerySet[Any]
+    base: QuerySet[Any]  # before the request's filters
+    unfiltered: bool  # the request has no filter: jobs is base, and its total is the filtered count
+    cluster: str
+    order: tuple[str, ...]
+    uid: int | None  # the uid whose index may give a deep page's keys (an unfiltered own list), else None
+    jobs_key: str
+    base_key: str
+
+
 class JobSelection(PagedJobs):
     """The jobs of one API request, in order, read like a queryset by DRF's pagination.
 
@@ -208,51 +231,81 @@ class JobSelection(PagedJobs):
     cached under their SQL (cached_count). A slice is one page of job records, annotated with
     ``username``; the default order is the sacct_def index's, so a page is read along that index,
     and a deep page of an unfiltered own list takes its keys from the index alone (_index_page).
+    The SQL of a page near the top is compiled once per process (_STATEMENTS).
     """
 
-    def __init__(
-        self,
-        jobs: QuerySet[Any],
-        *,
-        cluster: str,
-        order: tuple[str, ...],
-        total: int,
-        filtered: int,
-        uid: int | None,
-        base: QuerySet[Any] | None = None,
-    ) -> None:
-        self.jobs = jobs
-        self.base = base  # the unfiltered jobs when the request has no filter (its total is the filtered count)
-        self.cluster = cluster
-        self.order = order
+    def __init__(self, prepared: PreparedSelection, *, total: int, filtered: int) -> None:
+        self.prepared = prepared
+        self.jobs = prepared.jobs
+        self.cluster = prepared.cluster
+        self.order = prepared.order
         self.total = total
         self.filtered = filtered
-        self.uid = uid  # the uid whose index may give a deep page's keys (an unfiltered own list), else None
 
     def __len__(self) -> int:
         return self.filtered
 
     def page(self, offset: int, limit: int) -> list[Any]:
         """``limit`` job records from ``offset``, in order; in DEFAULT_ORDER the pending jobs first."""
+        prepared = self.prepared
         try:
             if self.order == DEFAULT_ORDER:
                 rows = pending_first_page(self.jobs, offset, limit, self._read, size=self.filtered)
             else:
-                rows = self._read(self.jobs.order_by(*self.order), offset, limit)
-            filtered = count_after_page(self.jobs, self.filtered, offset, limit, len(rows))
-            if filtered != self.filtered and self.base is not None:
-                self.total = count_after_page(self.base, self.total, offset, limit, len(rows))
+                rows = self._read(lambda: self.jobs.order_by(*self.order), offset, limit, "ordered")
+            filtered = count_after_page(self.jobs, self.filtered, offset, limit, len(rows), key=prepared.jobs_key)
+            if filtered != self.filtered and prepared.unfiltered:
+                self.total = count_after_page(
+                    prepared.base, self.total, offset, limit, len(rows), key=prepared.base_key
+                )
             self.filtered = filtered
         except DatabaseError as exc:
             raise SlurmDatabaseUnavailable(str(exc)) from exc
         return rows
 
-    def _read(self, jobs: QuerySet[Any], offset: int, limit: int) -> list[Any]:
+    def _read(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
         """One query (a deep page of an unfiltered user list: the index's keys first, then the rows)."""
-        order = tuple(str(field) for field in jobs.query.order_by)
-        keyed = _index_page(jobs, self.uid, self.total, order, offset, limit)
+        order = PART_ORDERS.get(part, self.order)
+        if offset < 2 * limit:  # never an index page (_index_page): the same SQL for every request of this shape
+            key = (self.prepared.key, part, offset, limit)
+            statement = _STATEMENTS.get(key)
+            if statement is None:
+                page = with_username(build(), self.cluster).order_by(*order)[offset : offset + limit]
+                statement = _STATEMENTS.put(key, page.query.get_compiler(using=page.db).as_sql())
+            manager = self.jobs.model._default_manager.db_manager(self.jobs.db)
+            return list(manager.raw(*statement))
+        jobs = build()
+        keyed = _index_page(jobs, self.prepared.uid, self.total, order, offset, limit)
         rows = with_username(jobs if keyed is None else keyed, self.cluster).order_by(*order)
         return list(rows if keyed is not None else rows[offset : offset + limit])
+
+
+# The order of each part pending_first_page reads ("ordered": the selection's own order).
+PART_ORDERS = {"all": DEFAULT_ORDER, "started": DEFAULT_ORDER, "pending": PENDING_ORDER}
+
+
+class _Recent(OrderedDict[Any, Any]):
+    """A small least-recently-used map (one per process)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        found = super().get(key, default)
+        if found is not default:
+            self.move_to_end(key)
+        return found
+
+    def put(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+_SELECTIONS = _Recent(512)  # PreparedSelection by request shape
+_STATEMENTS = _Recent(2048)  # (sql, params) of a page by (shape, part, offset, limit)
 
 
 def with_username(jobs: QuerySet[Any], cluster: str) -> QuerySet[Any]:
@@ -275,22 +328,51 @@ def _single_owner(user: Any, query: JobListQuery) -> str | None:
 def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
     """The jobs of a jobs API request: two counts (cached; one without filters), the page read later."""
     try:
-        base = api_scope(user, cluster, query)
-        total = cached_count(base)
-        jobs = api_filter(base, query)
-        filtered = cached_count(jobs) if _filtered(query) else total
-        uid = uid_of(owner, cluster) if (owner := _single_owner(user, query)) and not _filtered(query) else None
+        prepared = _prepare(user, cluster, query)
+        total = cached_count(prepared.base, key=prepared.base_key)
+        filtered = cached_count(prepared.jobs, key=prepared.jobs_key) if _filtered(query) else total
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
+    return JobSelection(prepared, total=total, filtered=filtered)
+
+
+def _prepare(user: Any, cluster: str, query: JobListQuery) -> PreparedSelection:
+    """The request's querysets and count keys, from the process's memo when this shape was seen.
+
+    The SQL depends on nothing but the key: the viewer, the cluster, the validated query and the
+    uids that jobs_of_user_by_uid() puts in it (uid_of, cached), never on rows read here.
+    """
+    authenticated = bool(user.is_authenticated)
+    viewer = str(user.get_username()) if authenticated else ""
+    uids = (  # the ones api_scope() and _single_owner() read
+        uid_of(viewer, cluster) if authenticated and not user.is_staff and not query.account else None,
+        uid_of(query.username, cluster) if query.username and user.is_staff else None,
+    )
+    key = (cluster, viewer, bool(user.is_staff), authenticated, query, uids)
+    prepared: PreparedSelection | None = _SELECTIONS.get(key)
+    if prepared is not None:
+        return prepared
+    base = api_scope(user, cluster, query)
+    jobs = api_filter(base, query)
+    uid = uid_of(owner, cluster) if (owner := _single_owner(user, query)) and not _filtered(query) else None
     order = INDEX_ORDERS.get(query.order, query.order) or DEFAULT_ORDER
     if user.is_staff and not query.username and not query.account:
         # Every user's jobs: no index orders 2 M rows by start time, so "newest first" (and its
         # reverse) is by submit time there, along archive_purge (the pending jobs come first).
         order = ALL_JOBS_BY.get(order, order)
-    base_if_unfiltered = None if _filtered(query) else base
-    return JobSelection(
-        jobs, cluster=cluster, order=order, total=total, filtered=filtered, uid=uid, base=base_if_unfiltered
+    base_key = count_key(base)
+    prepared = PreparedSelection(
+        key=key,
+        jobs=jobs,
+        base=base,
+        unfiltered=not _filtered(query),
+        cluster=cluster,
+        order=order,
+        uid=uid,
+        jobs_key=count_key(jobs) if _filtered(query) else base_key,
+        base_key=base_key,
     )
+    return _SELECTIONS.put(key, prepared)
 
 
 def get_job(user: Any, cluster: str, job_db_inx: int) -> Any | None:

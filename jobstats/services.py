@@ -135,38 +135,49 @@ PENDING = Q(time_start=0, time_end=0)
 PENDING_ORDER = ("-job_db_inx",)
 
 
+# A page reader: read(build, offset, limit, part) -> rows, where build() makes the queryset of
+# ``part`` ("all", "pending" or "started"), so a reader that knows the part's SQL need not build it.
+PageReader = Callable[[Callable[[], QuerySet[Any]], int, int, str], list[Any]]
+
+
 def pending_first_page(
     jobs: QuerySet[Any],
     offset: int,
     limit: int,
-    read: Callable[[QuerySet[Any], int, int], list[Any]],
+    read: PageReader,
     *,
     size: int | None = None,
 ) -> list[Any]:
     """``limit`` jobs from ``offset`` in DEFAULT_ORDER with the pending ones moved to the front.
 
     In DEFAULT_ORDER the pending jobs are the last rows (time_start = time_end = 0), so the
-    started part of the page is DEFAULT_ORDER's rows from ``offset - pending``. ``read(queryset,
-    offset, limit)`` reads rows (pending ones in PENDING_ORDER, the others in DEFAULT_ORDER). The
-    first page reads the pending rows and the rest (no count); a later one counts the pending
-    jobs first (a range of the sacct_def index for a user: live, never cached). When the whole
-    list (``size`` rows, if known) fits in the page, one query reads it and the pending rows
-    (DEFAULT_ORDER's last, already newest first) are moved to the front.
+    started part of the page is DEFAULT_ORDER's rows from ``offset - pending``. ``read(build,
+    offset, limit, part)`` reads rows of ``build()`` (pending ones in PENDING_ORDER, the others in
+    DEFAULT_ORDER). The first page reads the pending rows and the rest (no count); a later one
+    counts the pending jobs first (a range of the sacct_def index for a user: live, never
+    cached). When the whole list (``size`` rows, if known) fits in the page, one query reads it
+    and the pending rows (DEFAULT_ORDER's last, already newest first) are moved to the front.
     """
     if offset == 0 and size is not None and size <= limit:
-        rows = read(jobs.order_by(*DEFAULT_ORDER), 0, limit)
+        rows = read(lambda: jobs.order_by(*DEFAULT_ORDER), 0, limit, "all")
         waiting_rows = [job for job in rows if not job.time_start and not job.time_end]
         return waiting_rows + [job for job in rows if job.time_start or job.time_end]
-    waiting = jobs.filter(PENDING)
+
+    def waiting() -> QuerySet[Any]:
+        return jobs.filter(PENDING).order_by(*PENDING_ORDER)
+
     if offset == 0:
-        rows = read(waiting.order_by(*PENDING_ORDER), 0, limit)
+        rows = read(waiting, 0, limit, "pending")
         pending = len(rows)
     else:
-        pending = waiting.count()
-        rows = read(waiting.order_by(*PENDING_ORDER), offset, limit) if offset < pending else []
+        pending = waiting().count()
+        rows = read(waiting, offset, limit, "pending") if offset < pending else []
     if len(rows) >= limit:
         return rows
-    return rows + read(jobs.exclude(PENDING).order_by(*DEFAULT_ORDER), max(offset - pending, 0), limit - len(rows))
+    started = read(
+        lambda: jobs.exclude(PENDING).order_by(*DEFAULT_ORDER), max(offset - pending, 0), limit - len(rows), "started"
+    )
+    return rows + started
 
 
 COUNT_CACHE_SECONDS = 300
@@ -178,15 +189,16 @@ COUNT_REFRESH_LOCK_SECONDS = 120
 logger = logging.getLogger(__name__)
 
 
-def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS) -> int:
+def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS, key: str | None = None) -> int:
     """``queryset.count()``, cached under its SQL: a count of 50,000 rows every few minutes, not per page.
 
     Stale while revalidating: a count older than ``seconds`` is answered at once and recounted
     in a background thread (one per count portal-wide when the cache is shared, e.g. Redis), so
     no request waits for a recount; a count stays at most ``seconds`` plus one recount behind.
     Only a count never made (or unused for COUNT_STALE_SECONDS) is counted in the request.
+    ``key``: count_key(queryset), when the caller kept it (it compiles the query).
     """
-    key = _count_key(queryset)
+    key = key or count_key(queryset)
     found = cache.get(key)
     if isinstance(found, tuple) and len(found) == 2:
         value, counted_at = found
@@ -196,12 +208,14 @@ def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS)
     return _recount(queryset, key)
 
 
-def _count_key(queryset: QuerySet[Any]) -> str:
+def count_key(queryset: QuerySet[Any]) -> str:
     sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
     return "jobstats:count:" + hashlib.sha256(f"{queryset.db}|{sql}|{params!r}".encode()).hexdigest()
 
 
-def count_after_page(queryset: QuerySet[Any], count: int, offset: int, limit: int, rows: int) -> int:
+def count_after_page(
+    queryset: QuerySet[Any], count: int, offset: int, limit: int, rows: int, *, key: str | None = None
+) -> int:
     """``count`` checked against a page just read of ``queryset`` (``rows`` of ``limit`` from ``offset``).
 
     A cached count can lag the table (a job submitted since); a page read shows it: a short
@@ -212,10 +226,10 @@ def count_after_page(queryset: QuerySet[Any], count: int, offset: int, limit: in
     if rows < limit and (rows or offset == 0):
         proven = offset + rows
         if proven != count:
-            cache.set(_count_key(queryset), (proven, time.time()), COUNT_STALE_SECONDS)
+            cache.set(key or count_key(queryset), (proven, time.time()), COUNT_STALE_SECONDS)
         return proven
     if offset + rows > count or (rows == 0 and offset < count):
-        return _recount(queryset, _count_key(queryset))
+        return _recount(queryset, key or count_key(queryset))
     return count
 
 
@@ -286,8 +300,8 @@ class PendingFirst(PagedJobs):
         self._count = count_after_page(self.jobs, self.count(), offset, limit, len(rows))
         return rows
 
-    def _read(self, jobs: QuerySet[Any], offset: int, limit: int) -> list[Any]:
-        return list(jobs.only(*self.columns)[offset : offset + limit])
+    def _read(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
+        return list(build().only(*self.columns)[offset : offset + limit])
 
 
 def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:
