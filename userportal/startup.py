@@ -44,6 +44,7 @@ COMMAND_SETTINGS: dict[str, tuple[str, ...]] = {
     "jobqueue_token": ("JOBQUEUE_TOKEN_MAX_DAYS",),
     "priorities_admins": (),
     "billing_slurm_roles": ("BILLING_ROLES_FROM_SLURM", "BILLING_ROLES_SOURCE", "SLURM_SACCTMGR"),
+    "billing_job_index": ("BILLING_JOB_INDEX", "BILLING_JOB_INDEX_GRACE_SECONDS", "SLURM_CLUSTERS"),
     "priorities_reconcile": (
         "PRIORITIES_APPLY_MODE",
         "PRIORITIES_END_WARNING_HOURS",
