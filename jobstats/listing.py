@@ -14,11 +14,11 @@ from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
-from jobstats.services import LIST_COLUMNS, PendingFirst, job_summary
+from jobstats.services import LIST_COLUMNS, PendingFirst, Recent, count_key, job_summary
 from slurm import exporter
 from slurm.decoders import TresCatalog, job_memory_mb, parse_tres
 from slurm.models import Tres
-from slurm.visibility import jobs_of_user_by_uid
+from slurm.visibility import jobs_of_user_by_uid, uid_of
 from userportal import promql
 from userportal.errors import PrometheusUnavailable, SlurmDatabaseUnavailable
 from userportal.prometheus import MetricsSession, finite
@@ -48,6 +48,9 @@ class CountedPaginator(Paginator):
         return Page(rows, number, self)
 
 
+_USER_LISTS = Recent(512)  # a user's jobs queryset and its count key, by what their SQL depends on
+
+
 def tres_catalog() -> TresCatalog:
     """The TRES catalogue, for a page that reads it once for several parts."""
     try:
@@ -61,7 +64,13 @@ def user_jobs_page(
 ) -> Page[Any]:
     """One page of a user's jobs, pending ones first then the most recently started, as JobSummary objects."""
     try:
-        paginator = CountedPaginator(PendingFirst(jobs_of_user_by_uid(username, cluster), LIST_COLUMNS), PAGE_SIZE)
+        key = ("user-page", cluster, username, uid_of(username, cluster))  # what the list's SQL depends on
+        found = _USER_LISTS.get(key)
+        if found is None:
+            jobs = jobs_of_user_by_uid(username, cluster)
+            found = _USER_LISTS.put(key, (jobs, count_key(jobs)))
+        jobs, counted_under = found
+        paginator = CountedPaginator(PendingFirst(jobs, LIST_COLUMNS, key=key, count_key=counted_under), PAGE_SIZE)
         catalog = Tres.catalog() if catalog is None else catalog
         result = paginator.get_page(page)
         result.object_list = [job_summary(job, catalog) for job in result.object_list]

@@ -5,7 +5,6 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,10 +19,12 @@ from jobstats.services import (
     DEFAULT_ORDER,
     PENDING_ORDER,
     PagedJobs,
+    Recent,
     cached_count,
     count_after_page,
     count_key,
     pending_first_page,
+    read_statement,
 )
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
@@ -231,7 +232,7 @@ class JobSelection(PagedJobs):
     cached under their SQL (cached_count). A slice is one page of job records, annotated with
     ``username``; the default order is the sacct_def index's, so a page is read along that index,
     and a deep page of an unfiltered own list takes its keys from the index alone (_index_page).
-    The SQL of a page near the top is compiled once per process (_STATEMENTS).
+    The SQL of a page near the top is compiled once per process (read_statement).
     """
 
     def __init__(self, prepared: PreparedSelection, *, total: int, filtered: int) -> None:
@@ -267,13 +268,10 @@ class JobSelection(PagedJobs):
         """One query (a deep page of an unfiltered user list: the index's keys first, then the rows)."""
         order = PART_ORDERS.get(part, self.order)
         if offset < 2 * limit:  # never an index page (_index_page): the same SQL for every request of this shape
-            key = (self.prepared.key, part, offset, limit)
-            statement = _STATEMENTS.get(key)
-            if statement is None:
-                page = with_username(build(), self.cluster).order_by(*order)[offset : offset + limit]
-                statement = _STATEMENTS.put(key, page.query.get_compiler(using=page.db).as_sql())
-            manager = self.jobs.model._default_manager.db_manager(self.jobs.db)
-            return list(manager.raw(*statement))
+            return read_statement(
+                (self.prepared.key, part, offset, limit),
+                lambda: with_username(build(), self.cluster).order_by(*order)[offset : offset + limit],
+            )
         jobs = build()
         keyed = _index_page(jobs, self.prepared.uid, self.total, order, offset, limit)
         rows = with_username(jobs if keyed is None else keyed, self.cluster).order_by(*order)
@@ -284,28 +282,7 @@ class JobSelection(PagedJobs):
 PART_ORDERS = {"all": DEFAULT_ORDER, "started": DEFAULT_ORDER, "pending": PENDING_ORDER}
 
 
-class _Recent(OrderedDict[Any, Any]):
-    """A small least-recently-used map (one per process)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def get(self, key: Any, default: Any = None) -> Any:
-        found = super().get(key, default)
-        if found is not default:
-            self.move_to_end(key)
-        return found
-
-    def put(self, key: Any, value: Any) -> Any:
-        self[key] = value
-        if len(self) > self.size:
-            self.popitem(last=False)
-        return value
-
-
-_SELECTIONS = _Recent(512)  # PreparedSelection by request shape
-_STATEMENTS = _Recent(2048)  # (sql, params) of a page by (shape, part, offset, limit)
+_SELECTIONS = Recent(512)  # PreparedSelection by request shape
 
 
 def with_username(jobs: QuerySet[Any], cluster: str) -> QuerySet[Any]:

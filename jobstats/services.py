@@ -13,7 +13,8 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, overload
@@ -253,6 +254,46 @@ def in_background(work: Callable[[], object]) -> None:
     threading.Thread(target=run, name="jobstats-recount", daemon=True).start()
 
 
+class Recent(OrderedDict[Any, Any]):
+    """A small least-recently-used map (one per process)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+
+    def get(self, key: Any, default: Any = None) -> Any:
+        found = super().get(key, default)
+        if found is not default:
+            self.move_to_end(key)
+        return found
+
+    def put(self, key: Any, value: Any) -> Any:
+        self[key] = value
+        if len(self) > self.size:
+            self.popitem(last=False)
+        return value
+
+
+# The compiled SQL of the job pages near the top of a list, by what the SQL depends on (a list's
+# shape, the part of the page, offset, limit): a page seen before is neither built nor compiled.
+_STATEMENTS = Recent(2048)
+
+
+def read_statement(key: Hashable, build: Callable[[], QuerySet[Any]]) -> list[Any]:
+    """The model instances of ``build()`` (a sliced queryset), whose SQL is compiled once per ``key``.
+
+    ``key`` must name everything the SQL depends on; the rows are read anew every time.
+    """
+    found = _STATEMENTS.get(key)
+    if found is None:
+        queryset = build()
+        found = _STATEMENTS.put(
+            key, (queryset.model, queryset.db, queryset.query.get_compiler(using=queryset.db).as_sql())
+        )
+    model, db, (sql, params) = found
+    return list(model._default_manager.db_manager(db).raw(sql, params))
+
+
 class PagedJobs(Sequence[Any]):
     """Jobs read a page at a time, as Django's Paginator and DRF's pagination read a queryset."""
 
@@ -282,14 +323,18 @@ class PagedJobs(Sequence[Any]):
 class PendingFirst(PagedJobs):
     """A user's jobs in DEFAULT_ORDER with the pending ones first, for a Paginator (cached count)."""
 
-    def __init__(self, jobs: QuerySet[Any], columns: Sequence[str]) -> None:
+    def __init__(
+        self, jobs: QuerySet[Any], columns: Sequence[str], *, key: Hashable = None, count_key: str | None = None
+    ) -> None:
         self.jobs = jobs
         self.columns = tuple(columns)
+        self.key = key  # what the SQL of ``jobs`` depends on, if the caller names it (read_statement)
+        self.count_key = count_key
         self._count: int | None = None
 
     def count(self) -> int:  # type: ignore[override]  # Paginator calls count() without arguments
         if self._count is None:
-            self._count = cached_count(self.jobs)
+            self._count = cached_count(self.jobs, key=self.count_key)
         return self._count
 
     def __len__(self) -> int:
@@ -297,11 +342,16 @@ class PendingFirst(PagedJobs):
 
     def page(self, offset: int, limit: int) -> list[Any]:
         rows = pending_first_page(self.jobs, offset, limit, self._read, size=len(self))
-        self._count = count_after_page(self.jobs, self.count(), offset, limit, len(rows))
+        self._count = count_after_page(self.jobs, self.count(), offset, limit, len(rows), key=self.count_key)
         return rows
 
     def _read(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
-        return list(build().only(*self.columns)[offset : offset + limit])
+        def page() -> QuerySet[Any]:
+            return build().only(*self.columns)[offset : offset + limit]
+
+        if self.key is None:
+            return list(page())
+        return read_statement((self.key, self.columns, part, offset, limit), page)
 
 
 def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:
