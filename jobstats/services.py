@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any, overload
 
 from django.core.cache import cache
+from django.core.signals import request_finished, request_started
 from django.db import DatabaseError, connections
 from django.db.models import Count, F, Q, QuerySet, Sum
 from django.utils.translation import gettext_lazy
@@ -204,7 +205,7 @@ def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS,
     if isinstance(found, tuple) and len(found) == 2:
         value, counted_at = found
         if time.time() - counted_at >= seconds and cache.add(f"{key}:recount", 1, COUNT_REFRESH_LOCK_SECONDS):
-            in_background(lambda: _recount(queryset, key))
+            in_background(lambda: _recount(queryset, key, unlock=True))
         return int(value)
     return _recount(queryset, key)
 
@@ -234,14 +235,46 @@ def count_after_page(
     return count
 
 
-def _recount(queryset: QuerySet[Any], key: str) -> int:
+def _recount(queryset: QuerySet[Any], key: str, *, unlock: bool = False) -> int:
     value = queryset.count()
     cache.set(key, (value, time.time()), COUNT_STALE_SECONDS)
+    if unlock:  # the fresh count needs no recount for COUNT_CACHE_SECONDS anyway
+        cache.delete(f"{key}:recount")
     return int(value)
 
 
+# Work in_background() was given during a request: started when the response has been sent.
+_after_response = threading.local()
+
+
+def _request_started(**_kwargs: Any) -> None:
+    _after_response.work = []
+
+
+def _request_finished(**_kwargs: Any) -> None:
+    work, _after_response.work = getattr(_after_response, "work", None), None
+    for item in work or ():
+        _start(item)
+
+
+request_started.connect(_request_started, dispatch_uid="jobstats-after-response-started")
+request_finished.connect(_request_finished, dispatch_uid="jobstats-after-response-finished")
+
+
 def in_background(work: Callable[[], object]) -> None:
-    """Run ``work`` in a daemon thread with its own database connections, closed when it ends."""
+    """Run ``work`` in a daemon thread with its own database connections, closed when it ends.
+
+    During a request the thread starts once the response is sent (request_finished), so the
+    request that found a count stale does not share the machine with its recount.
+    """
+    pending = getattr(_after_response, "work", None)
+    if pending is None:
+        _start(work)
+    else:
+        pending.append(work)
+
+
+def _start(work: Callable[[], object]) -> None:
 
     def run() -> None:
         try:

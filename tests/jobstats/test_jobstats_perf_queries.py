@@ -255,3 +255,41 @@ def test_a_stale_count_of_zero_is_corrected_by_the_page_read(client, many):
     body = page(client, start=0, length=10, **search)
     assert body["recordsFiltered"] == len(body["data"]) == 1
     assert body["data"][0]["id_job"] == new.id_job
+
+
+def test_a_recount_found_during_a_request_starts_after_the_response(client, many, monkeypatch):
+    """The request that finds its count stale is answered before its recount starts; the recount then unlocks."""
+    from django.core.cache import cache
+
+    client.force_login(many.owner)
+    page(client, start=0, length=4)
+    started: list = []
+    monkeypatch.setattr(services, "_start", lambda work: started.append(work))
+    clock = time.time
+    monkeypatch.setattr(services, "time", SimpleNamespace(time=lambda: clock() + services.COUNT_CACHE_SECONDS + 1))
+    seen_during: list = []
+    real_page = services.pending_first_page
+
+    def watching(*args, **kwargs):
+        seen_during.append(len(started))
+        return real_page(*args, **kwargs)
+
+    monkeypatch.setattr(services, "pending_first_page", watching)
+    monkeypatch.setattr("jobstats.queries.pending_first_page", watching)
+    page(client, start=0, length=4)
+    assert seen_during == [0]  # not started while the page was read
+    assert len(started) == 1  # started when the response was done
+
+    def locks() -> list[str]:  # the test settings' cache is local memory
+        return [key for key in cache._cache if key.endswith(":recount")]
+
+    assert len(locks()) == 1
+    started[0]()
+    assert locks() == []  # a recount done unlocks: the next expiry recounts again
+
+
+def test_in_background_outside_a_request_starts_at_once(monkeypatch):
+    started: list = []
+    monkeypatch.setattr(services, "_start", lambda work: started.append(work))
+    services.in_background(print)
+    assert started == [print]
