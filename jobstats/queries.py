@@ -23,6 +23,7 @@ from jobstats.services import (
     cached_count,
     count_after_page,
     count_key,
+    newest_submitted_page,
     pending_first_page,
     read_statement,
 )
@@ -250,8 +251,13 @@ class JobSelection(PagedJobs):
         """``limit`` job records from ``offset``, in order; in DEFAULT_ORDER the pending jobs first."""
         prepared = self.prepared
         try:
+            by_submit = None
+            if self.order == ALL_JOBS_ORDER and prepared.uid is not None:  # one user's jobs, no filter
+                by_submit = newest_submitted_page(self.jobs, offset, limit, self._read)
             if self.order == DEFAULT_ORDER:
                 rows = pending_first_page(self.jobs, offset, limit, self._read, size=self.filtered)
+            elif by_submit is not None:
+                rows = by_submit
             else:
                 rows = self._read(lambda: self.jobs.order_by(*self.order), offset, limit, "ordered")
             filtered = count_after_page(self.jobs, self.filtered, offset, limit, len(rows), key=prepared.jobs_key)
@@ -279,7 +285,12 @@ class JobSelection(PagedJobs):
 
 
 # The order of each part pending_first_page reads ("ordered": the selection's own order).
-PART_ORDERS = {"all": DEFAULT_ORDER, "started": DEFAULT_ORDER, "pending": PENDING_ORDER}
+PART_ORDERS = {
+    "all": DEFAULT_ORDER,
+    "started": DEFAULT_ORDER,
+    "pending": PENDING_ORDER,
+    "never-started": ALL_JOBS_ORDER,
+}
 
 
 _SELECTIONS = Recent(512)  # PreparedSelection by request shape

@@ -293,3 +293,49 @@ def test_in_background_outside_a_request_starts_at_once(monkeypatch):
     monkeypatch.setattr(services, "_start", lambda work: started.append(work))
     services.in_background(print)
     assert started == [print]
+
+
+@pytest.fixture
+def submitted(personas):
+    """190 jobs of owner whose submit order differs from their start order: long and short waits, ties,
+    pending ones and ones cancelled while pending (never started, submitted late)."""
+    slurm = personas.slurm
+    base = slurm.now - 500_000
+    for i in range(120):
+        submit = base + i * 300 + (i % 4) * 10  # ties in pairs below
+        wait = (i * 7919) % 20_000  # some wait hours, others seconds
+        slurm.job("owner", "def-owner", time_submit=submit - (submit % 20), time_start=submit + wait,
+                  time_end=submit + wait + 50 + i)  # fmt: skip
+    for i in range(60):  # submitted first, started last (a long wait): the newest starts are the oldest submits
+        slurm.job("owner", "def-owner", time_submit=base - 100_000 + i, time_start=slurm.now - 200 + i,
+                  time_end=slurm.now - 100 + i)  # fmt: skip
+    for i in range(4):
+        slurm.job("owner", "def-owner", state=JobState.PENDING, time_submit=slurm.now - 1000 * i)
+    for i in range(6):  # cancelled before they started: time_start 0, an end, submitted anywhere
+        slurm.job("owner", "def-owner", state=JobState.CANCELLED, time_submit=base + 5_000 * i + 7,
+                  time_start=0, time_end=base + 5_000 * i + 900)  # fmt: skip
+    return personas
+
+
+@pytest.mark.parametrize(("start", "length"), [(0, 10), (0, 50), (7, 10), (40, 25), (125, 10), (185, 10), (0, 1000)])
+def test_tts_submit_order_pages_equal_the_plain_sort(client, submitted, start, length, django_assert_max_num_queries):
+    """TT's page orders one user's jobs by submit time: read along sacct_def with a stopping rule, same rows."""
+    client.force_login(submitted.owner)
+    expected = expected_ids("owner", services.ALL_JOBS_ORDER)
+    assert len(expected) == 191  # and personas' owner_job
+    params = {"columns[2][data]": "time_submit", "order[0][column]": "2", "order[0][dir]": "desc"}
+    page(client, start=0, length=10, **params)  # the counts cached
+    with django_assert_max_num_queries(6, using="slurm"):
+        body = page(client, start=start, length=length, **params)
+    assert [row["id_job"] for row in body["data"]] == expected[start : start + length]
+    assert body["recordsTotal"] == 191
+
+
+def test_submit_order_falls_back_to_the_sort_when_a_row_breaks_the_rule(client, submitted):
+    """A row submitted after it started (never seen from Slurm) makes the page the plain query's."""
+    submitted.slurm.job("owner", "def-owner", time_submit=submitted.slurm.now, time_start=submitted.slurm.now - 400_000,
+                        time_end=submitted.slurm.now - 399_000)  # fmt: skip
+    client.force_login(submitted.owner)
+    expected = expected_ids("owner", services.ALL_JOBS_ORDER)
+    params = {"columns[2][data]": "time_submit", "order[0][column]": "2", "order[0][dir]": "desc"}
+    assert [row["id_job"] for row in page(client, start=0, length=10, **params)["data"]] == expected[:10]
