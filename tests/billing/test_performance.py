@@ -70,3 +70,26 @@ def test_usage_cache_skips_the_database_but_billed_marks_stay_fresh(billing_jobs
     assert (again.jobs["billed"] == 0).all()
     receipt = ledger.create_receipt("owner", owner_query)  # never from the cache
     assert (services.usage(owner_query, cached=True).jobs["billed"] == receipt.pk).all()
+
+
+def test_the_load_data_pipe_never_hangs_and_keeps_its_errors(tmp_path):
+    """The query may fail before it opens the pipe (LOAD DATA LOCAL refused): the writer still ends."""
+    import os
+
+    from billing.receipt_items import _PipeWriter
+
+    def lines():
+        yield b"1\t2\n" * 100_000  # more than a pipe holds: the writer blocks until the read end goes
+
+    def broken():
+        yield b"1\n"
+        raise ValueError("a value that cannot be written")
+
+    for chunks, error in ((lines(), None), (broken(), ValueError)):
+        path = str(tmp_path / f"pipe-{error}")
+        os.mkfifo(path, 0o600)
+        writer = _PipeWriter(path, chunks)
+        writer.start()
+        writer.finish()  # nobody read it
+        assert not writer.is_alive()
+        assert (type(writer.error) if writer.error else None) is error
