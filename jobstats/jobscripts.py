@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.db import DatabaseError, IntegrityError, router, transaction
+from django.db import DatabaseError, IntegrityError, connections, router, transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
@@ -104,19 +104,44 @@ def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime, hin
     slack = int(CLOCK_SLACK.total_seconds())
     lowest = max(hint - slack, 1) if hint is not None else 1
     try:
-        row = (
-            cluster_models(cluster)
-            .job.objects.filter(id_job=id_job, time_submit__gte=lowest, time_submit__lte=max(at, hint or 0) + slack)
-            .order_by("-time_submit")
-            .values_list("time_submit", "time_end")
-            .first()
-        )
+        alias, sql = _latest_record_sql(cluster)
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, [id_job, lowest, max(at, hint or 0) + slack])
+            row = cursor.fetchone()
     except DatabaseError:
         logger.warning(
             "job %s/%s: Slurm database unavailable, time_submit left unknown", cluster, id_job, exc_info=True
         )
         return None
     return pick_time_submit([row] if row else [], at=at, hint=hint)
+
+
+_LATEST_RECORD_SQL: dict[tuple[type, str], str] = {}
+
+
+def _latest_record_sql(cluster: str) -> tuple[str, str]:
+    """(alias, SQL) of the newest record ``(time_submit, time_end)`` of an id submitted in a range.
+
+    The statement the ORM would build (filter on id_job and a time_submit range, newest first,
+    one row), written once per cluster: an upload's one Slurm query without the ORM's cost.
+    """
+    model = cluster_models(cluster).job
+    alias = router.db_for_read(model)
+    key = (model, alias)
+    sql = _LATEST_RECORD_SQL.get(key)
+    if sql is None:
+        quote = connections[alias].ops.quote_name
+        table, job, submit, end = (
+            quote(name)
+            for name in (
+                model._meta.db_table,
+                *(model._meta.get_field(field).column for field in ("id_job", "time_submit", "time_end")),
+            )
+        )
+        where = f"{job} = %s AND {submit} >= %s AND {submit} <= %s"
+        sql = f"SELECT {submit}, {end} FROM {table} WHERE {where} ORDER BY {submit} DESC LIMIT 1"  # noqa: S608 - quoted
+        _LATEST_RECORD_SQL[key] = sql
+    return alias, sql
 
 
 def pick_time_submit(records: list[tuple[int, int | None]], *, at: int, hint: int | None) -> int | None:
@@ -157,6 +182,17 @@ def store_script(
     else:
         hint = time_submit
         time_submit = resolve_time_submit(cluster=cluster, id_job=id_job, received_at=received_at, hint=hint) or hint
+    row = JobScript(
+        cluster=cluster,
+        id_job=id_job,
+        time_submit=time_submit,
+        received_at=received_at,
+        submit_script=script,
+        # by id: a session's user is a lazy object, which database routers cannot inspect
+        uploaded_by_id=getattr(uploaded_by, "pk", None),
+    )
+    if _insert_first(row):  # the usual upload: its job id's first script
+        return row
     same_job = JobScript.objects.filter(cluster=cluster, id_job=id_job)
     if time_submit is not None:
         # One read: this submission's row (a duplicate), or the same script sent before slurmdbd
@@ -184,26 +220,70 @@ def store_script(
             raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}")
     elif _same_script(same_job.filter(received_at__gte=received_at - MAX_UPLOAD_DELAY), script):
         raise DuplicateScript(f"{cluster}/{id_job}")
-    row = JobScript(
-        cluster=cluster,
-        id_job=id_job,
-        time_submit=time_submit,
-        received_at=received_at,
-        submit_script=script,
-        # by id: a session's user is a lazy object, which database routers cannot inspect
-        uploaded_by_id=getattr(uploaded_by, "pk", None),
-    )
-    try:
-        # One INSERT: a savepoint only inside a transaction (where a failed statement must not
-        # break it); in autocommit the statement is its own transaction.
-        if transaction.get_connection(router.db_for_write(JobScript)).in_atomic_block:
-            with transaction.atomic():
-                row.save(force_insert=True)
-        else:
-            row.save(force_insert=True)
-    except IntegrityError as exc:  # a concurrent upload of the same submission won the race
-        raise DuplicateScript(f"{cluster}/{id_job}@{time_submit}") from exc
+    _write(row, lambda: row.save(force_insert=True))
     return row
+
+
+def _write(row: JobScript, statement: Any) -> Any:
+    """Run `statement` (a write of `row`): DuplicateScript when a concurrent upload of the same
+    submission won the race. A savepoint only inside a transaction (where a failed statement must
+    not break it); in autocommit the statement is its own transaction."""
+    alias = router.db_for_write(JobScript)
+    try:
+        if transaction.get_connection(alias).in_atomic_block:
+            with transaction.atomic(using=alias):
+                return statement()
+        return statement()
+    except IntegrityError as exc:
+        raise DuplicateScript(f"{row.cluster}/{row.id_job}@{row.time_submit}") from exc
+
+
+# The columns _insert_first writes, in its statement's order.
+INSERT_COLUMNS = ("cluster", "id_job", "time_submit", "received_at", "submit_script", "uploaded_by")
+
+
+def _insert_first(row: JobScript) -> bool:
+    """INSERT `row` unless a script of its (cluster, id_job) is stored: whether it was (its pk set).
+
+    One statement (INSERT ... SELECT ... WHERE NOT EXISTS, served by the unique key's prefix)
+    instead of a read then an INSERT. When no row of the id exists, store_script's duplicate
+    checks (all among that id's rows) find nothing: the same result as they would give.
+    """
+    alias = router.db_for_write(JobScript)
+    connection = connections[alias]
+    fields = [JobScript._meta.get_field(name) for name in INSERT_COLUMNS]
+    quote = connection.ops.quote_name
+    table = quote(JobScript._meta.db_table)
+    if connection.vendor == "postgresql":  # its SELECT types a bare NULL as text: say each column's type
+        values = ", ".join(f"CAST(%s AS {field.db_type(connection)})" for field in fields)
+    else:
+        values = ", ".join("%s" for _field in fields)
+    columns = ", ".join(quote(field.column) for field in fields)
+    dual = " FROM DUAL" if connection.vendor == "mysql" else ""
+    same_id = f"{quote(fields[0].column)} = %s AND {quote(fields[1].column)} = %s"
+    sql = f"INSERT INTO {table} ({columns}) SELECT {values}{dual} WHERE NOT EXISTS "
+    sql += f"(SELECT 1 FROM {table} WHERE {same_id})"  # noqa: S608 - quoted names
+    returning = connection.vendor == "postgresql"
+    if returning:
+        sql += f" RETURNING {quote(JobScript._meta.pk.column)}"
+    params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
+    params += params[:2]
+
+    def insert() -> Any:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if returning:
+                found = cursor.fetchone()
+                return found[0] if found else None
+            return cursor.lastrowid if cursor.rowcount == 1 else None
+
+    pk = _write(row, insert)
+    if pk is None:
+        return False
+    row.pk = pk
+    row._state.adding = False
+    row._state.db = alias
+    return True
 
 
 def _same_script(scripts: QuerySet[JobScript], script: str) -> list[int]:

@@ -129,14 +129,16 @@ def promtool():
 
 @pytest.fixture(autouse=True)
 def _fresh_cache():
-    """Each test starts with an empty cache (health checks, Prometheus outage memory, throttles)."""
+    """Each test starts with an empty cache (health checks, Prometheus outage memory, throttles, API tokens)."""
     from django.core.cache import caches
 
     from slurm.visibility import forget_uids
+    from userportal.tokens import forget_cached_tokens
 
     for cache in caches.all():
         cache.clear()
     forget_uids()
+    forget_cached_tokens()
     return
 
 

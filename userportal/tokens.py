@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -120,9 +121,9 @@ def issue_personal_token(user: User) -> tuple[ApiToken, str]:
 
 
 def revoke_personal_tokens(user: User) -> int:
-    """Revoke the user's personal tokens (at once: their cached copies too); return how many."""
+    """Revoke the user's personal tokens (their cached copies too); return how many."""
     tokens = ApiToken.objects.filter(user=user, name=PERSONAL_NAME, revoked=False)
-    cache.delete_many([_cache_key(digest) for digest in tokens.values_list("key_hash", flat=True)])
+    _forget_cached(list(tokens.values_list("key_hash", flat=True)))
     return tokens.update(revoked=True)
 
 
@@ -131,18 +132,32 @@ def revoke_tokens(user: User, *, keep: ApiToken | None = None) -> int:
     tokens = ApiToken.objects.filter(user=user, revoked=False)
     if keep is not None:
         tokens = tokens.exclude(pk=keep.pk)
-    cache.delete_many([_cache_key(digest) for digest in tokens.values_list("key_hash", flat=True)])
+    _forget_cached(list(tokens.values_list("key_hash", flat=True)))
     return tokens.update(revoked=True)
 
 
-# A token (with its user and the user's groups) is kept this long in the cache after a lookup,
-# so a busy uploader's requests read no row: revoking or expiring it, or deactivating its user,
-# takes effect within this many seconds (revoke_tokens takes effect at once).
+# A token row read from the database (with its user and the user's groups) is trusted this many
+# seconds, in the shared cache and in each process's memory, so a busy uploader's requests read
+# neither a row nor the cache: revoking or expiring it, or deactivating its user, takes effect
+# within this many seconds everywhere (revoke_tokens: at once in its own process and the cache).
 TOKEN_CACHE_SECONDS = 10
+# digest -> (token, the time.time() until which it is trusted): this process's copies.
+_local: dict[str, tuple[ApiToken, float]] = {}
 
 
 def _cache_key(digest: str) -> str:
     return f"apitoken:{digest}"
+
+
+def _forget_cached(digests: list[str]) -> None:
+    cache.delete_many([_cache_key(digest) for digest in digests])
+    for digest in digests:
+        _local.pop(digest, None)
+
+
+def forget_cached_tokens() -> None:
+    """Drop this process's copies of tokens (tests, after editing token rows and clearing the cache)."""
+    _local.clear()
 
 
 def find_token(key: str) -> ApiToken | None:
@@ -150,15 +165,30 @@ def find_token(key: str) -> ApiToken | None:
 
     The lookup is by hash: the database compares digests, never the key, so its timing says
     nothing about the key. The digest is compared again in constant time for good measure.
-    Found tokens are cached TOKEN_CACHE_SECONDS under their digest, user and groups included.
+    A found token (user and groups included) is trusted TOKEN_CACHE_SECONDS from its row's read:
+    this process's copy first, then the shared cache's, under its digest.
     """
     digest = hash_key(key)
-    token = cache.get(_cache_key(digest))
-    if token is None:
-        token = ApiToken.objects.select_related("user").prefetch_related("user__groups").filter(key_hash=digest).first()
-        if token is not None:
+    now = time.time()
+    token, trusted_until = _local.get(digest, (None, 0.0))
+    if token is None or now >= trusted_until:
+        token = cache.get(_cache_key(digest))
+        # The copy's age counts from its row's read: touch() re-sets it, which must not extend it.
+        trusted_until = getattr(token, "_read_at", 0.0) + TOKEN_CACHE_SECONDS
+        if token is None or now >= trusted_until:
+            token = (
+                ApiToken.objects.select_related("user").prefetch_related("user__groups").filter(key_hash=digest).first()
+            )
+            if token is None:
+                _local.pop(digest, None)
+                return None
+            token._read_at = now  # type: ignore[attr-defined]  # pickled with it
+            trusted_until = now + TOKEN_CACHE_SECONDS
             cache.set(_cache_key(digest), token, TOKEN_CACHE_SECONDS)
-    if token is None or not hmac.compare_digest(token.key_hash, digest):
+        if len(_local) > 1000:  # unknown keys are not kept; so many live tokens in one process: start over
+            _local.clear()
+        _local[digest] = (token, trusted_until)
+    if not hmac.compare_digest(token.key_hash, digest):
         return None
     return token
 
@@ -172,7 +202,9 @@ def touch(token: ApiToken, now: datetime | None = None) -> None:
     stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_RESOLUTION)
     ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now)
     token.last_used = now
-    cache.set(_cache_key(token.key_hash), token, TOKEN_CACHE_SECONDS)
+    remaining = getattr(token, "_read_at", 0.0) + TOKEN_CACHE_SECONDS - time.time()
+    if remaining > 0:  # the copy keeps the age of its row's read
+        cache.set(_cache_key(token.key_hash), token, remaining)
 
 
 class ApiTokenAuthentication(BaseAuthentication):

@@ -6,15 +6,20 @@
 Serves the portal with gunicorn (2 workers, 127.0.0.1:8767 only) against a portal database on
 MariaDB (``bench_uploads``, created and migrated here; its job scripts deleted before each run)
 and the given Slurm database (read-only; the generated ``bench_slurm_acct_db`` by default), with
-Redis db 12 as the cache, and a service account's token. Then, bounded in count:
+Redis db 12 as the cache, and a service account's token. Then, bounded in count or time:
 
-* single: --single uploads as TrailblazingTurtle's uploader sends them (job id and script, no
-  submit time: the portal looks each up in the job table), from 4 client threads;
+* single: uploads as TrailblazingTurtle's uploader sends them (job id and script, no submit
+  time: the portal looks each up in the job table), each with its own job id, from 4 client
+  threads (--client): Debian's ``wrk`` with ``uploads.lua`` for --seconds (the default when
+  installed: a C client, so the machine's 2 cores go to the server), or --single requests from
+  4 Python threads on bare sockets, or (``--client requests``) through requests sessions, the
+  tool of the first figures, which takes about a core itself;
 * batch: --batch scripts in requests of --batch-size (with a submit time, as our uploader sends
   them), from 2 client threads.
 
 Prints requests (or scripts) per second, p50/p99 latency, the gunicorn workers' CPU time per
-upload (from /proc: robust to other load on the machine, unlike the rate) and the load average.
+upload (from /proc: robust to other load on the machine, unlike the rate), the client's own CPU
+time per upload and the load average.
 --profile N runs N single uploads in this process under cProfile (Django's test client, the
 same middleware) and prints the functions with the most cumulative time.
 """
@@ -22,7 +27,12 @@ same middleware) and prints the functions with the most cumulative time.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
+import shutil
+import socket
+import subprocess
 import sys
 import threading
 import time
@@ -58,8 +68,6 @@ def workers_of(master: int) -> list[int]:
 
 
 def start(env: dict[str, str], workers: int):  # -> subprocess.Popen
-    import subprocess
-
     log = (HERE / "gunicorn.log").open("ab")
     process = subprocess.Popen(
         [str(HERE.parents[1] / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{PORT}",
@@ -95,6 +103,66 @@ def load(token: str, bodies: list, path: str, threads: int) -> tuple[float, list
     with ThreadPoolExecutor(threads) as pool:
         latencies = list(pool.map(one, bodies))
     return len(bodies) / (time.perf_counter() - started), latencies
+
+
+def client_cpu() -> float:
+    """CPU seconds of this process's threads and of its finished children (wrk)."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
+
+
+def load_socket(token: str, bodies: list, path: str, threads: int) -> tuple[float, list[float]]:
+    """As load(), through bare sockets: each request's bytes built before the clock starts, one
+    connection per request (gunicorn's sync workers close it), only the status line parsed."""
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{PORT}\r\nAuthorization: Token {token}\r\n"
+    wire = []
+    for body in bodies:
+        data = json.dumps(body).encode()
+        wire.append(f"{head}Content-Type: application/json\r\nContent-Length: {len(data)}\r\n\r\n".encode() + data)
+
+    def one(request: bytes) -> float:
+        started = time.perf_counter()
+        with socket.create_connection(("127.0.0.1", PORT), timeout=60) as conn:
+            conn.sendall(request)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        if answer[9:12] not in (b"200", b"201"):
+            raise SystemExit(f"{path}: {answer[:300]!r}")
+        return (time.perf_counter() - started) * 1000
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(threads) as pool:
+        latencies = list(pool.map(one, wire))
+    return len(bodies) / (time.perf_counter() - started), latencies
+
+
+def load_wrk(token: str, first: int, seconds: float, threads: int) -> tuple[int, float, float, float]:
+    """Single uploads of ids first.. from wrk (uploads.lua) for `seconds`: count, requests/s, p50 and p99 ms."""
+    command = [
+        "wrk", f"-t{threads}", f"-c{threads}", f"-d{seconds}s", "--timeout", "30s", "-s", str(HERE / "uploads.lua"),
+        f"http://127.0.0.1:{PORT}/api/jobscripts/", "--", str(first), token, json.dumps(SCRIPT), str(threads),
+    ]  # fmt: skip
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    result = json.loads(output.strip().splitlines()[-1])
+    if result["not_201"] or result["errors"]:
+        raise SystemExit(f"wrk: {result['not_201']} answers other than 201, {result['errors']} socket errors")
+    rate = result["requests"] / (result["duration_us"] / 1e6)
+    return result["requests"], rate, result["p50_us"] / 1000, result["p99_us"] / 1000
+
+
+def single(
+    args: argparse.Namespace, token: str, first: int, count: int, seconds: float
+) -> tuple[int, float, float, float]:
+    """TT-style uploads (ids first..) from 4 client threads: count, requests/s, p50 and p99 in ms.
+
+    ``count`` of them, or with wrk as many as it sends in ``seconds``.
+    """
+    if args.client == "wrk":
+        return load_wrk(token, first, seconds, 4)
+    bodies = [{"id_job": first + i, "submit_script": SCRIPT} for i in range(count)]
+    rate, latencies = (load_socket if args.client == "socket" else load)(token, bodies, "/api/jobscripts/", 4)
+    return count, rate, percentile(latencies, 0.5), percentile(latencies, 0.99)
 
 
 def token_and_cleanup() -> str:
@@ -136,12 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--portal-db", default="mysql://root@127.0.0.1:3306/bench_uploads")
     parser.add_argument("--cache", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--single", type=int, default=4000, help="single uploads timed (4 threads)")
+    parser.add_argument("--single", type=int, default=4000, help="single uploads (4 threads; the first 200 untimed)")
+    parser.add_argument("--seconds", type=float, default=8, help="with wrk: seconds of single uploads timed")
     parser.add_argument("--batch", type=int, default=50_000, help="scripts sent through the batch API")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--profile", type=int, default=0, help="profile N single uploads in process instead")
+    parser.add_argument(
+        "--client",
+        choices=("wrk", "socket", "requests"),
+        default="wrk" if shutil.which("wrk") else "socket",
+        help="the single path's load tool, 4 threads: wrk with uploads.lua (Debian's wrk; the default when "
+        "installed), bare sockets (the default otherwise) or requests sessions (the first figures)",
+    )
     args = parser.parse_args(argv)
-    import subprocess
 
     database = args.portal_db.rsplit("/", 1)[1]
     subprocess.run(["mysql", "-h127.0.0.1", "-uroot", "-e", f"CREATE DATABASE IF NOT EXISTS {database}"], check=True)
@@ -153,31 +228,31 @@ def main(argv: list[str] | None = None) -> int:
         profile(token, args.profile)
         return 0
     first = int(time.time()) % 100_000 * 1000 + 30_000_000  # ids no earlier run used
-    single = [{"id_job": first + i, "submit_script": SCRIPT} for i in range(args.single)]
     now = int(time.time())
     scripts = [
-        {"id_job": first + args.single + i, "submit_script": SCRIPT, "time_submit": now - 5} for i in range(args.batch)
+        {"id_job": first + 5_000_000 + i, "submit_script": SCRIPT, "time_submit": now - 5} for i in range(args.batch)
     ]
     batches = [{"scripts": scripts[i : i + args.batch_size]} for i in range(0, len(scripts), args.batch_size)]
     server = start(env, args.workers)
     try:
         workers = workers_of(server.pid)
-        load(token, single[:200], "/api/jobscripts/", 4)  # warm-up: connections, the token cache
+        single(args, token, first, 200, 1)  # warm-up: connections, the token cache
         load_before = os.getloadavg()
+        cpu, own = cpu_seconds(workers), client_cpu()
+        timed, rate, p50, p99 = single(args, token, first + 1_000_000, args.single - 200, args.seconds)
+        single_cpu = (cpu_seconds(workers) - cpu) / timed * 1000
+        client_ms = (client_cpu() - own) / timed * 1000
         cpu = cpu_seconds(workers)
-        rate, latencies = load(token, single[200:], "/api/jobscripts/", 4)
-        single_cpu = (cpu_seconds(workers) - cpu) / (len(single) - 200) * 1000
-        cpu = cpu_seconds(workers)
-        batch_rate, batch_latencies = load(token, batches, "/api/jobscripts/batch/", 2)
-        batch_cpu = (cpu_seconds(workers) - cpu) / len(scripts) * 1000
+        batch_rate, batch_latencies = load(token, batches, "/api/jobscripts/batch/", 2) if batches else (0.0, [0.0])
+        batch_cpu = (cpu_seconds(workers) - cpu) / max(len(scripts), 1) * 1000
         load_after = os.getloadavg()
     finally:
         server.terminate()
         server.wait(timeout=30)
     print(
-        f"single (TT API, 4 threads, {len(single) - 200} uploads): {rate:.0f} requests/s, "
-        f"p50 {percentile(latencies, 0.5):.1f} ms, p99 {percentile(latencies, 0.99):.1f} ms, "
-        f"workers' CPU {single_cpu:.2f} ms per upload (TT: 311/s)"
+        f"single (TT API, 4 threads, {timed} uploads, client {args.client}): {rate:.0f} requests/s, "
+        f"p50 {p50:.1f} ms, p99 {p99:.1f} ms, workers' CPU {single_cpu:.2f} ms per upload, "
+        f"the client's own CPU {client_ms:.2f} ms per upload (TT: 311/s)"
     )
     print(
         f"batch ({len(scripts)} scripts in requests of {args.batch_size}, 2 threads): "
