@@ -26,9 +26,7 @@ from rest_framework.response import Response
 from jobstats import jobscripts
 from jobstats.models import JobScript
 from slurm.models import default_cluster
-from userportal.access import is_service_account
 from userportal.permissions import TableAccessPermission
-from userportal.powers import may
 
 MAX_JOB_ID = 2**32 - 1  # id_job is an unsigned 32-bit integer in Slurm
 MAX_TIME = 253402300799  # 9999-12-31T23:59:59Z: the last second a datetime can hold
@@ -53,6 +51,24 @@ class ScriptField(serializers.CharField):
         if size > limit:
             raise ValidationError(self.error_messages["too_large"] % {"limit": limit, "size": size})
         return value
+
+
+def upload_cluster(value: str, bound: str) -> str:
+    """The cluster an upload naming `value` ("" if none) is for, with a token bound to `bound` ("" if not)."""
+    if not value:
+        return bound or default_cluster()
+    if value not in settings.SLURM_CLUSTERS:
+        raise ValidationError(_("Unknown cluster %(name)s.") % {"name": value})
+    if bound and value != bound:
+        raise ValidationError(_("This token uploads job scripts for cluster %(name)s only.") % {"name": bound})
+    return value
+
+
+def body_too_large(request: Any) -> bool:
+    """A body that cannot hold a script within the limit: refused before it is read. JSON escapes
+    can make a script up to 6 times longer than its UTF-8 bytes."""
+    length = request.META.get("CONTENT_LENGTH") or "0"
+    return bool(length.isdigit() and int(length) > 6 * settings.JOBSCRIPT_MAX_BYTES + 65536)
 
 
 class JobScriptUploadSerializer(serializers.Serializer):
@@ -82,14 +98,7 @@ class JobScriptUploadSerializer(serializers.Serializer):
         return getattr(getattr(request, "auth", None), "cluster", "") or ""
 
     def validate_cluster(self, value: str) -> str:
-        bound = self._bound_cluster()
-        if not value:
-            return bound or default_cluster()
-        if value not in settings.SLURM_CLUSTERS:
-            raise ValidationError(_("Unknown cluster %(name)s.") % {"name": value})
-        if bound and value != bound:
-            raise ValidationError(_("This token uploads job scripts for cluster %(name)s only.") % {"name": bound})
-        return value
+        return upload_cluster(value, self._bound_cluster())
 
     def create(self, validated_data: dict[str, Any]) -> JobScript:
         request = self.context.get("request")
@@ -125,8 +134,8 @@ class JobScriptAccess(BasePermission):
     def has_permission(self, request: Any, view: Any) -> bool:
         if request.method == "OPTIONS":
             return True  # TableAccessPermission (Rule.SERVICE) decided
-        if request.method == "POST":  # service accounts upload; staff need the power (userportal.powers)
-            return is_service_account(request.user) or may(request.user, "jobstats.add_jobscript")
+        if request.method == "POST":
+            return jobscripts.may_upload(request.user)
         if request.method == "DELETE":
             return jobscripts.can_delete_jobscripts(request.user)
         return jobscripts.can_read_jobscripts(request.user)
@@ -196,12 +205,9 @@ class JobScriptList(generics.ListCreateAPIView):
         return _filter(queryset, self.request.query_params, "cluster", "id_job")
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        # DRF parses the whole body into memory: refuse an oversized one before reading it. JSON
-        # escapes can make a script up to 6 times longer than its UTF-8 bytes.
-        length = request.META.get("CONTENT_LENGTH") or "0"
-        if length.isdigit() and int(length) > 6 * settings.JOBSCRIPT_MAX_BYTES + 65536:
-            limit = settings.JOBSCRIPT_MAX_BYTES
-            message = ScriptField.default_error_messages["too_large"] % {"limit": limit, "size": int(length)}
+        if body_too_large(request):  # DRF parses the whole body into memory: refused before
+            limit, size = settings.JOBSCRIPT_MAX_BYTES, int(request.META["CONTENT_LENGTH"])
+            message = ScriptField.default_error_messages["too_large"] % {"limit": limit, "size": size}
             raise ValidationError({"submit_script": [message]})
         return super().create(request, *args, **kwargs)
 

@@ -24,13 +24,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import DatabaseError, IntegrityError, connections, router, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone
 
 from jobstats.models import JobScript
 from slurm.decoders import NO_VAL
 from slurm.models import Job, cluster_models
+from userportal.access import is_service_account
 from userportal.errors import SlurmDatabaseUnavailable
+from userportal.powers import may
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,7 @@ JOB_COLUMNS = (
     "id_array_job", "id_array_task", "het_job_id", "het_job_offset",
 )  # fmt: skip
 
+UPLOAD_PERMISSION = "jobstats.add_jobscript"
 VIEW_PERMISSION = "jobstats.view_jobscript"
 DELETE_PERMISSION = "jobstats.delete_jobscript"
 
@@ -119,6 +122,11 @@ def resolve_time_submit(*, cluster: str, id_job: int, received_at: datetime, hin
 _LATEST_RECORD_SQL: dict[tuple[type, str], str] = {}
 
 
+def _fields(model: type[Model], names: tuple[str, ...]) -> list[Field[Any, Any]]:
+    fields = {field.name: field for field in model._meta.concrete_fields}
+    return [fields[name] for name in names]
+
+
 def _latest_record_sql(cluster: str) -> tuple[str, str]:
     """(alias, SQL) of the newest record ``(time_submit, time_end)`` of an id submitted in a range.
 
@@ -131,13 +139,8 @@ def _latest_record_sql(cluster: str) -> tuple[str, str]:
     sql = _LATEST_RECORD_SQL.get(key)
     if sql is None:
         quote = connections[alias].ops.quote_name
-        table, job, submit, end = (
-            quote(name)
-            for name in (
-                model._meta.db_table,
-                *(model._meta.get_field(field).column for field in ("id_job", "time_submit", "time_end")),
-            )
-        )
+        table = quote(model._meta.db_table)
+        job, submit, end = (quote(str(field.column)) for field in _fields(model, ("id_job", "time_submit", "time_end")))
         where = f"{job} = %s AND {submit} >= %s AND {submit} <= %s"
         sql = f"SELECT {submit}, {end} FROM {table} WHERE {where} ORDER BY {submit} DESC LIMIT 1"  # noqa: S608 - quoted
         _LATEST_RECORD_SQL[key] = sql
@@ -242,16 +245,10 @@ def _write(row: JobScript, statement: Any) -> Any:
 INSERT_COLUMNS = ("cluster", "id_job", "time_submit", "received_at", "submit_script", "uploaded_by")
 
 
-def _insert_first(row: JobScript) -> bool:
-    """INSERT `row` unless a script of its (cluster, id_job) is stored: whether it was (its pk set).
+_INSERT_FIRST_SQL: dict[str, str] = {}
 
-    One statement (INSERT ... SELECT ... WHERE NOT EXISTS, served by the unique key's prefix)
-    instead of a read then an INSERT. When no row of the id exists, store_script's duplicate
-    checks (all among that id's rows) find nothing: the same result as they would give.
-    """
-    alias = router.db_for_write(JobScript)
-    connection = connections[alias]
-    fields = [JobScript._meta.get_field(name) for name in INSERT_COLUMNS]
+
+def _insert_first_sql(connection: Any, fields: list[Field[Any, Any]]) -> str:
     quote = connection.ops.quote_name
     table = quote(JobScript._meta.db_table)
     if connection.vendor == "postgresql":  # its SELECT types a bare NULL as text: say each column's type
@@ -263,9 +260,23 @@ def _insert_first(row: JobScript) -> bool:
     same_id = f"{quote(fields[0].column)} = %s AND {quote(fields[1].column)} = %s"
     sql = f"INSERT INTO {table} ({columns}) SELECT {values}{dual} WHERE NOT EXISTS "
     sql += f"(SELECT 1 FROM {table} WHERE {same_id})"  # noqa: S608 - quoted names
-    returning = connection.vendor == "postgresql"
-    if returning:
+    if connection.vendor == "postgresql":
         sql += f" RETURNING {quote(JobScript._meta.pk.column)}"
+    return sql
+
+
+def _insert_first(row: JobScript) -> bool:
+    """INSERT `row` unless a script of its (cluster, id_job) is stored: whether it was (its pk set).
+
+    One statement (INSERT ... SELECT ... WHERE NOT EXISTS, served by the unique key's prefix)
+    instead of a read then an INSERT. When no row of the id exists, store_script's duplicate
+    checks (all among that id's rows) find nothing: the same result as they would give.
+    """
+    alias = router.db_for_write(JobScript)
+    connection = connections[alias]
+    fields = _fields(JobScript, INSERT_COLUMNS)
+    sql = _INSERT_FIRST_SQL.get(alias) or _INSERT_FIRST_SQL.setdefault(alias, _insert_first_sql(connection, fields))
+    returning = connection.vendor == "postgresql"
     params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
     params += params[:2]
 
@@ -295,7 +306,12 @@ def _same_script(scripts: QuerySet[JobScript], script: str) -> list[int]:
     return [pk for pk, text in recent if text == script]
 
 
-# --- who may read them ----------------------------------------------------------------------
+# --- who may upload and read them -----------------------------------------------------------
+def may_upload(user: Any) -> bool:
+    """Service accounts upload; staff need the power (userportal.powers)."""
+    return is_service_account(user) or may(user, UPLOAD_PERMISSION)
+
+
 def can_read_jobscripts(user: Any) -> bool:
     """Staff with the view permission: job scripts hold users' paths, and sometimes their secrets."""
     return bool(user.is_authenticated and user.is_staff and user.has_perm(VIEW_PERMISSION))

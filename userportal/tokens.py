@@ -8,6 +8,7 @@ uploader and of DRF's TokenAuthentication) or ``Authorization: Bearer <key>``.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import hmac
 import secrets
@@ -190,7 +191,15 @@ def find_token(key: str) -> ApiToken | None:
         _local[digest] = (token, trusted_until)
     if not hmac.compare_digest(token.key_hash, digest):
         return None
-    return token
+    return _own_copy(token)
+
+
+def _own_copy(token: ApiToken) -> ApiToken:
+    """A copy of a kept token and its user for one request: what a request caches on them (the
+    user's permissions, read by has_perm) must not outlive it, as with a copy read from the cache."""
+    mine = copy.copy(token)
+    mine.user = copy.copy(token.user)
+    return mine
 
 
 def touch(token: ApiToken, now: datetime | None = None) -> None:
@@ -202,6 +211,9 @@ def touch(token: ApiToken, now: datetime | None = None) -> None:
     stale = Q(last_used__isnull=True) | Q(last_used__lt=now - LAST_USED_RESOLUTION)
     ApiToken.objects.filter(stale, pk=token.pk).update(last_used=now)
     token.last_used = now
+    kept = _local.get(token.key_hash)
+    if kept is not None:
+        kept[0].last_used = now
     remaining = getattr(token, "_read_at", 0.0) + TOKEN_CACHE_SECONDS - time.time()
     if remaining > 0:  # the copy keeps the age of its row's read
         cache.set(_cache_key(token.key_hash), token, remaining)
