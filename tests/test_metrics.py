@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 import uuid
 
 import pytest
@@ -187,6 +189,27 @@ def test_counts_in_redis_are_shared_by_every_process(settings, monkeypatch):
         text = scrape()
         assert value(text, "portal_http_requests_total", view="health", method="GET", status="200") == 3
         assert value(text, "portal_metrics_shared") == 1
+    finally:
+        metrics_store.client().delete(*(metrics_store.PREFIX + name for name in metrics.STORED))
+
+
+def test_a_requests_counts_reach_redis_from_the_background_flusher_not_in_the_request(settings, monkeypatch):
+    settings.PORTAL_METRICS_REDIS_URL = _redis_url()
+    settings.PORTAL_METRICS_FLUSH_SECONDS = 0.05
+    monkeypatch.setattr(metrics_store, "PREFIX", f"portal:metrics:test-{uuid.uuid4().hex}:")
+    flushed_by: list[str] = []
+    flush = metrics_store.flush
+    monkeypatch.setattr(metrics_store, "flush", lambda: flushed_by.append(threading.current_thread().name) or flush())
+    field = metrics_store._field(("health", "GET", "200"))
+    try:
+        Client().get("/health/")
+        Client().get("/health/")
+        assert threading.current_thread().name not in flushed_by  # no round trip in the requests
+        deadline = time.monotonic() + 10
+        while metrics_store.client().hget(metrics_store.PREFIX + metrics.REQUESTS, field) != b"2":
+            assert time.monotonic() < deadline, "the background flusher did not add the counts"
+            time.sleep(0.02)
+        assert "metrics-flush" in flushed_by
     finally:
         metrics_store.client().delete(*(metrics_store.PREFIX + name for name in metrics.STORED))
 

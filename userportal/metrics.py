@@ -48,7 +48,8 @@ STORED = (REQUESTS, DURATION, DB_QUERIES, CACHE, TASKS)
 
 # --- counting ------------------------------------------------------------------------------------
 class MetricsMiddleware:
-    """Times each request, counts its queries, and adds both to the store once it is answered."""
+    """Times each request, counts its queries, and adds both to the store once it is answered
+    (within PORTAL_METRICS_FLUSH_SECONDS: metrics_store.flush_soon)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -67,7 +68,7 @@ class MetricsMiddleware:
         store.observe(DURATION, (view,), elapsed)
         for alias, count in queries.items():
             store.inc(DB_QUERIES, (view, alias), count)
-        store.flush()
+        store.flush_soon()
         return response
 
 

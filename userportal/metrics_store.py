@@ -2,9 +2,11 @@
 
 mod_wsgi runs several processes (and several instances may sit behind a balancer), Celery others:
 counts kept in each process's memory would show only the process that answered the scrape. So each
-process adds what it counted to Redis hashes (HINCRBYFLOAT, atomic), once per request or task in one
-round trip (``flush``), and ``/metrics`` reads the totals from there: any process, on any instance,
-answers with every process's counts. Without ``PORTAL_METRICS_REDIS_URL`` (REDIS_URL when it is set)
+process adds what it counted to Redis hashes (HINCRBYFLOAT, atomic) in one round trip (``flush``):
+a request's counts within PORTAL_METRICS_FLUSH_SECONDS, from a background thread that adds every
+request of that interval at once (``flush_soon``; a request waits for no round trip), a task's at
+once. ``/metrics`` reads the totals from there: any process, on any instance, answers with every
+process's counts (a process's last second of counts at most not yet added). Without ``PORTAL_METRICS_REDIS_URL`` (REDIS_URL when it is set)
 the counts stay in this process's memory (development; ``check --deploy`` warns).
 
 Between flushes the counts wait in a process buffer (cache hits and misses happen anywhere in a
@@ -14,8 +16,10 @@ request). A Redis that fails is left alone for ``DOWN_SECONDS`` (those counts ar
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
+import os
 import threading
 import time
 from collections import defaultdict
@@ -36,7 +40,8 @@ Labels = tuple[str, ...]
 _lock = threading.Lock()
 _pending: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
 _memory: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
-_state: dict[str, Any] = {"client": None, "url": None, "down_until": 0.0, "dropped": 0.0}
+_state: dict[str, Any] = {"client": None, "url": None, "down_until": 0.0, "dropped": 0.0, "flusher_pid": 0}
+_wake = threading.Event()
 
 
 def _field(labels: Labels) -> str:
@@ -113,6 +118,33 @@ def flush() -> None:
         _state["down_until"] = time.monotonic() + DOWN_SECONDS
         _state["dropped"] += sum(len(values) for values in taken.values())
         logger.warning("metrics: Redis %s failed (%s); counts dropped for %.0f s", redis_url(), exc, DOWN_SECONDS)
+
+
+def flush_soon() -> None:
+    """A request's end: its counts added within PORTAL_METRICS_FLUSH_SECONDS by this process's
+    background flusher (with the other requests' of that interval), or at once (0, or no Redis)."""
+    interval = float(getattr(settings, "PORTAL_METRICS_FLUSH_SECONDS", 0) or 0)
+    if interval <= 0 or not shared():
+        flush()
+        return
+    if _state["flusher_pid"] != os.getpid():  # none yet in this process (or it was forked from one)
+        with _lock:
+            if _state["flusher_pid"] != os.getpid():
+                _state["flusher_pid"] = os.getpid()
+                threading.Thread(target=_flusher, args=(interval,), name="metrics-flush", daemon=True).start()
+                atexit.register(flush)  # a stopping process adds its last counts
+    _wake.set()
+
+
+def _flusher(interval: float) -> None:
+    while True:
+        _wake.wait()
+        time.sleep(interval)  # the counts of the requests that end meanwhile join this round trip
+        _wake.clear()
+        try:
+            flush()
+        except Exception:  # never let the thread die: the next requests' counts would wait forever
+            logger.exception("metrics: flush failed")
 
 
 def read(metrics: Iterable[str]) -> dict[str, dict[Labels, float]]:

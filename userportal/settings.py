@@ -452,6 +452,9 @@ for _network in PORTAL_METRICS_ALLOW:
         raise ImproperlyConfigured(f"PORTAL_METRICS_ALLOW: {_network!r} is not an address or a network.") from None
 # Where every process adds its counts (Redis; empty: each process's memory, development only).
 PORTAL_METRICS_REDIS_URL = env.str("PORTAL_METRICS_REDIS_URL", default=REDIS_URL if "REDIS_URL" in os.environ else "")
+# Seconds a process gathers its requests' counts before one background round trip adds them to
+# Redis (0: a round trip at the end of each request, in it).
+PORTAL_METRICS_FLUSH_SECONDS = strict_float("PORTAL_METRICS_FLUSH_SECONDS", default=1.0, minimum=0.0)
 
 # The console, and a log file (rotated by size; 0: by logrotate) when PORTAL_LOG_FILE is set.
 LOGGING = logging_config(

@@ -28,6 +28,7 @@ os.environ.setdefault("PORTAL_THROTTLE_CACHE_URL", "locmemcache://throttle")
 os.environ.setdefault("PORTAL_CACHE_URL", "locmemcache://portal")
 # The portal's metrics in this process's memory (tests/test_metrics.py points them at Redis itself).
 os.environ.setdefault("PORTAL_METRICS_REDIS_URL", "")
+os.environ.setdefault("PORTAL_METRICS_FLUSH_SECONDS", "0")  # each request's counts added before it ends
 
 from userportal.settings import *  # noqa: E402, F403
 
