@@ -17,6 +17,7 @@ request). A Redis that fails is left alone for ``DOWN_SECONDS`` (those counts ar
 from __future__ import annotations
 
 import atexit
+import functools
 import json
 import logging
 import os
@@ -44,6 +45,7 @@ _state: dict[str, Any] = {"client": None, "url": None, "down_until": 0.0, "dropp
 _wake = threading.Event()
 
 
+@functools.lru_cache(maxsize=4096)  # a few label sets per view: encoded once, not at every count
 def _field(labels: Labels) -> str:
     return json.dumps(list(labels), separators=(",", ":"))
 
