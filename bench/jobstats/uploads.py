@@ -99,10 +99,15 @@ def load(token: str, bodies: list, path: str, threads: int) -> tuple[float, list
             raise SystemExit(f"{path}: HTTP {response.status_code} {response.text[:200]}")
         return (time.perf_counter() - started) * 1000
 
+    return timed(one, bodies, threads)
+
+
+def timed(one, items: list, threads: int) -> tuple[float, list[float]]:
+    """one(item) for every item from `threads` threads: (items per second, one's answers: latencies)."""
     started = time.perf_counter()
     with ThreadPoolExecutor(threads) as pool:
-        latencies = list(pool.map(one, bodies))
-    return len(bodies) / (time.perf_counter() - started), latencies
+        latencies = list(pool.map(one, items))
+    return len(items) / (time.perf_counter() - started), latencies
 
 
 def client_cpu() -> float:
@@ -131,10 +136,7 @@ def load_socket(token: str, bodies: list, path: str, threads: int) -> tuple[floa
             raise SystemExit(f"{path}: {answer[:300]!r}")
         return (time.perf_counter() - started) * 1000
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(threads) as pool:
-        latencies = list(pool.map(one, wire))
-    return len(bodies) / (time.perf_counter() - started), latencies
+    return timed(one, wire, threads)
 
 
 def load_wrk(token: str, first: int, seconds: float, threads: int) -> tuple[int, float, float, float]:

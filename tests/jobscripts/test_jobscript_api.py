@@ -126,6 +126,11 @@ def test_reused_job_ids_do_not_collide(service_account, personas):
         ({"id_job": 8, "submit_script": "\x00\x00"}, "submit_script"),
         ({"id_job": 8, "submit_script": SCRIPT, "cluster": "nosuchcluster"}, "cluster"),
         ({"id_job": 8, "submit_script": SCRIPT, "time_submit": -5}, "time_submit"),
+        # and what the lean view hands to JobScriptList (jobstats.api_jobscripts_upload)
+        ({"id_job": True, "submit_script": SCRIPT}, "id_job"),
+        ({"id_job": 8, "submit_script": ["x"]}, "submit_script"),
+        ({"id_job": 8, "submit_script": SCRIPT, "time_submit": "soon"}, "time_submit"),
+        ({"id_job": 8, "submit_script": SCRIPT, "cluster": "x" * 65}, "cluster"),
     ],
 )
 def test_invalid_uploads_are_400_with_field_errors(service_account, slurm, data, field):
