@@ -375,4 +375,6 @@ def combine(
 
 
 def clusters_to_sync() -> Iterable[str]:
-    return list(settings.SLURM_CLUSTERS) if settings.BILLING_JOB_INDEX else []
+    """Every cluster, when the index is on and the database source is one of BILLING_SOURCES."""
+    wanted = settings.BILLING_JOB_INDEX and "database" in settings.BILLING_SOURCES
+    return list(settings.SLURM_CLUSTERS) if wanted else []

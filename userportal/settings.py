@@ -831,7 +831,7 @@ if BILLING_JOB_INDEX_MAX_LAG_SECONDS < BILLING_JOB_INDEX_SYNC_SECONDS:
     raise ImproperlyConfigured(
         "BILLING_JOB_INDEX_MAX_LAG_SECONDS is below BILLING_JOB_INDEX_SYNC_SECONDS: the index would never be read."
     )
-if BILLING_JOB_INDEX:
+if BILLING_JOB_INDEX and "database" in BILLING_SOURCES:  # it indexes the database source's rows
     CELERY_BEAT_SCHEDULE["billing-job-index"] = {
         "task": "billing.sync_job_index",
         "schedule": float(BILLING_JOB_INDEX_SYNC_SECONDS),

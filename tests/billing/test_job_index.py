@@ -270,3 +270,11 @@ def test_a_cluster_that_fails_does_not_stop_the_others(slurm, jobs, settings, mo
     with pytest.raises(DatabaseError, match="gone_job_table"):
         sync_job_index.apply_async().get()
     assert JobIndexState.objects.filter(cluster="testcluster").exists()
+
+
+def test_without_the_database_source_nothing_is_synced(settings):
+    from billing.tasks import sync_job_index
+
+    settings.BILLING_SOURCES = ["slurmrestd", "sacct"]
+    assert sync_job_index.apply_async().get() == {}
+    assert not JobIndexState.objects.exists()
