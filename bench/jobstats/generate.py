@@ -2,6 +2,15 @@
 
     .venv/bin/python bench/jobstats/generate.py                 # 2,000,000 jobs, 5,000 users
     .venv/bin/python bench/jobstats/generate.py --jobs 200000 --users 500 --heavy-jobs 5000  # smaller
+    nice -n 10 .venv/bin/python bench/jobstats/generate.py --jobs 8000000 --database bench8m_slurm_acct_db
+
+A database of more than ``--base-jobs`` (2,000,000) jobs is the base database plus an older history:
+its newest ``--base-jobs`` jobs are exactly the base database's rows (same users, the same heavy
+user's 50,000 jobs, the same light user ``--light-user`` with its ~400 jobs; ``job_db_inx`` and
+``id_job`` shifted by the number of older jobs), and the extra jobs come before them, at the same
+rate (so over a longer history: 6,000,000 more jobs are 2,190 more days), spread over every user
+but the heavy and the light one. A request of the heavy or the light user then has the same work
+to do at both sizes, and only what grows with the whole history shows up as a difference.
 
 Creates ``bench_slurm_acct_db`` on 127.0.0.1:3306 (root, empty password) with the real schema
 (the stack's slurm_acct_db.schema.sql, cluster tables renamed to ``<cluster>_*``), generates
@@ -51,6 +60,12 @@ STEP_COLUMNS = (
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--jobs", type=int, default=2_000_000)
+    parser.add_argument(
+        "--base-jobs", type=int, default=2_000_000, help="newest jobs, the base database's; more --jobs are older"
+    )
+    parser.add_argument(
+        "--light-user", default="u00001", help="a user given none of the older jobs (the benchmark's light user)"
+    )
     parser.add_argument("--users", type=int, default=5000)
     parser.add_argument("--heavy-jobs", type=int, default=50_000, help="jobs of the user 'heavy'")
     parser.add_argument("--running", type=int, default=40, help="running jobs of the heavy user")
@@ -68,7 +83,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def params_of(args: argparse.Namespace) -> dict[str, object]:
     keys = ("jobs", "users", "heavy_jobs", "running", "pending", "cluster", "seed", "now")
-    return {key: getattr(args, key) for key in keys} | {"version": 1}
+    params = {key: getattr(args, key) for key in keys} | {"version": 1}
+    if older_jobs(args):  # a base database's parameters are unchanged (it is not rebuilt)
+        params |= {"base_jobs": args.base_jobs, "light_user": args.light_user}
+    return params
+
+
+def older_jobs(args: argparse.Namespace) -> int:
+    """Jobs before the base database's history (0 for a base database)."""
+    return max(args.jobs - args.base_jobs, 0)
+
+
+def base_jobs(args: argparse.Namespace) -> int:
+    return args.jobs - older_jobs(args)
 
 
 def connect(database: str | None = None) -> MySQLdb.Connection:
@@ -119,7 +146,84 @@ def tsv(value: object) -> str:
 
 def write_rows(path: Path, rows: list[tuple[object, ...]]) -> None:
     with path.open("w") as out:
-        out.writelines("\t".join(tsv(v) for v in row) + "\n" for row in rows)
+        out.writelines(tsv_line(row) for row in rows)
+
+
+def tsv_line(row: tuple[object, ...]) -> str:
+    return "\t".join(tsv(v) for v in row) + "\n"
+
+
+def draw_resources(rng: random.Random) -> dict[str, object]:
+    """A job's partition, size, limit, wait, run time, node list and final state (one fixed order of draws)."""
+    partition = PARTITIONS[rng.randrange(len(PARTITIONS))]
+    gpu = partition.startswith("gpu")
+    cpus = rng.choice((1, 1, 2, 4, 8, 16, 32))
+    nodes = 1 if cpus <= 16 else 2
+    mem = cpus * rng.choice((1000, 2000, 4000))
+    tres = f"1={cpus},2={mem},4={nodes},5={cpus}" + (",1001=1,1002=1" if gpu else "")
+    limit = rng.choice((60, 180, 720, 1440, 4320))
+    wait = rng.randrange(0, 7200)
+    runtime = rng.randrange(30, limit * 60)
+    first_node = rng.randrange(1, 900)
+    nodelist = (
+        f"{'ng' if gpu else 'nc'}{first_node:05d}" if nodes == 1 else f"nc[{first_node:05d}-{first_node + 1:05d}]"
+    )
+    r = rng.random()
+    state = 3
+    acc = 0
+    for value, weight in STATE_WEIGHTS:
+        acc += weight
+        if r * 100 < acc:
+            state = value
+            break
+    return {"partition": partition, "cpus": cpus, "nodes": nodes, "mem": mem, "tres": tres, "limit": limit,
+            "wait": wait, "runtime": runtime, "nodelist": nodelist, "state": state}  # fmt: skip
+
+
+def draw_array_and_name(rng: random.Random, id_job: int) -> tuple[int, int, str]:
+    array_job, array_task = 0, 4294967294
+    if rng.random() < 0.05:
+        array_job, array_task = id_job - rng.randrange(0, 3), rng.randrange(0, 10)
+    return array_job, array_task, f"{NAMES[rng.randrange(len(NAMES))]}_{rng.randrange(1000)}"
+
+
+def job_row(
+    inx: int, id_job: int, user: dict[str, object], account: str, job: dict[str, object], times: tuple[int, int, int]
+) -> tuple[object, ...]:
+    """One row of the job table, in JOB_COLUMNS order; ``job`` from draw_resources plus array, name, submit line."""
+    submit, start, end = times
+    state, cpus, mem = job["state"], job["cpus"], job["mem"]
+    return (
+        inx, max(end, submit), account, None, cpus, job["name"], user["assocs"][account], job["array_job"],  # type: ignore[index]
+        job["array_task"], id_job, 1, 0, 0, user["uid"], user["uid"], 0, 4294967294, 0, mem,
+        job["nodelist"] if start else "None assigned", job["nodes"], "0", job["partition"], job["priority"], state,
+        job["limit"], submit, submit, start, end, 0 if state == 3 else 256, f"/home/{user['name']}/project",
+        job["submit_line"], job["tres"] if start else "", job["tres"],
+    )  # fmt: skip
+
+
+def write_older_jobs(args: argparse.Namespace, users: list[dict[str, object]], path: Path) -> int:
+    """The jobs before the base history (job_db_inx 1..older_jobs), none of the heavy or the light user."""
+    count = older_jobs(args)
+    rng = random.Random(f"{args.seed}-older")
+    owners = [u for u in users[1:] if u["name"] != args.light_user]
+    base_span = SPAN_DAYS * 86400
+    span = base_span * count // base_jobs(args)
+    first = args.now - base_span - span
+    with path.open("w") as out:
+        for inx in range(1, count + 1):
+            user = owners[rng.randrange(len(owners))]
+            account = user["accounts"][rng.randrange(len(user["accounts"]))]  # type: ignore[index]
+            submit = first + ((inx - 1) * span) // count
+            job = draw_resources(rng)
+            id_job = 1_000_000 + inx
+            array_job, array_task, name = draw_array_and_name(rng, id_job)
+            start = submit + int(job["wait"])  # type: ignore[call-overload]
+            job |= {"array_job": array_job, "array_task": array_task, "name": name,
+                    "priority": 10000 + rng.randrange(50000),
+                    "submit_line": f"sbatch --time={job['limit']} -c {job['cpus']} --mem={job['mem']}M job.sh"}  # fmt: skip
+            out.write(tsv_line(job_row(inx, id_job, user, account, job, (submit, start, start + int(job["runtime"])))))  # type: ignore[call-overload]
+    return count
 
 
 def user_plan(args: argparse.Namespace, rng: random.Random) -> list[dict[str, object]]:
@@ -174,8 +278,10 @@ def generate(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
     write_rows(workdir / "user.tsv", [(created, u["name"]) for u in users] + [(created, "root")])
     write_rows(workdir / "acct.tsv", [(created, a, f"{a} account", "bench") for a in ["root", *all_accounts]])
 
-    # Jobs in submit order over SPAN_DAYS; the heavy user gets exactly heavy_jobs of them.
-    total = args.jobs
+    # Jobs in submit order over SPAN_DAYS; the heavy user gets exactly heavy_jobs of them. With older
+    # jobs, these are the base database's rows shifted by their number (the same draws, in the same order).
+    shift = write_older_jobs(args, users, workdir / "job_older.tsv")
+    total = base_jobs(args)
     heavy_positions = set(
         rng.sample(range(total - args.running - args.pending), args.heavy_jobs - args.running - args.pending)
     )
@@ -183,76 +289,49 @@ def generate(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
     heavy = users[0]
     others = users[1:]
     span = SPAN_DAYS * 86400
-    job_rows: list[tuple[object, ...]] = []
-    step_rows: list[tuple[object, ...]] = []
-    id_job = 1_000_000
+    steps = 0
+    id_job = 1_000_000 + shift
     last_heavy_job = 0
-    for inx in range(1, total + 1):
-        position = inx - 1
-        is_heavy = position in heavy_positions or position >= tail
-        user = heavy if is_heavy else others[rng.randrange(len(others))]
-        account = user["accounts"][rng.randrange(len(user["accounts"]))]  # type: ignore[index]
-        id_assoc = user["assocs"][account]  # type: ignore[index]
-        id_job += 1
-        submit = args.now - span + (position * span) // total
-        partition = PARTITIONS[rng.randrange(len(PARTITIONS))]
-        gpu = partition.startswith("gpu")
-        cpus = rng.choice((1, 1, 2, 4, 8, 16, 32))
-        nodes = 1 if cpus <= 16 else 2
-        mem = cpus * rng.choice((1000, 2000, 4000))
-        tres = f"1={cpus},2={mem},4={nodes},5={cpus}" + (",1001=1,1002=1" if gpu else "")
-        limit = rng.choice((60, 180, 720, 1440, 4320))
-        wait = rng.randrange(0, 7200)
-        runtime = rng.randrange(30, limit * 60)
-        first_node = rng.randrange(1, 900)
-        nodelist = (
-            f"{'ng' if gpu else 'nc'}{first_node:05d}" if nodes == 1 else f"nc[{first_node:05d}-{first_node + 1:05d}]"
-        )
-        r = rng.random()
-        state = 3
-        acc = 0
-        for value, weight in STATE_WEIGHTS:
-            acc += weight
-            if r * 100 < acc:
-                state = value
-                break
-        start, end = submit + wait, submit + wait + runtime
-        if position >= tail:  # the heavy user's current jobs: running, then pending
-            submit = args.now - rng.randrange(60, 86400)
-            if position < tail + args.running:
-                state, start, end = 1, submit + 30, 0
-            else:
-                state, start, end, nodelist, tres_alloc = 0, 0, 0, "None assigned", ""
-        tres_alloc = tres if start else ""
-        array_job, array_task = 0, 4294967294
-        if rng.random() < 0.05:
-            array_job, array_task = id_job - rng.randrange(0, 3), rng.randrange(0, 10)
-        name = f"{NAMES[rng.randrange(len(NAMES))]}_{rng.randrange(1000)}"
-        submit_line = f"sbatch --time={limit} -c {cpus} --mem={mem}M job.sh"
-        if is_heavy and last_heavy_job and rng.random() < 0.1:
-            submit_line = f"sbatch --dependency=afterok:{last_heavy_job} --time={limit} -c {cpus} job.sh"
-        if is_heavy:
-            last_heavy_job = id_job
-        job_rows.append(
-            (
-                inx, max(end, submit), account, None, cpus, name, id_assoc, array_job, array_task, id_job, 1, 0, 0,
-                user["uid"], user["uid"], 0, 4294967294, 0, mem, nodelist if start else "None assigned", nodes,
-                "0", partition, 10000 + rng.randrange(50000), state, limit, submit, submit, start, end,
-                0 if state == 3 else 256, f"/home/{user['name']}/project", submit_line, tres_alloc, tres,
-            )
-        )  # fmt: skip
-        if is_heavy and start:
-            step_end = end
-            for id_step, step_name in ((-5, "batch"), (0, "srun")):
-                step_rows.append(
-                    (
-                        inx, id_step, nodelist, nodes, state if step_end else 1, step_name, cpus, start, step_end,
-                        runtime * cpus // 2, runtime // 10, tres, f"2={mem * 1024 * 600}",
-                    )
-                )  # fmt: skip
-    write_rows(workdir / "job.tsv", job_rows)
-    write_rows(workdir / "step.tsv", step_rows)
-    return {"jobs": len(job_rows), "steps": len(step_rows), "assocs": len(assoc_rows), "users": len(users)}
+    with (workdir / "job.tsv").open("w") as jobs_out, (workdir / "step.tsv").open("w") as steps_out:
+        for inx in range(1, total + 1):
+            position = inx - 1
+            is_heavy = position in heavy_positions or position >= tail
+            user = heavy if is_heavy else others[rng.randrange(len(others))]
+            account = user["accounts"][rng.randrange(len(user["accounts"]))]  # type: ignore[index]
+            id_job += 1
+            submit = args.now - span + (position * span) // total
+            job = draw_resources(rng)
+            state, nodelist, cpus, mem = job["state"], job["nodelist"], job["cpus"], job["mem"]
+            runtime = int(job["runtime"])  # type: ignore[call-overload]
+            start, end = submit + int(job["wait"]), submit + int(job["wait"]) + runtime  # type: ignore[call-overload]
+            if position >= tail:  # the heavy user's current jobs: running, then pending
+                submit = args.now - rng.randrange(60, 86400)
+                if position < tail + args.running:
+                    state, start, end = 1, submit + 30, 0
+                else:
+                    state, start, end, nodelist = 0, 0, 0, "None assigned"
+            array_job, array_task, name = draw_array_and_name(rng, id_job)
+            limit = job["limit"]
+            submit_line = f"sbatch --time={limit} -c {cpus} --mem={mem}M job.sh"
+            if is_heavy and last_heavy_job and rng.random() < 0.1:
+                submit_line = f"sbatch --dependency=afterok:{last_heavy_job} --time={limit} -c {cpus} job.sh"
+            if is_heavy:
+                last_heavy_job = id_job
+            job |= {"state": state, "nodelist": nodelist, "array_job": array_job, "array_task": array_task,
+                    "name": name, "submit_line": submit_line, "priority": 10000 + rng.randrange(50000)}  # fmt: skip
+            jobs_out.write(tsv_line(job_row(shift + inx, id_job, user, account, job, (submit, start, end))))
+            if is_heavy and start:
+                for id_step, step_name in ((-5, "batch"), (0, "srun")):
+                    steps_out.write(
+                        tsv_line(
+                            (
+                                shift + inx, id_step, nodelist, job["nodes"], state if end else 1, step_name, cpus,
+                                start, end, runtime * cpus // 2, runtime // 10, job["tres"], f"2={mem * 1024 * 600}",
+                            )
+                        )
+                    )  # fmt: skip
+                    steps += 1
+    return {"jobs": shift + total, "steps": steps, "assocs": len(assoc_rows), "users": len(users)}
 
 
 def load(args: argparse.Namespace, workdir: Path) -> None:
@@ -294,6 +373,8 @@ def load(args: argparse.Namespace, workdir: Path) -> None:
         f"{args.cluster}_assoc_table",
         "creation_time, id_assoc, acct, user, parent_acct, lft, rgt, deleted",
     )
+    if older_jobs(args):
+        infile("job_older.tsv", job_table, JOB_COLUMNS)
     infile("job.tsv", job_table, JOB_COLUMNS)
     started = time.perf_counter()
     cur.execute(f"ALTER TABLE `{job_table}` " + ", ".join(f"ADD {key}" for key in job_keys))

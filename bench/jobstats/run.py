@@ -12,7 +12,8 @@ upload throughput (4 client threads, --uploads requests). Rounds are interleaved
 the load average is recorded before and after.
 
 Starts gunicorn (2 workers) on 127.0.0.1:8766 with the portal against ``bench_slurm_acct_db``
-through the SELECT-only account, the portal database on MariaDB (``bench_userportal``) and the
+(--slurm-db: e.g. the 8 M-job ``bench8m_slurm_acct_db`` of generate.py --jobs 8000000) through the
+SELECT-only account, the portal database on MariaDB (``bench_userportal``) and the
 stack's Prometheus (127.0.0.1:9090; --prometheus to change), signs in as ``heavy`` with a
 session created directly in the session store, requests each page N times after a warm-up, and
 prints p50/p95/max per page with the number of SQL statements of one request (counted in
@@ -21,12 +22,21 @@ bench/jobstats/results-<date>.md (appended, with --label).
 
 The job page is measured over N different finished jobs of the heavy user (nothing cached
 from an earlier request of the same job).
+
+``--explain`` measures no time: for each case it captures the Slurm statements of one request
+with the cache emptied (every statement the case can run: the counts and the uid lookup too)
+and of the next one (what a warm request runs), and gives each statement's EXPLAIN (index,
+estimated rows, filesort) and the rows it really examined (the session's Handler_read_*
+counters around it, as the SELECT-only account): a figure independent of the machine's load.
+They are written to explain-<slurm db>.json; ``curve.py explain A.json B.json`` prints two
+sizes side by side (markdown), ``curve.py timings`` pools --timings-json files of two sizes.
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import os
 import secrets
 import statistics
@@ -35,12 +45,14 @@ import sys
 import time
 from pathlib import Path
 
-import portal_metrics  # bench/jobstats/ is the script's own directory on sys.path
+import explain  # bench/jobstats/ is the script's own directory on sys.path
+import portal_metrics
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
-PORT = 8766
+DEFAULT_PORT = 8766
+PORT = DEFAULT_PORT  # --port
 METRICS_TOKEN = secrets.token_urlsafe(16)  # this run's /metrics bearer
 METRICS_REDIS = "redis://127.0.0.1:6379/13"
 
@@ -51,14 +63,14 @@ def bench_env(args: argparse.Namespace) -> dict[str, str]:
         "PORTAL_DEBUG": "false",
         "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
         "DATABASE_URL": args.portal_db,
-        "SLURMDB_URL": "mysql://bench_portal:bench@127.0.0.1:3306/bench_slurm_acct_db",
+        "SLURMDB_URL": f"mysql://bench_portal:bench@127.0.0.1:3306/{args.slurm_db}",
         "SLURM_CLUSTERS": "bench",
         "PROMETHEUS_URL": args.prometheus,
         "PORTAL_MODULES": "jobstats",
         "PORTAL_CACHE_URL": args.cache,
         # the portal's own /metrics, recorded around the timed requests (portal_metrics.py)
         "PORTAL_METRICS_TOKEN": METRICS_TOKEN,
-        "PORTAL_METRICS_REDIS_URL": METRICS_REDIS,
+        "PORTAL_METRICS_REDIS_URL": args.metrics_redis,
         "PORTAL_CONN_MAX_AGE": "60",
         "CELERY_TASK_ALWAYS_EAGER": "true",
         "PORTAL_HTTPS": "false",
@@ -154,8 +166,27 @@ def staff_pages(heavy: str) -> dict[str, list[str]]:
     }
 
 
+def explain_cases(heavy: str, light: str, job_ids: list[int]) -> list[tuple[str, str, str]]:
+    """``(case, username, URL)`` of every case of the timed run, one URL each (the cold ones are the same URLs)."""
+    staff = "bench-staff"
+    cases = [(name, heavy, page_urls[0]) for name, page_urls in pages(heavy, job_ids).items()]
+    cases.append(("light user page", light, f"/secure/jobstats/{light}/"))
+    cases += [(name, staff, page_urls[0]) for name, page_urls in staff_pages(heavy).items()]
+    # Not timed, but where a cost could follow the history: every user's jobs deep and searched.
+    every, own = f"/api/jobs/?{OUR_PAGE}", f"/api/jobs/?{OUR_PAGE}&username={heavy}"
+    job_id = job_ids[0] if job_ids else 1
+    cases += [
+        ("jobs API, search by job id", heavy, f"{own}&start=0&search[value]={job_id}"),
+        ("staff: every user's jobs, 40,000 rows deep", staff, f"{every}&start=40000"),
+        ("staff: every user's jobs, search", staff, f"{every}&start=0&search[value]=train"),
+        ("staff: every user's jobs, search by job id", staff, f"{every}&start=0&search[value]={job_id}"),
+    ]
+    return cases
+
+
 def light_user(target: int = 400) -> str:
-    """The user whose job count is nearest ``target`` (the generator's users have about 400 each)."""
+    """A user with about ``target`` jobs (the base database's users have about 400 each; a bigger one's, only
+    generate.py's --light-user, u00001)."""
     from django.db.models import Count
 
     from slurm.models import cluster_models
@@ -235,15 +266,32 @@ def service_token() -> str:
     return issue_token(user, name="bench")[1]
 
 
+RECOUNT_WAITS: list[float] = []  # seconds until an aged request's background recounts landed
+
+
 def age_counts() -> None:
-    """Make every cached count look older than COUNT_CACHE_SECONDS (as after 5 minutes), keeping its value."""
+    """Make every cached count look older than COUNT_CACHE_SECONDS (as after 5 minutes), keeping its value.
+
+    First waits for the recounts the previous aged request started in the background (their
+    counts re-dated), so that no recount lands on a count just aged, and no request is timed
+    while the previous one's recount still reads the table (a full scan for every user's jobs).
+    """
     from django.core.cache import cache
 
     from jobstats.services import COUNT_STALE_SECONDS
 
     client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]  # Django's RedisCache
-    for raw_key in client.scan_iter(match="*jobstats:count:*"):
-        key = raw_key.decode().split(":", 2)[2]  # Django's "<prefix>:<version>:<key>"
+    keys = [raw.decode().split(":", 2)[2] for raw in client.scan_iter(match="*jobstats:count:*")]  # "<prefix>:<v>:"
+
+    def unrecounted() -> list[str]:
+        return [k for k in keys if k + ":recount" in keys and (cache.get(k) or (0, 1.0))[1] == 0.0]
+
+    started = time.perf_counter()
+    while unrecounted() and time.perf_counter() - started < 600:
+        time.sleep(0.02)
+    if any(key.endswith(":recount") for key in keys):
+        RECOUNT_WAITS.append(time.perf_counter() - started)
+    for key in keys:
         if key.endswith(":recount"):
             cache.delete(key)
             continue
@@ -259,6 +307,7 @@ def flush_cache() -> None:
 
 
 BEFORE = {"aged": age_counts, "flushed": flush_cache}
+SLOW_CASES = ("jobs API as TT's page sends it", "after count expiry: staff every user")
 
 
 def measure(cases: list[tuple[str, str, list[str], str]], n: int, warmup: int, rounds: int) -> dict[str, list[float]]:
@@ -284,8 +333,6 @@ def measure(cases: list[tuple[str, str, list[str], str]], n: int, warmup: int, r
                 url = base + page_urls[(round_number * per_round + i) % len(page_urls)]
                 if before:
                     BEFORE[before]()
-                    if before == "aged":
-                        time.sleep(0.05)  # let the previous request's background recount finish
                 started = time.perf_counter()
                 response = http.get(url, timeout=60, allow_redirects=False)
                 timings[name].append((time.perf_counter() - started) * 1000)
@@ -318,12 +365,23 @@ def upload_throughput(token: str, total: int, threads: int = 4) -> tuple[float, 
     return total / (time.perf_counter() - started), latencies
 
 
+def slurm_db_size() -> str:
+    """The Slurm database's generation parameters (jobs, users) as generate.py recorded them."""
+    from django.db import connections
+
+    with connections["slurm"].cursor() as cursor:
+        cursor.execute("SELECT params FROM bench_params")
+        params = json.loads(cursor.fetchone()[0])
+    return f"{params['jobs']:,} jobs, {params['users']:,} users, heavy user {params['heavy_jobs']:,} jobs"
+
+
 def report(
     label: str, args: argparse.Namespace, timings: dict[str, list[float]], counts: dict[str, int], extra: list[str]
 ) -> str:
     lines = [
         f"## {label} ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
         "",
+        f"Slurm DB {args.slurm_db} ({slurm_db_size()}), "
         f"gunicorn {args.workers} workers, {args.n} requests per case in {args.rounds} interleaved rounds after "
         f"{args.warmup} warm-up, Prometheus {args.prometheus}, portal DB {args.portal_db.split('@')[-1]}, "
         f"cache {args.cache.split('://')[0]}.",
@@ -353,7 +411,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--uploads", type=int, default=2000, help="job-script uploads timed (0: none)")
     parser.add_argument("--cold-n", type=int, default=0, help="requests of the slow cases (default: -n)")
     parser.add_argument("--no-write", action="store_true", help="print only, do not append to the results file")
+    parser.add_argument("--slurm-db", default="bench_slurm_acct_db", help="the generated Slurm database to read")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help="gunicorn's port (another run may hold the default)"
+    )
+    parser.add_argument(
+        "--metrics-redis", default=METRICS_REDIS, help="the portal's /metrics store (emptied by no one)"
+    )
+    parser.add_argument("--light-user", default="", help="the light user (default: one with about 400 jobs)")
+    parser.add_argument("--explain", action="store_true", help="no timing: each case's statements, plans, rows read")
+    parser.add_argument("--timings-json", help="also write the raw timings there (curve.py pools such files)")
     args = parser.parse_args(argv)
+    global PORT  # one run, one port: the helpers read it
+    PORT = args.port
     env = bench_env(args)
     subprocess.run(
         [
@@ -361,14 +431,22 @@ def main(argv: list[str] | None = None) -> int:
             "-h127.0.0.1",
             "-uroot",
             "-e",
-            "CREATE DATABASE IF NOT EXISTS bench_userportal CHARACTER SET utf8mb4",
+            f"CREATE DATABASE IF NOT EXISTS `{args.portal_db.rsplit('/', 1)[-1]}` CHARACTER SET utf8mb4",
         ],
         check=True,
     )
     setup_django(env)
 
     heavy_key = prepare(args.user)
-    light = light_user()
+    light = args.light_user or light_user()
+    if args.explain:
+        prepare(light), prepare_staff()
+        found = explain.run(explain_cases(args.user, light, heavy_jobs(args.user, 1)), args.slurm_db, slurm_db_size())
+        path = HERE / f"explain-{args.slurm_db}.json"
+        path.write_text(json.dumps(found, indent=1) + "\n")
+        print(explain.table(found))
+        print(f"written to {path.relative_to(ROOT)}")
+        return 0
     light_key, staff_key = prepare(light), prepare_staff()
     token = service_token()
     flush_cache()  # nothing from an earlier run
@@ -386,8 +464,9 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     server = start_gunicorn(env, args.workers)  # terminated below, also on errors
     try:
-        # Cases seconds long each (a cache lost, a sort of all the heavy user's rows) run --cold-n times.
-        slow = [c for c in cases if c[3] == "flushed" or c[0] == "jobs API as TT's page sends it"]
+        # Cases seconds long each (a cache lost, a sort of all the heavy user's rows, waiting for the
+        # previous request's background recount of every user's jobs) run --cold-n times.
+        slow = [c for c in cases if c[3] == "flushed" or c[0] in SLOW_CASES]
         scraped = portal_metrics.scrape(f"http://127.0.0.1:{PORT}", METRICS_TOKEN)
         timings = measure([c for c in cases if c not in slow], args.n, args.warmup, args.rounds)
         timings.update(measure(slow, args.cold_n or args.n, 1, args.rounds))
@@ -412,8 +491,17 @@ def main(argv: list[str] | None = None) -> int:
         f"Load average before {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}, "
         f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}.",
     ]
+    if RECOUNT_WAITS:
+        extra.append(
+            f"Background recounts after an expiry landed within {statistics.median(RECOUNT_WAITS) * 1000:.0f} ms "
+            f"(median), {max(RECOUNT_WAITS) * 1000:.0f} ms (max) of the next aging (waited for, not timed)."
+        )
     extra += ["", *portal_metrics.table(recorded)]
     text = report(args.label, args, timings, counts, extra)
+    if args.timings_json:
+        raw = {"slurm_db": args.slurm_db, "size": slurm_db_size(), "label": args.label, "timings": timings,
+               "load_before": load_before, "load_after": load_after, "counts": counts}  # fmt: skip
+        Path(args.timings_json).write_text(json.dumps(raw) + "\n")
     print(text)
     if not args.no_write:
         path = HERE / f"results-{datetime.datetime.now(datetime.UTC):%Y-%m-%d}.md"
