@@ -11,6 +11,7 @@ of the machine, unlike a timing. EXPLAIN gives the index used and whether a sort
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -25,6 +26,25 @@ def _reads(cursor: Any) -> int:
     return sum(int(value) for name, value in cursor.fetchall() if name in HANDLER_READS)
 
 
+def _engine_stats(node: Any) -> dict[str, int]:
+    """The sums of every ``r_engine_stats`` of an ANALYZE FORMAT=JSON tree."""
+    totals: dict[str, int] = {}
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "r_engine_stats":
+                for name, count in value.items():
+                    if isinstance(count, int | float):
+                        totals[name] = totals.get(name, 0) + int(count)
+            else:
+                for name, count in _engine_stats(value).items():
+                    totals[name] = totals.get(name, 0) + count
+    elif isinstance(node, list):
+        for item in node:
+            for name, count in _engine_stats(item).items():
+                totals[name] = totals.get(name, 0) + count
+    return totals
+
+
 def examine(cursor: Any, sql: str) -> dict[str, Any]:
     """EXPLAIN of ``sql`` and the rows it reads when run (the counters' own reads subtracted)."""
     cursor.execute(f"EXPLAIN {sql}")
@@ -36,9 +56,13 @@ def examine(cursor: Any, sql: str) -> dict[str, Any]:
     cursor.execute(sql)
     rows = len(cursor.fetchall())
     examined = _reads(cursor) - before - idle
+    cursor.execute(f"ANALYZE FORMAT=JSON {sql}")
+    stats = _engine_stats(json.loads(cursor.fetchone()[0]))
     return {
         "examined": examined,
         "returned": rows,
+        "pages": stats.get("pages_accessed", 0),  # InnoDB pages the statement touched (MariaDB >= 10.9)
+        "pages_read": stats.get("pages_read_count", 0),  # of which read from disk: the buffer pool's state
         "plan": [
             {key: row.get(key) for key in ("select_type", "table", "type", "key", "rows", "Extra")} for row in plan
         ],
@@ -124,14 +148,15 @@ def table(found: dict[str, Any]) -> str:
         f"Slurm statements per case on {found['database']} ({found['size']}); rows examined = Handler_read_* "
         "counters around the statement; cached = run only when its cache entry is absent or stale.",
         "",
-        "| case | # | statement | cached | plan | rows examined | rows returned |",
-        "|---|---:|---|---|---|---:|---:|",
+        "| case | # | statement | cached | plan | rows examined | rows returned | pages (from disk) |",
+        "|---|---:|---|---|---|---:|---:|---:|",
     ]
     for case in found["cases"]:
         for number, statement in enumerate(case["statements"], 1):
             lines.append(
                 f"| {case['case']} | {number} | {kind(statement['sql'])} | {'yes' if statement['cached'] else ''} | "
-                f"{_plan_text(statement)} | {statement.get('examined', '')} | {statement.get('returned', '')} |"
+                f"{_plan_text(statement)} | {statement.get('examined', '')} | {statement.get('returned', '')} | "
+                f"{statement.get('pages', '')} ({statement.get('pages_read', '')}) |"
             )
     return "\n".join(lines) + "\n"
 
@@ -140,11 +165,12 @@ def compare(small: dict[str, Any], big: dict[str, Any]) -> str:
     """Rows examined by each statement of each case on two databases, side by side (markdown)."""
     lines = [
         f"Rows examined per statement (Handler_read_*), {small['database']} ({small['size']}) against "
-        f"{big['database']} ({big['size']}); cached = run only when its cache entry is absent or stale.",
+        f"{big['database']} ({big['size']}); cached = run only when its cache entry is absent or stale; "
+        "pages touched = InnoDB pages (r_engine_stats of ANALYZE FORMAT=JSON).",
         "",
         "| case | # | statement | cached | plan (same at both sizes unless shown) | rows examined, small | "
-        "rows examined, big | big / small |",
-        "|---|---:|---|---|---|---:|---:|---:|",
+        "rows examined, big | big / small | pages touched, small / big |",
+        "|---|---:|---|---|---|---:|---:|---:|---:|",
     ]
     big_cases = {case["case"]: case for case in big["cases"]}
     for case in small["cases"]:
@@ -158,10 +184,11 @@ def compare(small: dict[str, Any], big: dict[str, Any]) -> str:
             ratio = f"{big_rows / small_rows:.2f}" if small_rows and big_rows is not None else ""
             lines.append(
                 f"| {case['case']} | {number} | {kind(statement['sql'])} | {'yes' if statement['cached'] else ''} | {plan} | "
-                f"{small_rows if small_rows is not None else ''} | {big_rows if big_rows is not None else ''} | {ratio} |"
+                f"{small_rows if small_rows is not None else ''} | {big_rows if big_rows is not None else ''} | {ratio} | "
+                f"{statement.get('pages', '')} / {twin.get('pages', '')} |"
             )
         if len(other) != len(case["statements"]):
             lines.append(
-                f"| {case['case']} | | statements: {len(case['statements'])} small, {len(other)} big | | | | | |"
+                f"| {case['case']} | | statements: {len(case['statements'])} small, {len(other)} big | | | | | | |"
             )
     return "\n".join(lines) + "\n"

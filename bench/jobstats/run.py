@@ -176,6 +176,7 @@ def explain_cases(heavy: str, light: str, job_ids: list[int]) -> list[tuple[str,
     every, own = f"/api/jobs/?{OUR_PAGE}", f"/api/jobs/?{OUR_PAGE}&username={heavy}"
     job_id = job_ids[0] if job_ids else 1
     cases += [
+        ("home page (the jobstats card)", heavy, "/"),
         ("jobs API, search by job id", heavy, f"{own}&start=0&search[value]={job_id}"),
         ("staff: every user's jobs, 40,000 rows deep", staff, f"{every}&start=40000"),
         ("staff: every user's jobs, search", staff, f"{every}&start=0&search[value]=train"),
@@ -229,16 +230,17 @@ def count_queries(username: str, urls: dict[str, list[str]]) -> dict[str, int]:
     return counts
 
 
-def start_gunicorn(env: dict[str, str], workers: int) -> subprocess.Popen[bytes]:
+def start_gunicorn(env: dict[str, str], workers: int, port: int | None = None) -> subprocess.Popen[bytes]:
+    port = port or PORT
     log = (HERE / "gunicorn.log").open("ab")
     process = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{PORT}", "--timeout", "120",
+        [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
          "userportal.wsgi:application"],
         cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log,
     )  # fmt: skip
     for _ in range(100):
         try:
-            requests.get(f"http://127.0.0.1:{PORT}/", timeout=60, allow_redirects=False)
+            requests.get(f"http://127.0.0.1:{port}/", timeout=60, allow_redirects=False)
             return process
         except requests.RequestException:
             time.sleep(0.2)
