@@ -12,7 +12,9 @@ of the machine, unlike a timing. EXPLAIN gives the index used and whether a sort
 from __future__ import annotations
 
 import json
+import os
 import re
+import time
 from typing import Any
 
 HANDLER_READS = (
@@ -108,9 +110,12 @@ def run(cases: list[tuple[str, str, str]], database: str, size: str) -> dict[str
         cache.clear()
         client.force_login(get_user_model().objects.get(username=username))
         statements: dict[str, list[str]] = {}
+        elapsed: dict[str, float] = {}
         for when in ("cold", "warm"):
             with CaptureQueriesContext(connections["slurm"]) as captured:
+                started = time.perf_counter()
                 response = client.get(url)
+                elapsed[when] = (time.perf_counter() - started) * 1000
             if response.status_code != (400 if "floor" in name else 200):
                 raise SystemExit(f"{url}: HTTP {response.status_code}")
             statements[when] = [query["sql"] for query in captured.captured_queries]
@@ -125,7 +130,9 @@ def run(cases: list[tuple[str, str, str]], database: str, size: str) -> dict[str
         rows += [
             {"kind": kind(sql), "cached": False, "warm_only": True, "sql": sql} | examine(cursor, sql) for sql in warm
         ]
-        found["cases"].append({"case": name, "user": username, "url": url, "statements": rows})
+        found["cases"].append(
+            {"case": name, "user": username, "url": url, "statements": rows, "ms": elapsed, "load": os.getloadavg()}
+        )
     cursor.close()
     return found
 
@@ -148,7 +155,7 @@ def table(found: dict[str, Any]) -> str:
         f"Slurm statements per case on {found['database']} ({found['size']}); rows examined = Handler_read_* "
         "counters around the statement; cached = run only when its cache entry is absent or stale.",
         "",
-        "| case | # | statement | cached | plan | rows examined | rows returned | pages (from disk) |",
+        "| case | # | statement | cached | plan | rows examined | rows returned | page accesses (pages read from disk) |",
         "|---|---:|---|---|---|---:|---:|---:|",
     ]
     for case in found["cases"]:
@@ -166,10 +173,10 @@ def compare(small: dict[str, Any], big: dict[str, Any]) -> str:
     lines = [
         f"Rows examined per statement (Handler_read_*), {small['database']} ({small['size']}) against "
         f"{big['database']} ({big['size']}); cached = run only when its cache entry is absent or stale; "
-        "pages touched = InnoDB pages (r_engine_stats of ANALYZE FORMAT=JSON).",
+        "page accesses = InnoDB page accesses (r_engine_stats.pages_accessed of ANALYZE FORMAT=JSON).",
         "",
         "| case | # | statement | cached | plan (same at both sizes unless shown) | rows examined, small | "
-        "rows examined, big | big / small | pages touched, small / big |",
+        "rows examined, big | big / small | page accesses, small / big |",
         "|---|---:|---|---|---|---:|---:|---:|---:|",
     ]
     big_cases = {case["case"]: case for case in big["cases"]}

@@ -142,6 +142,10 @@ TT_PAGE = (
 )
 
 
+# A column no index of the job table orders (DataTables lets every column be sorted).
+BY_NAME = "format=datatables&draw=1&length=50&columns[0][data]=job_name&order[0][column]=0&order[0][dir]=asc"
+
+
 def pages(username: str, job_ids: list[int]) -> dict[str, list[str]]:
     api = f"/api/jobs/?{OUR_PAGE}&username={username}"
     return {
@@ -181,6 +185,8 @@ def explain_cases(heavy: str, light: str, job_ids: list[int]) -> list[tuple[str,
         ("staff: every user's jobs, 40,000 rows deep", staff, f"{every}&start=40000"),
         ("staff: every user's jobs, search", staff, f"{every}&start=0&search[value]=train"),
         ("staff: every user's jobs, search by job id", staff, f"{every}&start=0&search[value]={job_id}"),
+        ("staff: every user's jobs, ordered by name", staff, f"/api/jobs/?{BY_NAME}&start=0"),
+        ("jobs API, ordered by name", heavy, f"/api/jobs/?{BY_NAME}&start=0&username={heavy}"),
     ]
     return cases
 
