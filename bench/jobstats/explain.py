@@ -103,11 +103,14 @@ def run(cases: list[tuple[str, str, str]], database: str, size: str) -> dict[str
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    from slurm.visibility import forget_uids
+
     cursor = connections["slurm"].cursor()  # the portal's own SELECT-only session on the Slurm database
     found: dict[str, Any] = {"database": database, "size": size, "cases": []}
     for name, username, url in cases:
         client = Client()
         cache.clear()
+        forget_uids()  # uid_of()'s memo in this process: a cold request looks the uid up
         client.force_login(get_user_model().objects.get(username=username))
         statements: dict[str, list[str]] = {}
         elapsed: dict[str, float] = {}

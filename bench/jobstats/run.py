@@ -187,6 +187,11 @@ def explain_cases(heavy: str, light: str, job_ids: list[int]) -> list[tuple[str,
         ("staff: every user's jobs, search by job id", staff, f"{every}&start=0&search[value]={job_id}"),
         ("staff: every user's jobs, ordered by name", staff, f"/api/jobs/?{BY_NAME}&start=0"),
         ("jobs API, ordered by name", heavy, f"/api/jobs/?{BY_NAME}&start=0&username={heavy}"),
+        (
+            "jobs API as TT's page, oldest first",
+            heavy,
+            f"/api/jobs/?{TT_PAGE.replace('dir]=desc', 'dir]=asc')}&start=0",
+        ),
     ]
     return cases
 
