@@ -211,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch", type=int, default=50_000, help="scripts sent through the batch API")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--profile", type=int, default=0, help="profile N single uploads in process instead")
+    parser.add_argument("--conn-max-age", type=int, default=None, help="PORTAL_CONN_MAX_AGE (default: run.py's 60)")
     parser.add_argument(
         "--client",
         choices=("wrk", "socket", "requests"),
@@ -224,6 +225,8 @@ def main(argv: list[str] | None = None) -> int:
     subprocess.run(["mysql", "-h127.0.0.1", "-uroot", "-e", f"CREATE DATABASE IF NOT EXISTS {database}"], check=True)
     page_args = argparse.Namespace(portal_db=args.portal_db, prometheus="http://127.0.0.1:9", cache=args.cache)
     env = {**bench_env(page_args), "SLURMDB_URL": args.slurmdb, "SLURM_CLUSTERS": args.cluster}
+    if args.conn_max_age is not None:  # run.py's bench_env keeps connections 60 s; the README's default is 0
+        env["PORTAL_CONN_MAX_AGE"] = str(args.conn_max_age)
     setup_django(env)
     token = token_and_cleanup()
     if args.profile:
