@@ -172,6 +172,7 @@ class JobIndexState(models.Model):
 
     cluster = models.CharField(max_length=64, primary_key=True)
     synced_at = models.DateTimeField()
+    checked_at = models.DateTimeField(null=True)  # the last full sync (every block's figures compared)
     settled_before = models.BigIntegerField()
     max_inx = models.BigIntegerField()
     blocks = models.PositiveIntegerField(default=0)

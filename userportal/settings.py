@@ -825,6 +825,9 @@ BILLING_JOB_INDEX_SYNC_SECONDS = strict_int("BILLING_JOB_INDEX_SYNC_SECONDS", de
 BILLING_JOB_INDEX_MAX_LAG_SECONDS = strict_int(
     "BILLING_JOB_INDEX_MAX_LAG_SECONDS", default=3 * BILLING_JOB_INDEX_SYNC_SECONDS + 60, minimum=10
 )
+# Every this often a sync compares every block with slurmdbd (a grouped pass of the job table): what
+# the syncs between miss (a change to a job settled in the index, a purge) shows then. 0: every sync.
+BILLING_JOB_INDEX_CHECK_SECONDS = strict_int("BILLING_JOB_INDEX_CHECK_SECONDS", default=3600, minimum=0)
 # A job's steps may reach slurmdbd after its end: jobs that ended this recently are read live.
 BILLING_JOB_INDEX_GRACE_SECONDS = strict_int("BILLING_JOB_INDEX_GRACE_SECONDS", default=600, minimum=0)
 if BILLING_JOB_INDEX_MAX_LAG_SECONDS < BILLING_JOB_INDEX_SYNC_SECONDS:

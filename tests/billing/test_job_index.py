@@ -30,6 +30,7 @@ def small_blocks(monkeypatch, settings):
     monkeypatch.setattr(job_index, "BLOCK_IDS", 4)
     settings.BILLING_JOB_INDEX = True
     settings.BILLING_JOB_INDEX_GRACE_SECONDS = 600
+    settings.BILLING_JOB_INDEX_CHECK_SECONDS = 0  # every sync a full one, unless a test says otherwise
 
 
 @pytest.fixture
@@ -200,7 +201,10 @@ def test_the_staff_usage_page_reads_the_index(slurm, jobs, client, personas, dja
     client.force_login(personas.staff)
     page = client.get(reverse("billing:staff_usage"), {"start": window(slurm).start.date().isoformat()})
     assert page.status_code == 200
-    assert "Job data synced at" in page.content.decode()
+    text = page.content.decode()
+    assert "Job data synced at" in text
+    checked = timezone.localtime(JobIndexState.objects.get().checked_at)
+    assert f"Changes to jobs that ended earlier, and purges, were last checked at {checked:%Y-%m-%d %H:%M}." in text
 
 
 def test_the_beat_schedule_syncs_the_index():
@@ -278,3 +282,31 @@ def test_without_the_database_source_nothing_is_synced(settings):
     settings.BILLING_SOURCES = ["slurmrestd", "sacct"]
     assert sync_job_index.apply_async().get() == {}
     assert not JobIndexState.objects.exists()
+
+
+def test_syncs_between_full_ones_read_only_new_and_settling_rows(slurm, jobs, settings):
+    settings.BILLING_JOB_INDEX_CHECK_SECONDS = 3600
+    assert job_index.sync("testcluster").full  # the first is full
+    assert not job_index.sync("testcluster").full
+    # A row written late (after a slurmdbd outage), already settled: its block is read again.
+    late = slurm.job("bob", "physics", time_end=slurm.now - 40_000, mod_time=slurm.now)
+    report = job_index.sync("testcluster")
+    assert (report.full, report.rebuilt, report.jobs) == (False, 1, 26)
+    assert late.id_job in set(assert_same(window(slurm))["job_id"])
+    # The running job ends; once its end settles, its block is read again.
+    update_job(slurm, jobs[23], state=int(JobState.COMPLETED), time_end=slurm.now - 300)
+    settings.BILLING_JOB_INDEX_GRACE_SECONDS = 60
+    report = job_index.sync("testcluster")
+    assert (report.full, report.jobs) == (False, 27)  # its block (and the late row's, changed within HOT_SECONDS)
+    assert_same(window(slurm))
+    # A purge is not seen by these syncs (the index lags), but by the next full one.
+    with allow_writes():
+        slurm.models.job.objects.using("slurm").filter(
+            job_db_inx__in=[jobs[21].job_db_inx, jobs[22].job_db_inx]
+        ).delete()
+    assert job_index.sync("testcluster").dropped == 0
+    assert len(IndexedSource().fetch(window(slurm))) == len(DatabaseSource().fetch(window(slurm))) + 2
+    JobIndexState.objects.update(checked_at=timezone.now() - timedelta(seconds=3601))
+    report = job_index.sync("testcluster")
+    assert report.full and report.jobs == 25
+    assert_same(window(slurm))

@@ -19,10 +19,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--cluster", action="append", help="A cluster of SLURM_CLUSTERS (repeatable).")
+        parser.add_argument("--full", action="store_true", help="Compare every block with slurmdbd (a full sync).")
         parser.add_argument("--rebuild", action="store_true", help="Read every block again.")
         parser.add_argument("--status", action="store_true", help="Show the index's lag; change nothing.")
 
-    def handle(self, *, cluster: list[str] | None, rebuild: bool, status: bool, **options: Any) -> None:
+    def handle(self, *, cluster: list[str] | None, full: bool, rebuild: bool, status: bool, **options: Any) -> None:
         names = cluster or list(settings.SLURM_CLUSTERS)
         unknown = [name for name in names if name not in settings.SLURM_CLUSTERS]
         if unknown:
@@ -32,11 +33,14 @@ class Command(BaseCommand):
         for name in names:
             if not status:
                 try:
-                    report = job_index.sync(name, rebuild=rebuild, progress=lambda line: self.stdout.write(f"  {line}"))
+                    report = job_index.sync(
+                        name, full=full, rebuild=rebuild, progress=lambda line: self.stdout.write(f"  {line}")
+                    )
                 except DatabaseError as exc:
                     raise CommandError(f"{name}: {exc}") from exc
                 self.stdout.write(
-                    f"{name}: {report.rebuilt} block(s) read, {report.dropped} dropped, {report.blocks} in all, "
+                    f"{name}: {'full sync' if report.full else 'sync'}: {report.rebuilt} block(s) read, "
+                    f"{report.dropped} dropped, {report.blocks} in all, "
                     f"{report.jobs:,} finished jobs, in {report.seconds:.1f} s"
                 )
             found = job_index.status(name)
