@@ -132,6 +132,7 @@ def _fresh_cache():
     """Each test starts with an empty cache (health checks, Prometheus outage memory, throttles, API tokens)."""
     from django.core.cache import caches
 
+    from slurm.models.global_tables import forget_catalogs
     from slurm.visibility import forget_uids
     from userportal.tokens import forget_cached_tokens
 
@@ -139,6 +140,7 @@ def _fresh_cache():
         cache.clear()
     forget_uids()
     forget_cached_tokens()
+    forget_catalogs()
     return
 
 

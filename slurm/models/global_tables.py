@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -76,9 +78,27 @@ class Tres(SlurmModel):
 
     @classmethod
     def catalog(cls, using: str | None = None) -> TresCatalog:
-        """A :class:`~slurm.decoders.TresCatalog` of every row, deleted ones included: old jobs still use them."""
+        """A :class:`~slurm.decoders.TresCatalog` of every row, deleted ones included: old jobs still use them.
+
+        Kept a minute in the process (CATALOG_MEMO_SECONDS): the table changes when a site adds a
+        TRES type, and every job page and user page reads it.
+        """
+        found = _CATALOGS.get(using or "")
+        if found is not None and found[1] > time.monotonic():
+            return found[0]
         queryset = cls.objects.using(using) if using else cls.objects.all()
-        return TresCatalog(queryset.values_list("id", "type", "name"))
+        catalog = TresCatalog(queryset.values_list("id", "type", "name"))
+        _CATALOGS[using or ""] = (catalog, time.monotonic() + CATALOG_MEMO_SECONDS)
+        return catalog
+
+
+CATALOG_MEMO_SECONDS = 60
+_CATALOGS: dict[str, tuple[TresCatalog, float]] = {}
+
+
+def forget_catalogs() -> None:
+    """Empty the process's memo of Tres.catalog() (tests, whose databases change the table)."""
+    _CATALOGS.clear()
 
 
 class Account(SlurmModel):

@@ -339,3 +339,25 @@ def test_submit_order_falls_back_to_the_sort_when_a_row_breaks_the_rule(client, 
     expected = expected_ids("owner", services.ALL_JOBS_ORDER)
     params = {"columns[2][data]": "time_submit", "order[0][column]": "2", "order[0][dir]": "desc"}
     assert [row["id_job"] for row in page(client, start=0, length=10, **params)["data"]] == expected[:10]
+
+
+@pytest.mark.parametrize("direction", ["asc", "desc"])
+def test_a_users_jobs_by_submit_time_never_walk_every_users_index(client, submitted, direction):
+    """Sorted by a column only a global index leads (archive_purge), one user's rows are sorted as
+    ``time_submit + 0``: the user's own rows, not a walk over every user's jobs; same order."""
+    from django.db import connections
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(submitted.owner)
+    order = services.ALL_JOBS_ORDER if direction == "desc" else services.ALL_JOBS_ASCENDING
+    expected = expected_ids("owner", order)
+    params = {"columns[2][data]": "time_submit", "order[0][column]": "2", "order[0][dir]": direction}
+    matching = set(
+        jobs_of_user("owner", "testcluster").filter(job_name__icontains="job").values_list("id_job", flat=True)
+    )
+    assert len(matching) > 13
+    with CaptureQueriesContext(connections["slurm"]) as queries:
+        body = page(client, start=3, length=10, **params, **{"search[value]": "job"})
+    assert [row["id_job"] for row in body["data"]] == [i for i in expected if i in matching][3:13]
+    reads = [q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"]]
+    assert reads and all('"time_submit" + 0)' in sql or "`time_submit` + 0)" in sql for sql in reads)
