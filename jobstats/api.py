@@ -122,7 +122,13 @@ class JobList(GenericAPIView[Any]):
         serializer = JobQuerySerializer(data=params)
         if not serializer.is_valid() or errors:
             raise ValidationError({**(serializer.errors if serializer.errors else {}), **errors})
-        jobs = queries.select_jobs(request.user, current_cluster(request), serializer.to_query())
+        query = serializer.to_query()
+        unindexed = queries.every_user_order_error(request.user, query)
+        if unindexed:
+            raise ValidationError(
+                {"ordering" if "ordering" in request.query_params else "order[0][column]": [unindexed]}
+            )
+        jobs = queries.select_jobs(request.user, current_cluster(request), query)
         page = self.paginate_queryset(jobs)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)
 

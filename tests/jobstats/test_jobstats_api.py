@@ -308,3 +308,30 @@ def test_job_records_built_directly_equal_drfs_field_by_field_path(personas, job
         expected = dict(serializers.Serializer.to_representation(serializer, record))
         assert serializer.to_representation(record) == expected
     assert JobRecordSerializer(records, many=True).data[0] == serializer.to_representation(records[0])
+
+
+def test_every_users_jobs_sort_only_along_an_index(client, personas, jobs):
+    """A sort of every user's jobs by name (no index) would read and sort the whole table per request: a 400."""
+    client.force_login(personas.staff)
+    sort_by_name = {"columns[1][data]": "job_name", "order[0][column]": "1", "order[0][dir]": "asc"}
+    response, body = datatables(client, **sort_by_name)
+    assert response.status_code == 400
+    assert "order[0][column]" in body and "name a user or an account" in body["order[0][column]"][0]
+    response, body = get(client, ordering="job_name")
+    assert response.status_code == 400 and "ordering" in body
+    by_submit = {"columns[1][data]": "time_submit", "order[0][column]": "1", "order[0][dir]": "desc"}
+    assert datatables(client, **by_submit)[0].status_code == 200
+    response, body = datatables(client, username="owner", length=1000, **sort_by_name)  # one user's: fine
+    assert response.status_code == 200
+    names = [row["job_name"] for row in body["data"]]
+    assert names == sorted(names)
+
+
+def test_a_number_searches_job_ids_only_in_every_users_jobs(client, personas, jobs):
+    """In every user's jobs a number is a job id (the id indexes); in one user's jobs it also matches names."""
+    numbered = personas.slurm.job("owner", "def-owner", job_name=f"run-{jobs.gpu.id_job}")
+    client.force_login(personas.staff)
+    _response, everyone = datatables(client, length=1000, **{"search[value]": str(jobs.gpu.id_job)})
+    assert ids_of(everyone) == {jobs.gpu.id_job}
+    _response, owners = datatables(client, username="owner", length=1000, **{"search[value]": str(jobs.gpu.id_job)})
+    assert ids_of(owners) == {jobs.gpu.id_job, numbered.id_job}
