@@ -8,16 +8,16 @@ functions: the token (userportal.tokens.ApiTokenAuthentication), the access rule
 (userportal.access.allowed), the upload permission (jobscripts.may_upload), the body limit, the
 cluster (upload_cluster), the script's cleaning and size, store_script and its duplicate answer.
 
-Everything else goes to JobScriptList, whose answer is the one it always gave: no token or a
-session, a refused token or user (401, 403), a body that is not a plain valid upload (400 with the
-field errors, 415), an HTML client (the browsable API), and every other method. The wrapper keeps
-JobScriptList as the route's view class, so the OpenAPI schema and the access table see it as before.
+It runs as the route's token POST (userportal.token_posts, registered by JobstatsConfig), before
+the sign-in middleware. Everything else goes to JobScriptList, the route's view, whose answer is
+the one it always gave: no token or a session, a refused token or user (401, 403), a body that is
+not a plain valid upload (400 with the field errors, 415), an HTML client (the browsable API), and
+every other method.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -27,7 +27,7 @@ from rest_framework.exceptions import APIException
 from rest_framework.renderers import JSONRenderer
 
 from jobstats import jobscripts
-from jobstats.api_jobscripts import MAX_JOB_ID, MAX_TIME, JobScriptList, body_too_large, upload_cluster
+from jobstats.api_jobscripts import MAX_JOB_ID, MAX_TIME, body_too_large, upload_cluster
 from userportal.access import allowed, rule_for
 from userportal.tokens import ApiTokenAuthentication
 
@@ -35,28 +35,6 @@ from userportal.tokens import ApiTokenAuthentication
 ALLOW = "GET, POST, HEAD, OPTIONS"
 _received_at = serializers.DateTimeField()  # the answer's received_at, as the serializer writes it
 _renderer = JSONRenderer()
-
-
-def jobscript_list_view() -> Callable[..., HttpResponse]:
-    """The view of /api/jobscripts/: token uploads answered here, the rest by JobScriptList."""
-    drf_view = JobScriptList.as_view()
-
-    def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "POST":
-            response = upload(request)
-            if response is not None:
-                return response
-        answer: HttpResponse = drf_view(request, *args, **kwargs)
-        return answer
-
-    # As DRF's as_view() marks its view: token requests carry no CSRF cookie (sessions are
-    # checked by DRF's SessionAuthentication), and the schema generator finds the class here.
-    view.csrf_exempt = True  # type: ignore[attr-defined]
-    view.cls = JobScriptList  # type: ignore[attr-defined]
-    view.initkwargs = drf_view.initkwargs  # type: ignore[attr-defined]
-    view.__name__ = view.__qualname__ = JobScriptList.__name__
-    view.__doc__ = JobScriptList.__doc__
-    return view
 
 
 def upload(request: HttpRequest) -> HttpResponse | None:
@@ -68,7 +46,7 @@ def upload(request: HttpRequest) -> HttpResponse | None:
     if found is None:
         return None
     user, token = found
-    request.user = user  # the request log line names the uploader, as after DRF's authentication
+    request.user = user  # for the rules, and the request log line names the uploader
     rule = rule_for(request)
     if rule is None or not allowed(rule, request, {}) or not jobscripts.may_upload(user):
         return None

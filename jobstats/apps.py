@@ -12,12 +12,15 @@ class JobstatsConfig(AppConfig):
 
     def ready(self) -> None:
         from jobstats import (
+            api_jobscripts_upload,
             checks,  # noqa: F401 - registers the site-data checks
             review,
             summary,
         )
         from userportal.jobreview import register_reviewer
         from userportal.summary import register_section
+        from userportal.token_posts import register_token_post
 
+        register_token_post("jobstats:jobscript-list", api_jobscripts_upload.upload)  # the uploader's hot path
         register_section(*summary.SECTIONS)  # the user summary's job sections
         register_reviewer(review.review)  # finished jobs with their page's figures and advice (outreach)

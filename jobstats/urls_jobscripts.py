@@ -2,18 +2,18 @@
 
 Rule.SERVICE lets service accounts and staff through; the views also require the Django
 permission to view or delete job scripts for anything but an upload (jobstats.api_jobscripts).
-A token's upload is answered by jobstats.api_jobscripts_upload (the uploader's hot path).
+A token's upload is answered before the sign-in middleware by jobstats.api_jobscripts_upload
+(the uploader's hot path, registered with userportal.token_posts in JobstatsConfig.ready()).
 """
 
 from django.urls import URLPattern, path
 
 from jobstats import api_jobscripts as api
 from jobstats import api_jobscripts_batch as batch
-from jobstats.api_jobscripts_upload import jobscript_list_view
 from userportal.access import Rule, guard
 
 urlpatterns: list[URLPattern] = [
-    guard(Rule.SERVICE, path("api/jobscripts/", jobscript_list_view(), name="jobscript-list")),
+    guard(Rule.SERVICE, path("api/jobscripts/", api.JobScriptList.as_view(), name="jobscript-list")),
     guard(Rule.SERVICE, path("api/jobscripts/batch/", batch.JobScriptBatch.as_view(), name="jobscript-batch")),
     guard(Rule.SERVICE, path("api/jobscripts/<int:id_job>/", api.JobScriptDetail.as_view(), name="jobscript-detail")),
 ]

@@ -110,6 +110,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # Registered token POSTs (the job-script uploads) answered here, before the sign-in middleware.
+    "userportal.token_posts.TokenPostMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "userportal.auth.remote_user.DevelopmentRemoteUserMiddleware",

@@ -43,8 +43,8 @@ import requests
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
+from run import METRICS_REDIS, bench_env, percentile, setup_django  # noqa: E402
 from run import PORT as _PAGE_PORT  # noqa: E402  (bench/jobstats/run.py, beside this file)
-from run import bench_env, percentile, setup_django  # noqa: E402
 
 PORT = _PAGE_PORT + 1
 SCRIPT = "#!/bin/bash\n#SBATCH --time=1:00:00\n#SBATCH --array=0-999\nsrun ./task $SLURM_ARRAY_TASK_ID\n"
@@ -223,7 +223,13 @@ def main(argv: list[str] | None = None) -> int:
 
     database = args.portal_db.rsplit("/", 1)[1]
     subprocess.run(["mysql", "-h127.0.0.1", "-uroot", "-e", f"CREATE DATABASE IF NOT EXISTS {database}"], check=True)
-    page_args = argparse.Namespace(portal_db=args.portal_db, prometheus="http://127.0.0.1:9", cache=args.cache)
+    page_args = argparse.Namespace(
+        portal_db=args.portal_db,
+        prometheus="http://127.0.0.1:9",
+        cache=args.cache,
+        slurm_db=args.slurmdb.rsplit("/", 1)[1],
+        metrics_redis=METRICS_REDIS,
+    )
     env = {**bench_env(page_args), "SLURMDB_URL": args.slurmdb, "SLURM_CLUSTERS": args.cluster}
     if args.conn_max_age is not None:  # run.py's bench_env keeps connections 60 s; the README's default is 0
         env["PORTAL_CONN_MAX_AGE"] = str(args.conn_max_age)

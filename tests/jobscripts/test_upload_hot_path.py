@@ -1,4 +1,5 @@
-"""A token's upload is answered without DRF's machinery (jobstats.api_jobscripts_upload), the same way.
+"""A token's upload is answered before the sign-in middleware and without DRF (jobstats.api_jobscripts_upload,
+userportal.token_posts), the same way.
 
 One INSERT on the portal's database and one Slurm query per new upload, the same body and headers
 as JobScriptList's, every refusal still answered by JobScriptList (malformed bodies: the
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 import yaml
+from django.contrib.auth.middleware import AuthenticationMiddleware
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from rest_framework.renderers import JSONRenderer
@@ -72,6 +74,29 @@ def test_the_answer_is_the_serializers(service_account, personas, no_drf_create)
     assert response["Content-Type"] == "application/json"
     assert response["Allow"] == "GET, POST, HEAD, OPTIONS"
     assert "Accept" in response["Vary"]
+    # the headers of the middleware above the hot path, and of the one below it that sets one
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert response["Content-Security-Policy"]
+
+
+def test_the_upload_is_answered_before_the_sign_in_middleware(service_account, slurm, monkeypatch, caplog):
+    def no_sign_in(self, request):
+        raise AssertionError("the upload went through AuthenticationMiddleware")
+
+    monkeypatch.setattr(AuthenticationMiddleware, "process_request", no_sign_in)
+    with caplog.at_level("INFO", logger="userportal.requests"):
+        response = service_account.client().post(LIST, {"id_job": 5, "submit_script": SCRIPT}, format="json")
+    assert response.status_code == 201
+    assert response.wsgi_request.resolver_match.view_name == "jobstats:jobscript-list"  # the metrics' label
+    # the request log line, with the uploader's name
+    assert any(f"POST {LIST} 201" in line and "user=slurm-prolog" in line for line in caplog.messages)
+
+
+def test_a_query_string_or_another_method_takes_the_whole_stack(service_account, slurm, no_drf_create):
+    client = service_account.client()
+    with pytest.raises(AssertionError, match="through DRF"):
+        client.post(f"{LIST}?x=1", {"id_job": 5, "submit_script": SCRIPT}, format="json")
 
 
 def test_staff_session_uploads_still_go_through_drf_with_the_same_answer(client, personas, grant, monkeypatch):
