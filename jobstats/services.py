@@ -40,7 +40,7 @@ from slurm.decoders import (
 )
 from slurm.hostlists import expand_hostlist
 from slurm.models import Tres
-from slurm.visibility import jobs_of_user, jobs_of_user_by_uid
+from slurm.visibility import jobs_of_user_by_uid
 from userportal.errors import SlurmDatabaseUnavailable
 
 MAX_RECORDS = 20  # records of one reused job id shown on its page
@@ -431,7 +431,9 @@ class PendingFirst(PagedJobs):
 def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:
     """The user's figures for the home page card: one aggregate query."""
     since = int(time.time()) - 30 * 86400
-    jobs = jobs_of_user(user.get_username(), cluster)
+    # Every figure counts rows still open (time_end 0) or ended since: two ranges of sacct_def2
+    # (id_user, time_end, ...), not every row of the user (50,005 for a heavy user: 290-360 ms).
+    jobs = jobs_of_user_by_uid(user.get_username(), cluster).filter(Q(time_end=0) | Q(time_end__gte=since))
     try:
         totals = jobs.aggregate(
             running=Count("job_db_inx", filter=Q(state=1, time_end=0)),

@@ -361,3 +361,23 @@ def test_a_users_jobs_by_submit_time_never_walk_every_users_index(client, submit
     assert [row["id_job"] for row in body["data"]] == [i for i in expected if i in matching][3:13]
     reads = [q["sql"] for q in queries.captured_queries if "ORDER BY" in q["sql"]]
     assert reads and all('"time_submit" + 0)' in sql or "`time_submit` + 0)" in sql for sql in reads)
+
+
+def test_the_home_cards_figures_read_only_open_and_recent_rows(personas, django_assert_max_num_queries):
+    """headline(): running, pending, ended in 30 days and their CPU-hours; a job ended 40 days ago is not counted."""
+    s = personas.slurm
+    now = int(time.time())
+    s.job("owner", "def-owner", state=JobState.RUNNING, time_start=now - 600)
+    s.job("owner", "def-owner", state=JobState.PENDING)
+    s.job("owner", "def-owner", time_start=now - 10 * 86400 - 7200, time_end=now - 10 * 86400, cpus_req=4)
+    s.job("owner", "def-owner", time_start=now - 40 * 86400 - 7200, time_end=now - 40 * 86400, cpus_req=64)
+    recent_before = jobs_of_user("owner", "testcluster").filter(time_end__gte=now - 30 * 86400).count()
+    with django_assert_max_num_queries(2, using="slurm"):
+        figures = [str(figure.value) for figure in services.headline(personas.owner, cluster="testcluster")]
+    running = jobs_of_user("owner", "testcluster").filter(state=1, time_end=0).count()
+    assert figures[:3] == [str(running), "1", str(recent_before)]
+    hours = sum(
+        (job.time_end - job.time_start) * job.cpus_req
+        for job in jobs_of_user("owner", "testcluster").filter(time_end__gte=now - 30 * 86400, time_start__gt=0)
+    )
+    assert figures[3] == f"{hours / 3600:,.0f}" and hours >= 4 * 7200
