@@ -142,7 +142,7 @@ def load_socket(token: str, bodies: list, path: str, threads: int) -> tuple[floa
 def load_wrk(token: str, first: int, seconds: float, threads: int) -> tuple[int, float, float, float]:
     """Single uploads of ids first.. from wrk (uploads.lua) for `seconds`: count, requests/s, p50 and p99 ms."""
     command = [
-        "wrk", f"-t{threads}", f"-c{threads}", f"-d{seconds}s", "--timeout", "30s", "-s", str(HERE / "uploads.lua"),
+        "wrk", f"-t{threads}", f"-c{threads}", f"-d{max(1, round(seconds))}s", "--timeout", "30s", "-s", str(HERE / "uploads.lua"),
         f"http://127.0.0.1:{PORT}/api/jobscripts/", "--", str(first), token, json.dumps(SCRIPT), str(threads),
     ]  # fmt: skip
     output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
@@ -207,7 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", default="redis://127.0.0.1:6379/12")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--single", type=int, default=4000, help="single uploads (4 threads; the first 200 untimed)")
-    parser.add_argument("--seconds", type=float, default=8, help="with wrk: seconds of single uploads timed")
+    parser.add_argument("--seconds", type=int, default=8, help="with wrk: seconds of single uploads timed")
     parser.add_argument("--batch", type=int, default=50_000, help="scripts sent through the batch API")
     parser.add_argument("--batch-size", type=int, default=500)
     parser.add_argument("--profile", type=int, default=0, help="profile N single uploads in process instead")
