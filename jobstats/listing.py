@@ -7,10 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
@@ -139,7 +137,7 @@ def current_use(
     notice = ""
     if "job" in settings.JOBSTATS_METRICS:  # slurm-job-exporter measures what is used
         try:
-            used, reasons = _used_last_hour(session, cluster, username, now=now, gpus_allocated=gpus)
+            used, reasons = used_last_hour(session, username, now=now, gpus_allocated=gpus)
         except PrometheusUnavailable as exc:
             notice = str(exc.user_message)
     else:
@@ -156,23 +154,6 @@ def current_use(
         gpus=Use(gpus, used["gpus"], reasons["gpus"]),
         metrics_notice=notice,
     )
-
-
-USED_CACHE_SECONDS = 60  # "over the last hour": a minute old is as true, and a page view is not a Prometheus query
-
-
-def _used_last_hour(
-    session: MetricsSession, cluster: str, username: str, *, now: float | None, gpus_allocated: int
-) -> tuple[dict[str, float | None], dict[str, str]]:
-    """used_last_hour(), kept a minute per user (not for a given ``now``, nor when Prometheus failed)."""
-    if now is not None:
-        return used_last_hour(session, username, now=now, gpus_allocated=gpus_allocated)
-    key = f"jobstats:used-last-hour:{cluster}:{username}:{gpus_allocated}:{get_language()}"
-    found = cache.get(key)
-    if found is None:
-        found = used_last_hour(session, username, gpus_allocated=gpus_allocated)
-        cache.set(key, found, USED_CACHE_SECONDS)
-    return found
 
 
 def used_last_hour(

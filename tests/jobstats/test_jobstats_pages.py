@@ -97,6 +97,13 @@ def test_user_page_with_prometheus_shows_use_and_graphs(owner, jobs, prometheus)
     assert re.search(r"<figcaption[^>]*>", html)
 
 
+def test_user_page_says_so_as_soon_as_prometheus_stops_answering(owner, jobs, prometheus):
+    """The last hour's use is read on every view: no figure kept from before the outage hides it."""
+    assert "Prometheus is not answering" not in page(owner, user_url())
+    prometheus.mode = "down"
+    assert "Prometheus is not answering" in page(owner, user_url())
+
+
 def test_user_page_sums_the_running_allocation(owner, jobs):
     html = page(owner, user_url())
     assert "used of 2 allocated" in html  # the running job's 2 cores
