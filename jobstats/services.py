@@ -433,8 +433,8 @@ def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:
     since = int(time.time()) - 30 * 86400
     # Every figure counts rows still open (time_end 0) or ended since: two ranges of sacct_def2
     # (id_user, time_end, ...), not every row of the user (50,005 for a heavy user: 290-360 ms).
-    jobs = jobs_of_user_by_uid(user.get_username(), cluster).filter(Q(time_end=0) | Q(time_end__gte=since))
     try:
+        jobs = jobs_of_user_by_uid(user.get_username(), cluster).filter(Q(time_end=0) | Q(time_end__gte=since))
         totals = jobs.aggregate(
             running=Count("job_db_inx", filter=Q(state=1, time_end=0)),
             pending=Count("job_db_inx", filter=Q(state=0, time_start=0, time_end=0)),
