@@ -40,9 +40,20 @@ class FixedSource:
 # deselects server_db (-m "not server_db"): SQLite serialises writers itself.
 @pytest.mark.server_db
 @pytest.mark.django_db(transaction=True)
-def test_two_concurrent_receipts_never_bill_a_job_twice():
+def test_two_concurrent_receipts_never_bill_a_job_twice(monkeypatch):
     barrier = threading.Barrier(2)
     outcomes: list[str] = []
+    # Both requests also pass the "already billed" check before either writes (the unique key's
+    # race); without this a fast first receipt could commit before the second's check, which then
+    # finds nothing to bill: also never twice, but not the race this test is about.
+    checked = threading.Barrier(2)
+    price_list = ledger.price_list
+
+    def after_both_checked(cluster: str) -> object:
+        checked.wait(timeout=10)
+        return price_list(cluster)
+
+    monkeypatch.setattr(ledger, "price_list", after_both_checked)
 
     def request() -> None:
         try:
