@@ -283,15 +283,17 @@ class JobSelection(PagedJobs):
         """``limit`` job records from ``offset``, in order; in DEFAULT_ORDER the pending jobs first."""
         prepared = self.prepared
         try:
-            by_submit = None
-            if self.order == ALL_JOBS_ORDER and prepared.uid is not None:  # one user's jobs, no filter
-                by_submit = newest_submitted_page(self.jobs, offset, limit, self._read)
             if self.order == DEFAULT_ORDER:
                 rows = pending_first_page(self.jobs, offset, limit, self._read, size=self.filtered)
-            elif by_submit is not None:
-                rows = by_submit
             else:
-                rows = self._read(lambda: self.jobs.order_by(*self.order), offset, limit, "ordered")
+                by_submit = None
+                if self.order == ALL_JOBS_ORDER and prepared.uid is not None:  # one user's jobs, no filter
+                    by_submit = newest_submitted_page(self.jobs, offset, limit, self._read)
+                rows = (
+                    by_submit
+                    if by_submit is not None
+                    else self._read(lambda: self.jobs.order_by(*self.order), offset, limit, "ordered")
+                )
             filtered = count_after_page(self.jobs, self.filtered, offset, limit, len(rows), key=prepared.jobs_key)
             if filtered != self.filtered and prepared.unfiltered:
                 self.total = count_after_page(
