@@ -335,3 +335,27 @@ def test_a_number_searches_job_ids_only_in_every_users_jobs(client, personas, jo
     assert ids_of(everyone) == {jobs.gpu.id_job}
     _response, owners = datatables(client, username="owner", length=1000, **{"search[value]": str(jobs.gpu.id_job)})
     assert ids_of(owners) == {jobs.gpu.id_job, numbered.id_job}
+
+
+def test_read_statement_gives_the_querysets_instances(personas, jobs):
+    """read_statement makes its instances without Model.__init__: the same values, annotations and deferred loading."""
+    from jobstats.queries import API_COLUMNS, with_username
+    from jobstats.services import read_statement
+
+    s = personas.slurm
+    s.job("owner", "def-owner", job_name="", nodelist="node[01-03]", mem_req=2**63 + 500)
+    columns = (*API_COLUMNS, "mem_req")  # an unsigned 64-bit column: its converter must run
+    queryset = with_username(s.models.job.objects.all(), "testcluster").only(*columns).order_by("-job_db_inx")[:50]
+    expected = list(queryset)
+    read = read_statement(("test", "read_statement"), lambda: queryset)
+    again = read_statement(("test", "read_statement"), lambda: pytest.fail("compiled once"))
+    assert len(read) == len(expected) >= 10 and [r.job_db_inx for r in again] == [r.job_db_inx for r in read]
+    for got, want in zip(read, expected, strict=True):
+        assert type(got) is type(want) and got.pk == want.pk
+        assert {name: getattr(got, name) for name in (*columns, "username")} == {
+            name: getattr(want, name) for name in (*columns, "username")
+        }
+        assert got.get_deferred_fields() == want.get_deferred_fields() and "tres_alloc" in got.get_deferred_fields()
+        assert not got._state.adding and got._state.db == want._state.db
+        assert got.tres_alloc == want.tres_alloc  # a deferred field loads on first read, as from the queryset
+    assert max(r.mem_req for r in read) == 2**63 + 500  # the unsigned column's converter ran
