@@ -13,10 +13,9 @@ from rest_framework import serializers
 
 from jobstats import queries
 from jobstats.pagination import MAX_PAGE
-from slurm.decoders import STATE_FILTER_CHOICES, epoch_to_datetime
+from slurm.decoders import ISO_UTC, STATE_FILTER_CHOICES, epoch_to_datetime, epoch_to_iso
 
 NAME = r"^[A-Za-z0-9][A-Za-z0-9._@+-]{0,127}$"
-ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -219,6 +218,10 @@ class JobRecordSerializer(serializers.Serializer):
         the largest part of a page's time; tests compare both on every kind of record.
         """
         state = instance.state_info
+        labels = self.__dict__.setdefault("_labels", {})  # by raw state: a page's rows share this (many=True's child)
+        label = labels.get(instance.state)
+        if label is None:
+            label = labels[instance.state] = str(state.label)
         return {
             "job_db_inx": instance.job_db_inx,
             "id_job": instance.id_job,
@@ -226,19 +229,13 @@ class JobRecordSerializer(serializers.Serializer):
             "job_name": instance.job_name or "",
             "account": instance.account or "",
             "partition": instance.partition or "",
-            "time_submit": iso_utc(instance.time_submit),
-            "time_eligible": iso_utc(instance.time_eligible),
-            "time_start": iso_utc(instance.time_start),
-            "time_end": iso_utc(instance.time_end),
+            "time_submit": epoch_to_iso(instance.time_submit),
+            "time_eligible": epoch_to_iso(instance.time_eligible),
+            "time_start": epoch_to_iso(instance.time_start),
+            "time_end": epoch_to_iso(instance.time_end),
             "timelimit": instance.timelimit_minutes,
             "state": state.name,
-            "get_state_display": str(state.label),
+            "get_state_display": label,
             "nodes": [str(node) for node in instance.nodes],
             "username": getattr(instance, "username", None) or "",
         }
-
-
-def iso_utc(epoch: int | None) -> str | None:
-    """Slurm's epoch seconds as EpochTimeField answers them: ISO-8601 UTC, or None for "not set"."""
-    moment = epoch_to_datetime(epoch)
-    return None if moment is None else moment.strftime(ISO_UTC)

@@ -22,6 +22,7 @@ from slurm.decoders import (
     decode_state,
     decode_timelimit,
     epoch_to_datetime,
+    epoch_to_iso,
     format_duration,
     format_timelimit,
     format_tres,
@@ -354,6 +355,12 @@ def test_epoch_to_datetime_sample() -> None:
     assert epoch_to_datetime(0) is None
     assert epoch_to_datetime(None) is None
     assert epoch_to_datetime(NO_VAL64) is None
+
+
+@pytest.mark.parametrize("epoch", [None, -1, 0, 1, 951782400, 1795331444, 253402300799, 253402300800, NO_VAL64])
+def test_epoch_to_iso_is_epoch_to_datetimes_iso_utc(epoch) -> None:
+    moment = epoch_to_datetime(epoch)
+    assert epoch_to_iso(epoch) == (None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 
 def test_timelimits() -> None:
