@@ -5,7 +5,7 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,7 +284,14 @@ class JobSelection(PagedJobs):
         prepared = self.prepared
         try:
             if self.order == DEFAULT_ORDER:
-                rows = pending_first_page(self.jobs, offset, limit, self._read, size=self.filtered)
+                rows = pending_first_page(
+                    self.jobs,
+                    offset,
+                    limit,
+                    self._read,
+                    size=self.filtered,
+                    read_parts=lambda parts: self._read_parts(parts, limit),
+                )
             else:
                 by_submit = None
                 if self.order == ALL_JOBS_ORDER and prepared.uid is not None:  # one user's jobs, no filter
@@ -304,14 +311,25 @@ class JobSelection(PagedJobs):
             raise SlurmDatabaseUnavailable(str(exc)) from exc
         return rows
 
+    def _top(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> QuerySet[Any]:
+        """The rows of a page near the top (never an index page, _index_page): the same SQL for every request of this shape."""
+        order = PART_ORDERS.get(part, self.order)
+        sort = user_sort(order) if self.prepared.per_user else order
+        return with_username(build(), self.cluster).order_by(*sort)[offset : offset + limit]
+
+    def _read_parts(self, parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]], limit: int) -> list[Any]:
+        def union() -> QuerySet[Any]:
+            first, *others = (self._top(build, 0, limit, part) for build, part in parts)
+            return first.union(*others, all=True)
+
+        return read_statement((self.prepared.key, tuple(part for _build, part in parts), limit), union)
+
     def _read(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
         """One query (a deep page of an unfiltered user list: the index's keys first, then the rows)."""
         order = PART_ORDERS.get(part, self.order)
-        if offset < 2 * limit:  # never an index page (_index_page): the same SQL for every request of this shape
-            sort = user_sort(order) if self.prepared.per_user else order
+        if offset < 2 * limit:
             return read_statement(
-                (self.prepared.key, part, offset, limit),
-                lambda: with_username(build(), self.cluster).order_by(*sort)[offset : offset + limit],
+                (self.prepared.key, part, offset, limit), lambda: self._top(build, offset, limit, part)
             )
         jobs = build()
         keyed = _index_page(jobs, self.prepared.uid, self.total, order, offset, limit)

@@ -142,6 +142,9 @@ PENDING_ORDER = ("-job_db_inx",)
 # A page reader: read(build, offset, limit, part) -> rows, where build() makes the queryset of
 # ``part`` ("all", "pending" or "started"), so a reader that knows the part's SQL need not build it.
 PageReader = Callable[[Callable[[], QuerySet[Any]], int, int, str], list[Any]]
+# read_parts([(build, part), ...], limit) -> the first ``limit`` rows of each part, in one
+# statement (UNION ALL of the parts), in no particular order.
+PartsReader = Callable[[Sequence[tuple[Callable[[], QuerySet[Any]], str]]], list[Any]]
 
 
 def pending_first_page(
@@ -151,6 +154,7 @@ def pending_first_page(
     read: PageReader,
     *,
     size: int | None = None,
+    read_parts: PartsReader | None = None,
 ) -> list[Any]:
     """``limit`` jobs from ``offset`` in DEFAULT_ORDER with the pending ones moved to the front.
 
@@ -170,6 +174,15 @@ def pending_first_page(
     def waiting() -> QuerySet[Any]:
         return jobs.filter(PENDING).order_by(*PENDING_ORDER)
 
+    def started_jobs() -> QuerySet[Any]:
+        return jobs.exclude(PENDING).order_by(*DEFAULT_ORDER)
+
+    if offset == 0 and read_parts is not None and connections[jobs.db].features.supports_slicing_ordering_in_compound:
+        # One round trip: the first ``limit`` rows of each part, ordered here (a UNION keeps no order).
+        both = read_parts([(waiting, "pending"), (started_jobs, "started")])
+        waiting_rows = sorted((job for job in both if _pending(job)), key=_pending_order, reverse=True)
+        started_rows = sorted((job for job in both if not _pending(job)), key=_started_order, reverse=True)
+        return (waiting_rows + started_rows)[:limit]
     if offset == 0:
         rows = read(waiting, 0, limit, "pending")
         pending = len(rows)
@@ -178,10 +191,20 @@ def pending_first_page(
         rows = read(waiting, offset, limit, "pending") if offset < pending else []
     if len(rows) >= limit:
         return rows
-    started = read(
-        lambda: jobs.exclude(PENDING).order_by(*DEFAULT_ORDER), max(offset - pending, 0), limit - len(rows), "started"
-    )
+    started = read(started_jobs, max(offset - pending, 0), limit - len(rows), "started")
     return rows + started
+
+
+def _pending(job: Any) -> bool:  # PENDING, of a row read
+    return not job.time_start and not job.time_end
+
+
+def _pending_order(job: Any) -> int:  # PENDING_ORDER, reversed
+    return int(job.job_db_inx)
+
+
+def _started_order(job: Any) -> tuple[int, int, int]:  # DEFAULT_ORDER, reversed
+    return (job.time_start, job.time_end, job.job_db_inx)
 
 
 # newest_submitted_page() reads at most this deep (offset + limit); deeper pages sort in MariaDB.
@@ -468,17 +491,25 @@ class PendingFirst(PagedJobs):
         return self.count()
 
     def page(self, offset: int, limit: int) -> list[Any]:
-        rows = pending_first_page(self.jobs, offset, limit, self._read, size=len(self))
+        read_parts = None if self.key is None else lambda parts: self._read_parts(parts, limit)
+        rows = pending_first_page(self.jobs, offset, limit, self._read, size=len(self), read_parts=read_parts)
         self._count = count_after_page(self.jobs, self.count(), offset, limit, len(rows), key=self.count_key)
         return rows
 
-    def _read(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
-        def page() -> QuerySet[Any]:
-            return build().only(*self.columns)[offset : offset + limit]
+    def _page(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int) -> QuerySet[Any]:
+        return build().only(*self.columns)[offset : offset + limit]
 
+    def _read(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
         if self.key is None:
-            return list(page())
-        return read_statement((self.key, self.columns, part, offset, limit), page)
+            return list(self._page(build, offset, limit))
+        return read_statement((self.key, self.columns, part, offset, limit), lambda: self._page(build, offset, limit))
+
+    def _read_parts(self, parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]], limit: int) -> list[Any]:
+        def union() -> QuerySet[Any]:
+            first, *others = (self._page(build, 0, limit) for build, _part in parts)
+            return first.union(*others, all=True)
+
+        return read_statement((self.key, self.columns, tuple(part for _build, part in parts), limit), union)
 
 
 def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:

@@ -296,6 +296,31 @@ def test_datatables_paging_and_sorting(batch):
     assert names == sorted(names)
 
 
+def test_a_first_page_shorter_than_the_list_is_pending_first_then_latest_started(batch, slurm_cmd):
+    """bob's list by start time in pages shorter than it (on MariaDB: the pending and the started part in
+    one UNION ALL): the same rows as the whole list's head, the pending jobs those sacct says are pending."""
+    by_start = {"columns[0][data]": "time_start"}
+    for _attempt in range(4):  # another test may submit a job of bob's in between
+        whole = datatables("bob", order="desc", **by_start)
+        total = whole["recordsTotal"]
+        assert total >= 4 and len(whole["data"]) == total
+        heads = [datatables("bob", length=size, order="desc", **by_start)["data"] for size in (1, 2, total - 1)]
+        if all(head == whole["data"][: len(head)] for head in heads):
+            break
+        time.sleep(0.5)
+    assert [len(head) for head in heads] == [1, 2, total - 1]
+    assert all(head == whole["data"][: len(head)] for head in heads)
+    out = slurm_cmd(
+        ["sacct", "-n", "-P", "-X", "-u", "bob", "-S", "2000-01-01", "-E", "now", "-s", "PD", "-o", "JobID"]
+    )
+    pending = {line.strip() for line in out.stdout.splitlines() if line.strip()}
+    assert batch["qos-pending"]["id"] in pending
+    rows = whole["data"]
+    assert {row["display_id"] for row in rows[: len(pending)]} == pending
+    starts = [row["time_start"] for row in rows[len(pending) :]]
+    assert None not in starts and starts == sorted(starts, reverse=True)
+
+
 def test_datatables_search_and_filters(batch, slurm_cmd):
     body = datatables("alice", **{"search[value]": "gpu-a100"})
     assert {row["job_name"] for row in body["data"]} == {"gpu-a100"}

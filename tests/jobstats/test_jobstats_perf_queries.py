@@ -381,3 +381,33 @@ def test_the_home_cards_figures_read_only_open_and_recent_rows(personas, django_
         for job in jobs_of_user("owner", "testcluster").filter(time_end__gte=now - 30 * 86400, time_start__gt=0)
     )
     assert figures[3] == f"{hours / 3600:,.0f}" and hours >= 4 * 7200
+
+
+@pytest.mark.parametrize("limit", [1, 2, 3, 5, 30])
+def test_a_first_page_read_as_one_union_equals_the_two_reads(many, monkeypatch, limit):
+    """Where the Slurm DB can (MariaDB), a first page's pending and started parts are one UNION ALL, whose
+    rows come in no particular order: the page is the same as the two reads'."""
+    import random
+
+    from django.db import connections
+
+    many.slurm.job("owner", "def-owner", state=JobState.PENDING)
+    many.slurm.job("owner", "def-owner", state=JobState.PENDING)
+    jobs = jobs_of_user_by_uid("owner", "testcluster")
+
+    def read(build, offset, size, part):
+        return list(build()[offset : offset + size])
+
+    two = services.pending_first_page(jobs, 0, limit, read)
+    asked: list = []
+
+    def read_parts(parts):
+        asked.append([part for _build, part in parts])
+        rows = [row for build, _part in parts for row in build()[:limit]]
+        random.Random(limit).shuffle(rows)
+        return rows
+
+    monkeypatch.setattr(connections["slurm"].features, "supports_slicing_ordering_in_compound", True)
+    one = services.pending_first_page(jobs, 0, limit, read, read_parts=read_parts)
+    assert asked == [["pending", "started"]]
+    assert [job.job_db_inx for job in one] == [job.job_db_inx for job in two] and len(one) == limit
