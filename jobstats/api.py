@@ -25,6 +25,7 @@ from rest_framework.views import APIView
 from jobstats import queries
 from jobstats.pagination import DataTablesRenderer, JobListPagination
 from jobstats.serializers import JobQuerySerializer, JobRecordSerializer
+from jobstats.services import Recent
 from userportal.clusters import current_cluster
 
 _ORDER = re.compile(r"^order\[(\d{1,2})\]\[(column|dir|name)\]$")
@@ -89,6 +90,25 @@ def datatables_params(params: Any) -> tuple[dict[str, Any], dict[str, list[str]]
     return flat, errors
 
 
+# A valid request's query by its parameters but ``draw`` (DataTables' request counter, checked alone):
+# a page asked again (another draw, another worker's page of the same table) is not validated again.
+_QUERIES = Recent(1024)
+
+
+def job_list_query(params: Any) -> queries.JobListQuery:
+    """The request's validated query; a ValidationError (400) with the field errors."""
+    key = tuple(sorted((name, tuple(params.getlist(name))) for name in params if name != "draw"))
+    draw = params.get("draw", "")
+    query: queries.JobListQuery | None = _QUERIES.get(key)
+    if query is not None and (draw == "" or (draw.isascii() and draw.isdigit() and len(draw) < 16)):
+        return query  # a count of digits is a valid draw
+    flat, errors = datatables_params(params)
+    serializer = JobQuerySerializer(data=flat)
+    if not serializer.is_valid() or errors:
+        raise ValidationError({**(serializer.errors if serializer.errors else {}), **errors})
+    return _QUERIES.put(key, serializer.to_query())
+
+
 class JobList(GenericAPIView[Any]):
     """Jobs the caller may see, newest first (DataTables server side or paginated JSON)."""
 
@@ -118,11 +138,7 @@ class JobList(GenericAPIView[Any]):
         },
     )
     def get(self, request: Request) -> Response:
-        params, errors = datatables_params(request.query_params)
-        serializer = JobQuerySerializer(data=params)
-        if not serializer.is_valid() or errors:
-            raise ValidationError({**(serializer.errors if serializer.errors else {}), **errors})
-        query = serializer.to_query()
+        query = job_list_query(request.query_params)
         unindexed = queries.every_user_order_error(request.user, query)
         if unindexed:
             raise ValidationError(

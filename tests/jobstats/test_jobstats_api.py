@@ -359,3 +359,29 @@ def test_read_statement_gives_the_querysets_instances(personas, jobs):
         assert not got._state.adding and got._state.db == want._state.db
         assert got.tres_alloc == want.tres_alloc  # a deferred field loads on first read, as from the queryset
     assert max(r.mem_req for r in read) == 2**63 + 500  # the unsigned column's converter ran
+
+
+def test_a_query_validated_once_serves_every_draw_and_a_bad_draw_is_still_a_400(owner_client, jobs, monkeypatch):
+    """DataTables asks the same page with a new draw each time: validated once per process, answered the same."""
+    from jobstats import api
+
+    validated: list = []
+    real = api.JobQuerySerializer
+
+    def counting(*args, **kwargs):
+        validated.append(kwargs.get("data"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(api, "JobQuerySerializer", counting)
+    shape = {"start": 0, "length": 2, "columns[0][data]": "time_start", "order[0][column]": "0", "search[value]": "x9q"}
+    first = datatables(owner_client, draw=1, **shape)[1]
+    second = datatables(owner_client, draw=2, **shape)[1]
+    assert len(validated) == 1 and second == {**first, "draw": 2}
+    for bad in ("x", "-1", "3.5", " "):
+        response, body = datatables(owner_client, draw=bad, **shape)
+        assert response.status_code == 400 and list(body) == ["draw"], bad
+    for three in ("3.0", "٣", "+3"):  # as DRF's IntegerField reads them
+        assert datatables(owner_client, draw=three, **shape)[1]["draw"] == 3
+    response, body = datatables(owner_client, draw=4, **{**shape, "length": 0})
+    assert response.status_code == 400 and "length" in body  # another shape: validated, never kept
+    assert datatables(owner_client, draw=5, **{**shape, "length": 0})[0].status_code == 400
