@@ -12,7 +12,7 @@ from django.db import DatabaseError
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
-from jobstats.services import LIST_COLUMNS, PendingFirst, Recent, count_key, job_summary
+from jobstats.services import LIST_COLUMNS, PendingFirst, Recent, count_key
 from slurm import exporter
 from slurm.decoders import TresCatalog, job_memory_mb, parse_tres
 from slurm.models import Tres
@@ -49,18 +49,11 @@ class CountedPaginator(Paginator):
 _USER_LISTS = Recent(512)  # a user's jobs queryset and its count key, by what their SQL depends on
 
 
-def tres_catalog() -> TresCatalog:
-    """The TRES catalogue, for a page that reads it once for several parts."""
-    try:
-        return Tres.catalog()
-    except DatabaseError as exc:
-        raise SlurmDatabaseUnavailable(str(exc)) from exc
+def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[Any]:
+    """One page of a user's jobs, pending ones first then the most recently started: records of LIST_COLUMNS.
 
-
-def user_jobs_page(
-    username: str, cluster: str, *, page: int | str = 1, catalog: TresCatalog | None = None
-) -> Page[Any]:
-    """One page of a user's jobs, pending ones first then the most recently started, as JobSummary objects."""
+    The table's tag (jobstats.templatetags.job_rows) decodes what it shows of them.
+    """
     try:
         key = ("user-page", cluster, username, uid_of(username, cluster))  # what the list's SQL depends on
         found = _USER_LISTS.get(key)
@@ -69,12 +62,9 @@ def user_jobs_page(
             found = _USER_LISTS.put(key, (jobs, count_key(jobs)))
         jobs, counted_under = found
         paginator = CountedPaginator(PendingFirst(jobs, LIST_COLUMNS, key=key, count_key=counted_under), PAGE_SIZE)
-        catalog = Tres.catalog() if catalog is None else catalog
-        result = paginator.get_page(page)
-        result.object_list = [job_summary(job, catalog) for job in result.object_list]
+        return paginator.get_page(page)
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
-    return result
 
 
 @dataclass(frozen=True)

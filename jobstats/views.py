@@ -63,9 +63,8 @@ def user(request: HttpRequest, username: str) -> HttpResponse:
         ],
     }
     try:
-        catalog = listing.tres_catalog()  # one read for both
-        context["use"] = listing.current_use(username, cluster, session, catalog=catalog)
-        context["page"] = listing.user_jobs_page(username, cluster, page=request.GET.get("page", 1), catalog=catalog)
+        context["use"] = listing.current_use(username, cluster, session)
+        context["page"] = listing.user_jobs_page(username, cluster, page=request.GET.get("page", 1))
         viewer = request.user.get_username()
         owned = accounts_of(username, cluster)
         mine = set() if request.user.is_staff else set(owned if viewer == username else accounts_of(viewer, cluster))

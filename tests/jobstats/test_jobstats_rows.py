@@ -1,4 +1,5 @@
-"""The user page's job rows and the state badge, built in Python, equal what the templates rendered."""
+"""The user page's job rows and the state badge, built in Python, equal what the templates rendered
+(from services.job_summary's values: the rows are now made from the records themselves)."""
 
 from __future__ import annotations
 
@@ -43,13 +44,15 @@ def squeezed(html: str) -> str:
 def test_job_rows_equal_the_template_loop(personas, jobs, zone):
     s = personas.slurm
     s.job("owner", "def-owner", job_name='<b>"x" & y</b>', nodelist="node[01-03]", state=JobState.TIMEOUT | 0x8000)
+    s.job("owner", "def-owner", job_name="", partition="", nodelist="None assigned", timelimit=0xFFFFFFFE)
     catalog = Tres.catalog()
-    summaries = [job_summary(job, catalog) for job in s.models.job.objects.order_by("job_db_inx")]
+    records = list(s.models.job.objects.order_by("job_db_inx"))
+    summaries = [job_summary(job, catalog) for job in records]
     assert {job.state.base for job in summaries} >= {JobState.PENDING, JobState.RUNNING, JobState.COMPLETED}
     with timezone.override(zoneinfo.ZoneInfo(zone)):
         old = Template("{% load i18n %}" + OLD_ROWS).render(Context({"jobs": summaries, "owner": "owner"}))
         new = Template("{% load job_rows %}{% job_rows jobs owner %}").render(
-            Context({"jobs": summaries, "owner": "owner"})
+            Context({"jobs": records, "owner": "owner"})
         )
     assert "&lt;b&gt;&quot;x&quot; &amp; y&lt;/b&gt;" in new
     assert squeezed(new) == squeezed(old)
