@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from concurrent.futures import Future, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,7 @@ from slurm.models import Tres
 from slurm.visibility import jobs_of_user_by_uid, uid_of
 from userportal import promql
 from userportal.errors import PrometheusUnavailable, SlurmDatabaseUnavailable
-from userportal.prometheus import MetricsSession, finite
+from userportal.prometheus import MetricsSession, Sample, finite
 from userportal.promql import by_tag, union
 from userportal.windows import job_counter_rate, step_for
 
@@ -100,8 +103,12 @@ def current_use(
     *,
     now: float | None = None,
     catalog: TresCatalog | None = None,
+    asked: Future[list[Sample]] | None = None,
 ) -> CurrentUse:
-    """Allocated now (Σ over running jobs, from the database) against used over the last hour (Prometheus)."""
+    """Allocated now (Σ over running jobs, from the database) against used over the last hour (Prometheus).
+
+    ``asked``: Prometheus's answer, asked early with last_hour_asked().
+    """
     try:
         jobs = jobs_of_user_by_uid(
             username, cluster
@@ -127,7 +134,7 @@ def current_use(
     notice = ""
     if "job" in settings.JOBSTATS_METRICS:  # slurm-job-exporter measures what is used
         try:
-            used, reasons = used_last_hour(session, username, now=now, gpus_allocated=gpus)
+            used, reasons = used_last_hour(session, username, now=now, gpus_allocated=gpus, asked=asked)
         except PrometheusUnavailable as exc:
             notice = str(exc.user_message)
     else:
@@ -146,15 +153,8 @@ def current_use(
     )
 
 
-def used_last_hour(
-    session: MetricsSession, username: str, *, now: float | None = None, gpus_allocated: int = 0
-) -> tuple[dict[str, float | None], dict[str, str]]:
-    """Cores in use (the mean while jobs ran), peak memory (bytes) and peak GPUs in use over the last hour.
-
-    One query. A figure without series is None with the reason, never 0: GPUs of jobs the exporter
-    sees without any GPU series are "not measured" (no NVML/DCGM on their nodes).
-    """
-    end = now or time.time()
+def last_hour_query(username: str) -> str:
+    """used_last_hour's one query: cores, memory and GPUs used over the last hour, and the jobs seen."""
     step = step_for(HOUR)
     series = user_expressions(username, step)
     window = f"[{HOUR}s:{step}s]"
@@ -168,7 +168,47 @@ def used_last_hour(
         "hour_gpus": f"max_over_time(({series['gpus_used']}){window})",
         "seen": f"count(max_over_time({cores}[{HOUR}s]))",
     }
-    found = by_tag(session.query(union(parts), at=end))
+    return union(parts)
+
+
+@contextmanager
+def last_hour_asked(
+    session: MetricsSession, username: str, *, now: float | None = None
+) -> Iterator[Future[list[Sample]] | None]:
+    """used_last_hour's query, asked in a thread while the block reads the Slurm database (None: not measured).
+
+    The page waits for Prometheus and for its database at once instead of one after the other;
+    the answer (or the failure) is the one used_last_hour would get. The thread ends with the block.
+    """
+    if "job" not in settings.JOBSTATS_METRICS:
+        yield None
+        return
+    asked = session.query_later(last_hour_query(username), at=now or time.time())
+    try:
+        yield asked
+    finally:
+        asked.cancel()
+        wait([asked])  # a page that failed before reading the answer does not leave the query behind
+
+
+def used_last_hour(
+    session: MetricsSession,
+    username: str,
+    *,
+    now: float | None = None,
+    gpus_allocated: int = 0,
+    asked: Future[list[Sample]] | None = None,
+) -> tuple[dict[str, float | None], dict[str, str]]:
+    """Cores in use (the mean while jobs ran), peak memory (bytes) and peak GPUs in use over the last hour.
+
+    One query (``asked``: its answer, asked early). A figure without series is None with the
+    reason, never 0: GPUs of jobs the exporter sees without any GPU series are "not measured"
+    (no NVML/DCGM on their nodes).
+    """
+    if asked is not None:
+        found = by_tag(asked.result())
+    else:
+        found = by_tag(session.query(last_hour_query(username), at=now or time.time()))
 
     def one(tag: str) -> float | None:
         present = [v for sample in found.get(tag, []) if (v := finite(sample.value)) is not None]

@@ -62,18 +62,24 @@ def user(request: HttpRequest, username: str) -> HttpResponse:
             if spec.available()
         ],
     }
-    try:
-        context["use"] = listing.current_use(username, cluster, session)
-        context["page"] = listing.user_jobs_page(username, cluster, page=request.GET.get("page", 1))
-        viewer = request.user.get_username()
-        owned = accounts_of(username, cluster)
-        mine = set() if request.user.is_staff else set(owned if viewer == username else accounts_of(viewer, cluster))
-        context["accounts"] = [(account, request.user.is_staff or account in mine) for account in owned]
-    except DataSourceError as exc:
-        context["unavailable"] = exc.user_message
-    else:
-        context["table_config"] = _table_config(request, username, context["page"].paginator.count)
+    with listing.last_hour_asked(session, username) as asked:  # Prometheus answers while Slurm is read
+        try:
+            context["page"] = listing.user_jobs_page(username, cluster, page=request.GET.get("page", 1))
+            context["accounts"] = _account_filter(request, username, cluster)
+            context["use"] = listing.current_use(username, cluster, session, asked=asked)
+        except DataSourceError as exc:
+            context["unavailable"] = exc.user_message
+        else:
+            context["table_config"] = _table_config(request, username, context["page"].paginator.count)
     return render(request, "jobstats/user.html", context)
+
+
+def _account_filter(request: HttpRequest, username: str, cluster: str) -> list[tuple[str, bool]]:
+    """The owner's accounts, each with whether the viewer may list every member's jobs in it."""
+    viewer = request.user.get_username()
+    owned = accounts_of(username, cluster)
+    mine = set() if request.user.is_staff else set(owned if viewer == username else accounts_of(viewer, cluster))
+    return [(account, request.user.is_staff or account in mine) for account in owned]
 
 
 def _table_config(request: HttpRequest, username: str, total: int) -> dict[str, Any]:

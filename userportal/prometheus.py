@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -128,6 +129,9 @@ def get_client() -> PrometheusClient:
 
 PROMETHEUS_DOWN = DownMemory("prometheus:down")
 
+# The threads of MetricsSession.query_later (one is enough for a sync worker; a few for threaded ones).
+_LATER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="prometheus-query")
+
 
 class MetricsSession:
     """Queries for one request, at epoch seconds. After one failure every later query fails at once."""
@@ -162,6 +166,10 @@ class MetricsSession:
         except PrometheusUnavailable as exc:
             self._failed(exc)
             raise
+
+    def query_later(self, expr: str, *, at: float | None = None) -> Future[list[Sample]]:
+        """``query`` in a thread, while the page reads its database; ``result()`` answers or raises as ``query``."""
+        return _LATER.submit(self.query, expr, at=at)
 
     def query_range(self, expr: str, window: Window) -> list[Series]:
         """``expr`` over ``window``, on a grid whose last point is the window's end (userportal.windows)."""

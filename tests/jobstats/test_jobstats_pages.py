@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import re
+import threading
 
 import pytest
 from django.core.cache import cache
@@ -102,6 +103,29 @@ def test_user_page_says_so_as_soon_as_prometheus_stops_answering(owner, jobs, pr
     assert "Prometheus is not answering" not in page(owner, user_url())
     prometheus.mode = "down"
     assert "Prometheus is not answering" in page(owner, user_url())
+
+
+def test_user_page_asks_prometheus_while_it_reads_the_slurm_database(owner, jobs, prometheus, monkeypatch):
+    """The page waits for Prometheus and for the Slurm database at once, not one after the other."""
+    asking, read_while_asking = threading.Event(), threading.Event()
+    overlapped = []
+    query = MetricsSession.query
+
+    def slow_query(session, expr, *, at=None):
+        asking.set()
+        overlapped.append(read_while_asking.wait(timeout=2))
+        return query(session, expr, at=at)
+
+    def slurm_read(execute, sql, params, many, context):
+        if asking.wait(timeout=2):
+            read_while_asking.set()
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(MetricsSession, "query", slow_query)
+    with connections["slurm"].execute_wrapper(slurm_read):
+        html = page(owner, user_url())
+    assert overlapped == [True]
+    assert "10.4" in html  # the figures of the answer asked in the thread
 
 
 def test_user_page_sums_the_running_allocation(owner, jobs):
