@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import DatabaseError
-from django.db.models import F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, Q, QuerySet
 from django.utils.translation import gettext as _
 
 from jobstats.services import (
@@ -30,7 +30,7 @@ from jobstats.services import (
 )
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
-from slurm.visibility import Scope, jobs_of_user_by_uid, jobs_visible_to, uid_of
+from slurm.visibility import Scope, assoc_users, jobs_of_user_by_uid, jobs_visible_to, uid_of
 from userportal.errors import SlurmDatabaseUnavailable
 
 # Orders the API accepts that are the index order (the serializer appends -job_db_inx).
@@ -262,9 +262,9 @@ class JobSelection(PagedJobs):
     """The jobs of one API request, in order, read like a queryset by DRF's pagination.
 
     Its length is the filtered count and ``total`` the count before the request's filters, both
-    cached under their SQL (cached_count). A slice is one page of job records, annotated with
-    ``username``; the default order is the sacct_def index's, so a page is read along that index,
-    and a deep page of an unfiltered own list takes its keys from the index alone (_index_page).
+    cached under their SQL (cached_count). A slice is one page of job records, each given its
+    ``username`` (with_username); the default order is the sacct_def index's, so a page is read
+    along that index, and a deep page of an unfiltered own list takes its keys from the index alone (_index_page).
     The SQL of a page near the top is compiled once per process (read_statement).
     """
 
@@ -307,15 +307,15 @@ class JobSelection(PagedJobs):
                     prepared.base, self.total, offset, limit, len(rows), key=prepared.base_key
                 )
             self.filtered = filtered
+            return with_username(rows, self.cluster)
         except DatabaseError as exc:
             raise SlurmDatabaseUnavailable(str(exc)) from exc
-        return rows
 
     def _top(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> QuerySet[Any]:
         """The rows of a page near the top (never an index page, _index_page): the same SQL for every request of this shape."""
         order = PART_ORDERS.get(part, self.order)
         sort = user_sort(order) if self.prepared.per_user else order
-        return with_username(build(), self.cluster).order_by(*sort)[offset : offset + limit]
+        return api_columns(build()).order_by(*sort)[offset : offset + limit]
 
     def _read_parts(self, parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]], limit: int) -> list[Any]:
         def union() -> QuerySet[Any]:
@@ -334,7 +334,7 @@ class JobSelection(PagedJobs):
         jobs = build()
         keyed = _index_page(jobs, self.prepared.uid, self.total, order, offset, limit)
         sort = user_sort(order) if self.prepared.per_user and keyed is None else order
-        rows = with_username(jobs if keyed is None else keyed, self.cluster).order_by(*sort)
+        rows = api_columns(jobs if keyed is None else keyed).order_by(*sort)
         return list(rows if keyed is not None else rows[offset : offset + limit])
 
 
@@ -368,12 +368,17 @@ PART_ORDERS = {
 _SELECTIONS = Recent(512)  # PreparedSelection by request shape
 
 
-def with_username(jobs: QuerySet[Any], cluster: str) -> QuerySet[Any]:
-    """The API's columns of ``jobs``, each with the ``username`` of its association (a subquery, not a join per row)."""
-    assoc = cluster_models(cluster).assoc
-    return jobs.only(*API_COLUMNS).annotate(
-        username=Subquery(assoc.objects.filter(id_assoc=OuterRef("id_assoc")).values("user")[:1])
-    )
+def api_columns(jobs: QuerySet[Any]) -> QuerySet[Any]:
+    """The API's columns of ``jobs`` (their ``username``: with_username(), once read)."""
+    return jobs.only(*API_COLUMNS)
+
+
+def with_username(rows: list[Any], cluster: str) -> list[Any]:
+    """``rows`` (read with api_columns()), each given the ``username`` of its association ("" if none)."""
+    users = assoc_users((row.id_assoc for row in rows), cluster)
+    for row in rows:
+        row.username = users.get(row.id_assoc, "")
+    return rows
 
 
 def _single_owner(user: Any, query: JobListQuery) -> str | None:
@@ -439,8 +444,7 @@ def _prepare(user: Any, cluster: str, query: JobListQuery) -> PreparedSelection:
 def get_job(user: Any, cluster: str, job_db_inx: int) -> Any | None:
     """One job record by its key, under the same scoping as the list (members see their accounts' jobs)."""
     try:
-        return with_username(
-            jobs_visible_to(user, cluster, scope="accounts").filter(job_db_inx=job_db_inx), cluster
-        ).first()
+        job = api_columns(jobs_visible_to(user, cluster, scope="accounts").filter(job_db_inx=job_db_inx)).first()
+        return None if job is None else with_username([job], cluster)[0]
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc

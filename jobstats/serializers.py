@@ -189,7 +189,7 @@ class EpochTimeField(serializers.DateTimeField):
 class JobRecordSerializer(serializers.Serializer):
     """One job record (TT's row keys, plus job_db_inx, display_id, partition and state)."""
 
-    # Reads job model instances annotated with ``username`` (jobstats.queries.with_username).
+    # Reads job model instances given their ``username`` (jobstats.queries.with_username).
 
     job_db_inx = serializers.IntegerField(help_text=_("The record's key (a job id can have several records)."))
     id_job = serializers.IntegerField()

@@ -12,6 +12,7 @@ same (slurm) database, never a Python loop, so listings cost the same for 1 or 1
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from typing import Literal, Protocol
 
 from django.core.cache import cache
@@ -114,8 +115,39 @@ _UIDS: dict[str, tuple[int, float]] = {}
 
 
 def forget_uids() -> None:
-    """Empty the process's memo of uid_of() (tests, whose databases give a name another uid)."""
+    """Empty the process's memos of uid_of() and assoc_users() (tests, whose databases reuse names and ids)."""
     _UIDS.clear()
+    _ASSOC_USERS.clear()
+
+
+# assoc_users()'s answers: slurmdbd never renames an association row (a removed one is flagged
+# deleted, or dropped when it has no job), so an id's user is kept for an hour in the process.
+ASSOC_MEMO_SECONDS = 3600
+ASSOC_MEMO_SIZE = 100_000
+_ASSOC_USERS: dict[tuple[str, int], tuple[str, float]] = {}
+
+
+def assoc_users(ids: Iterable[int], cluster: str | None = None) -> dict[int, str]:
+    """The user name of each association id (an account's row, or an id not in the table: ""), as
+    ``assoc_table.user``; the ids not seen in the last hour in one query."""
+    cluster = _cluster(cluster)
+    now = time.monotonic()
+    found: dict[int, str] = {}
+    missing = []
+    for id_assoc in set(ids):
+        memo = _ASSOC_USERS.get((cluster, id_assoc))
+        if memo is not None and memo[1] > now:
+            found[id_assoc] = memo[0]
+        else:
+            missing.append(id_assoc)
+    if missing:
+        rows = cluster_models(cluster).assoc.objects.filter(id_assoc__in=missing).values_list("id_assoc", "user")
+        if len(_ASSOC_USERS) + len(missing) > ASSOC_MEMO_SIZE:
+            _ASSOC_USERS.clear()
+        for id_assoc, user in rows:
+            found[id_assoc] = user or ""
+            _ASSOC_USERS[(cluster, id_assoc)] = (found[id_assoc], now + ASSOC_MEMO_SECONDS)
+    return found
 
 
 def jobs_of_user_by_uid(username: str, cluster: str | None = None) -> SlurmQuerySet[Job]:

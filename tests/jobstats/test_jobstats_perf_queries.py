@@ -100,10 +100,12 @@ def test_api_queries_stay_bounded(client, personas, count, django_assert_max_num
     for _ in range(count):
         personas.slurm.job("owner", "def-owner")
     client.force_login(personas.owner)
-    # Cold: uid, the count, the page (its pending rows, then the others); a deep page counts the
-    # pending jobs and adds the index-only count and keys.
-    with django_assert_max_num_queries(4, using="slurm"):
-        page(client, start=0, length=10)
+    # Cold: uid, the count, the page (its pending rows, then the others: one UNION on MariaDB), its
+    # associations' users; a deep page counts the pending jobs and adds the index-only count and keys.
+    with django_assert_max_num_queries(5, using="slurm"):
+        first = page(client, start=0, length=10)
+    with django_assert_max_num_queries(2, using="slurm"):  # warm: the page alone
+        assert page(client, start=0, length=10) == first
     with django_assert_max_num_queries(5, using="slurm"):
         page(client, start=20, length=10)
     with django_assert_max_num_queries(5, using="slurm"):
@@ -411,3 +413,18 @@ def test_a_first_page_read_as_one_union_equals_the_two_reads(many, monkeypatch, 
     one = services.pending_first_page(jobs, 0, limit, read, read_parts=read_parts)
     assert asked == [["pending", "started"]]
     assert [job.job_db_inx for job in one] == [job.job_db_inx for job in two] and len(one) == limit
+
+
+def test_assoc_users_name_each_association_once_per_process(personas, django_assert_num_queries):
+    """The API's usernames: each association's user (an account's row: ""), read once, then from the memo."""
+    from slurm.visibility import assoc_users
+
+    assoc = personas.slurm.models.assoc.objects
+    owner = assoc.filter(user="owner").values_list("id_assoc", flat=True).first()
+    account = assoc.filter(user="").values_list("id_assoc", flat=True).first()
+    with django_assert_num_queries(1, using="slurm"):
+        assert assoc_users([owner, account, 987654], "testcluster") == {owner: "owner", account: ""}
+    with django_assert_num_queries(0, using="slurm"):
+        assert assoc_users([owner, account], "testcluster") == {owner: "owner", account: ""}
+    with django_assert_num_queries(1, using="slurm"):  # an id not in the table is not kept: asked again
+        assert assoc_users([owner, 987654], "testcluster") == {owner: "owner"}
