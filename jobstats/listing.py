@@ -12,10 +12,11 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db import DatabaseError
+from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
-from jobstats.services import LIST_COLUMNS, PendingFirst, Recent, count_key
+from jobstats.services import LIST_COLUMNS, PendingFirst, Recent, count_key, read_statement
 from slurm import exporter
 from slurm.decoders import TresCatalog, job_memory_mb, parse_tres
 from slurm.models import Tres
@@ -94,6 +95,27 @@ class CurrentUse:
 
 
 MAX_RUNNING_READ = 10_000
+# The user's running jobs and pending ones (state PENDING, not started): rows of time_end = 0, a
+# range of the job table's (id_user, time_end, ...) index.
+OPEN = Q(time_end=0) & (Q(time_start__gt=0) | Q(time_start=0, state=0))
+OPEN_COLUMNS = ("time_start", "tres_alloc", "cpus_req", "mem_req", "nodes_alloc")
+
+
+def running_and_pending(username: str, cluster: str) -> tuple[list[Any], int]:
+    """The user's running jobs (at most MAX_RUNNING_READ records) and the number of pending ones.
+
+    One read of the open rows, its SQL compiled once per user; a user with more open rows than
+    MAX_RUNNING_READ gets the running ones and the pending count as two bounded queries instead.
+    """
+    limit = MAX_RUNNING_READ + 1
+    key = ("current-use", cluster, username, uid_of(username, cluster), limit)  # what the SQL depends on
+    rows = read_statement(key, lambda: jobs_of_user_by_uid(username, cluster).filter(OPEN).only(*OPEN_COLUMNS)[:limit])
+    if len(rows) < limit:
+        running = [job for job in rows if job.time_start]
+        return running, len(rows) - len(running)
+    jobs = jobs_of_user_by_uid(username, cluster)
+    running = list(jobs.filter(time_start__gt=0, time_end=0).only(*OPEN_COLUMNS)[:MAX_RUNNING_READ])
+    return running, jobs.filter(time_start=0, time_end=0, state=0).count()
 
 
 def current_use(
@@ -110,24 +132,16 @@ def current_use(
     ``asked``: Prometheus's answer, asked early with last_hour_asked().
     """
     try:
-        jobs = jobs_of_user_by_uid(
-            username, cluster
-        )  # time_end=0 on (id_user, time_end, ...): the running and pending rows only
         catalog = Tres.catalog() if catalog is None else catalog
-        running = list(
-            jobs.filter(time_start__gt=0, time_end=0).values_list("tres_alloc", "cpus_req", "mem_req", "nodes_alloc")[
-                :MAX_RUNNING_READ
-            ]
-        )
-        pending = jobs.filter(time_start=0, time_end=0, state=0).count()
+        running, pending = running_and_pending(username, cluster)
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
     cores = memory_mb = gpus = 0
-    for tres_text, cpus_req, mem_req, nodes in running:
-        tres = parse_tres(tres_text)
-        job_cores = tres.get(catalog.cpu or 1, 0) or int(cpus_req or 0)
+    for job in running:
+        tres = parse_tres(job.tres_alloc)
+        job_cores = tres.get(catalog.cpu or 1, 0) or int(job.cpus_req or 0)
         cores += job_cores
-        memory_mb += job_memory_mb(mem_req, cpus=job_cores, nodes=nodes or 1, tres_alloc=tres) or 0
+        memory_mb += job_memory_mb(job.mem_req, cpus=job_cores, nodes=job.nodes_alloc or 1, tres_alloc=tres) or 0
         gpus += catalog.gpu_count(tres)
     used: dict[str, float | None] = {"cores": None, "mem": None, "gpus": None}
     reasons = {key: "" for key in used}

@@ -12,7 +12,8 @@ from django.db import connections
 from django.test import Client
 from django.urls import reverse
 
-from jobstats import jobusage
+from jobstats import jobusage, listing
+from slurm.decoders import JobState
 from userportal.prometheus import MetricsSession
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
@@ -126,6 +127,28 @@ def test_user_page_asks_prometheus_while_it_reads_the_slurm_database(owner, jobs
         html = page(owner, user_url())
     assert overlapped == [True]
     assert "10.4" in html  # the figures of the answer asked in the thread
+
+
+def test_current_use_reads_the_running_and_pending_jobs_at_once(
+    personas, settings, monkeypatch, django_assert_num_queries
+):
+    """One query of the open rows; the same figures as the two bounded queries a very long queue gets."""
+    settings.JOBSTATS_METRICS = ["node"]  # the Slurm figures only
+    s = personas.slurm
+    s.job("owner", "def-owner", state=JobState.RUNNING, cpus_req=2)
+    s.job("owner", "def-owner", state=JobState.RUNNING, cpus_req=3, gpus=1)
+    s.job("owner", "def-owner", state=JobState.RUNNING, time_start=0)  # eligible, not started: not running
+    s.job("owner", "def-owner", state=JobState.PENDING)
+    s.job("owner", "def-owner", state=JobState.PENDING)
+    s.job("owner", "def-owner", state=JobState.PENDING | 0x8000, time_start=0, time_end=0)  # not state 0: not counted
+    s.job("owner", "def-owner")  # finished
+    listing.current_use("owner", s.cluster, MetricsSession())  # the uid and the TRES, read once
+    with django_assert_num_queries(1, using="slurm"):
+        use = listing.current_use("owner", s.cluster, MetricsSession())
+    assert (use.running, use.pending, use.cores.allocated, use.gpus.allocated) == (2, 2, 5, 1)
+    monkeypatch.setattr(listing, "MAX_RUNNING_READ", 3)  # 4 open rows: the long queue's two queries
+    with django_assert_num_queries(3, using="slurm"):
+        assert listing.current_use("owner", s.cluster, MetricsSession()) == use
 
 
 def test_user_page_sums_the_running_allocation(owner, jobs):
@@ -310,5 +333,5 @@ def test_user_page_query_count_does_not_grow(owner, personas, count, django_asse
     for _ in range(count):
         personas.slurm.job("owner", "def-owner", state=1)
         personas.slurm.job("owner", "def-owner")
-    with django_assert_max_num_queries(4), django_assert_max_num_queries(9, using="slurm"):
+    with django_assert_max_num_queries(4), django_assert_max_num_queries(7, using="slurm"):
         page(owner, user_url())

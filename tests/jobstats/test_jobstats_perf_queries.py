@@ -116,11 +116,11 @@ def test_user_page_queries_stay_bounded_warm(client, many, django_assert_max_num
     client.force_login(many.owner)
     url = reverse("jobstats:user", kwargs={"username": "owner"})
     assert client.get(url).status_code == 200
-    with django_assert_max_num_queries(7, using="slurm"):
+    with django_assert_max_num_queries(3, using="slurm"):
         response = client.get(url)
     assert response.status_code == 200
     cache.clear()
-    with django_assert_max_num_queries(9, using="slurm"):
+    with django_assert_max_num_queries(4, using="slurm"):
         assert client.get(url).status_code == 200
 
 
