@@ -119,3 +119,23 @@ def test_wsgi_start_up_prints_one_line_and_exits_2(tmp_path):
 )  # fmt: skip
 def test_one_line_of_an_error(exc, line):
     assert startup.one_line(exc) == line
+
+
+def test_the_wsgi_application_starts_with_its_views_imported_and_its_heap_frozen(tmp_path):
+    """A server's process starts with the URL conf and views loaded and its start-up objects out of the
+    collector's sight (gc.freeze: no full collection walks them during a request)."""
+    code = (
+        "import gc, sys; import userportal.wsgi; "
+        "print(gc.get_freeze_count() > 10000, 'jobstats.views' in sys.modules, 'jobstats.api' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=_production_env(tmp_path, SECRET_KEY="x" * 50, PORTAL_DEBUG="true"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "True", "True"]

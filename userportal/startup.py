@@ -11,6 +11,7 @@ CORE_SETTINGS that every command reads).
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import sys
@@ -186,13 +187,30 @@ def _raised_in_settings(exc: BaseException) -> bool:
     return any(Path(frame.filename).resolve() in _SETTINGS_FILES for frame in traceback.extract_tb(exc.__traceback__))
 
 
+def settle_heap() -> None:
+    """Import the views now and move every object made so far out of the garbage collector's sight.
+
+    What Django builds at start (settings, apps, URL patterns, views, models) lives as long as
+    the process; left to the collector, each full collection walks all of it: 100-140 ms on a
+    jobs page, about one request in 250 (the slowest requests measured). gc.freeze() is the
+    standard library's answer for a server's long-lived start-up objects.
+    """
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018  # imports every app's urls and views
+    gc.collect()
+    gc.freeze()
+
+
 def wsgi_application() -> object:
     """The WSGI application; a bad setting prints its one line (the server's error log) and exits 2."""
     from django.core.wsgi import get_wsgi_application
 
     try:
         load_settings()
-        return get_wsgi_application()
+        application = get_wsgi_application()
+        settle_heap()
+        return application
     except Exception as exc:
         if not isinstance(exc, ImproperlyConfigured) and not _raised_in_settings(exc):
             raise
