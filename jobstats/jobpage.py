@@ -25,7 +25,7 @@ from jobstats.domain.submitline import (
     parse_submit_line,
 )
 from jobstats.graphs.job import job_graphs_for
-from jobstats.jobusage import job_usage
+from jobstats.jobusage import UsageAsked, job_usage, usage_asked
 from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_now, job_summary
 from slurm.decoders import (
     StateInfo,
@@ -308,6 +308,14 @@ def job_page(
     """Everything the job page shows about the most recent of ``records`` (same id_job, newest first)."""
     current = epoch_now(now)
     job = records[0]
+    with usage_asked(session, job, now=current) as asked:  # Prometheus answers while Slurm is read
+        return _job_page(username, cluster, records, session, current, asked)
+
+
+def _job_page(
+    username: str, cluster: str, records: list[Any], session: MetricsSession, current: int, asked: UsageAsked | None
+) -> JobPage:
+    job = records[0]
     try:
         catalog = Tres.catalog()
         qos_row = _qos_row(job.id_qos)
@@ -334,7 +342,7 @@ def job_page(
     requested = resources_of(parse_tres(job.tres_req), catalog, job)
     allocated = resources_of(parse_tres(job.tres_alloc), catalog, job) if job.tres_alloc else None
     resources = allocated or requested
-    usage, metrics_notice = job_usage(session, job, all_steps, now=current)
+    usage, metrics_notice = job_usage(session, job, all_steps, now=current, asked=asked)
     prices = Prices.from_settings()
     efficiency = None
     if usage is not None:

@@ -211,6 +211,30 @@ def test_job_page_with_prometheus_measures_and_offers_graphs(owner, jobs, promet
     assert "<figcaption" in html
 
 
+def test_job_page_asks_prometheus_while_it_reads_the_slurm_database(owner, jobs, prometheus, monkeypatch):
+    """The job page waits for the exporter's figures and for the Slurm database at once, not one after the other."""
+    asking, read_while_asking = threading.Event(), threading.Event()
+    overlapped = []
+    query = MetricsSession.query
+
+    def slow_query(session, expr, *, at=None):
+        if "vector(1)" not in expr:
+            asking.set()
+            overlapped.append(read_while_asking.wait(timeout=2))
+        return query(session, expr, at=at)
+
+    def slurm_read(execute, sql, params, many, context):
+        if asking.wait(timeout=2):
+            read_while_asking.set()
+        return execute(sql, params, many, context)
+
+    monkeypatch.setattr(MetricsSession, "query", slow_query)
+    with connections["slurm"].execute_wrapper(slurm_read):
+        html = page(owner, job_url(jobs.running.id_job))
+    assert overlapped[:1] == [True]
+    assert "measured on the nodes" in html  # the figures of the answer asked in the thread
+
+
 def test_a_job_with_nulls_renders(owner, personas):
     job = personas.slurm.job(
         "owner", "def-owner", submit_line=None, work_dir="", nodelist="None assigned", tres_req="", tres_alloc=""
