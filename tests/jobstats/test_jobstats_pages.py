@@ -106,15 +106,16 @@ def test_user_page_says_so_as_soon_as_prometheus_stops_answering(owner, jobs, pr
     assert "Prometheus is not answering" in page(owner, user_url())
 
 
-def test_user_page_asks_prometheus_while_it_reads_the_slurm_database(owner, jobs, prometheus, monkeypatch):
-    """The page waits for Prometheus and for the Slurm database at once, not one after the other."""
+def page_while_prometheus_is_asked(client, url, monkeypatch) -> tuple[str, list[bool]]:
+    """The page, and for each of its Prometheus queries (but "vector(1)") whether the Slurm DB was read meanwhile."""
     asking, read_while_asking = threading.Event(), threading.Event()
-    overlapped = []
+    overlapped: list[bool] = []
     query = MetricsSession.query
 
     def slow_query(session, expr, *, at=None):
-        asking.set()
-        overlapped.append(read_while_asking.wait(timeout=2))
+        if "vector(1)" not in expr:
+            asking.set()
+            overlapped.append(read_while_asking.wait(timeout=2))
         return query(session, expr, at=at)
 
     def slurm_read(execute, sql, params, many, context):
@@ -124,7 +125,12 @@ def test_user_page_asks_prometheus_while_it_reads_the_slurm_database(owner, jobs
 
     monkeypatch.setattr(MetricsSession, "query", slow_query)
     with connections["slurm"].execute_wrapper(slurm_read):
-        html = page(owner, user_url())
+        return page(client, url), overlapped
+
+
+def test_user_page_asks_prometheus_while_it_reads_the_slurm_database(owner, jobs, prometheus, monkeypatch):
+    """The page waits for Prometheus and for the Slurm database at once, not one after the other."""
+    html, overlapped = page_while_prometheus_is_asked(owner, user_url(), monkeypatch)
     assert overlapped == [True]
     assert "10.4" in html  # the figures of the answer asked in the thread
 
@@ -213,24 +219,7 @@ def test_job_page_with_prometheus_measures_and_offers_graphs(owner, jobs, promet
 
 def test_job_page_asks_prometheus_while_it_reads_the_slurm_database(owner, jobs, prometheus, monkeypatch):
     """The job page waits for the exporter's figures and for the Slurm database at once, not one after the other."""
-    asking, read_while_asking = threading.Event(), threading.Event()
-    overlapped = []
-    query = MetricsSession.query
-
-    def slow_query(session, expr, *, at=None):
-        if "vector(1)" not in expr:
-            asking.set()
-            overlapped.append(read_while_asking.wait(timeout=2))
-        return query(session, expr, at=at)
-
-    def slurm_read(execute, sql, params, many, context):
-        if asking.wait(timeout=2):
-            read_while_asking.set()
-        return execute(sql, params, many, context)
-
-    monkeypatch.setattr(MetricsSession, "query", slow_query)
-    with connections["slurm"].execute_wrapper(slurm_read):
-        html = page(owner, job_url(jobs.running.id_job))
+    html, overlapped = page_while_prometheus_is_asked(owner, job_url(jobs.running.id_job), monkeypatch)
     assert overlapped[:1] == [True]
     assert "measured on the nodes" in html  # the figures of the answer asked in the thread
 
