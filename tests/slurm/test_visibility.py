@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
+from django.db.models.sql.compiler import SQLCompiler
 from slurm_factories import SlurmFixtures
 
 from slurm.models import Job
@@ -100,6 +102,14 @@ def test_association_helpers(tree: dict[str, Any]) -> None:
     assert is_account_member("bob", "physics")
     assert not is_account_member("bob", "biology")
     assert not is_account_member("carol", "physics")
+
+
+def test_accounts_are_read_live_with_the_statement_compiled_once(tree: dict[str, Any], slurm: SlurmFixtures) -> None:
+    assert accounts_of("bob") == ["chem", "physics"]
+    slurm.account("maths")
+    slurm.user("bob", ["maths"])
+    with mock.patch.object(SQLCompiler, "as_sql", side_effect=AssertionError("compiled again")):
+        assert accounts_of("bob") == ["chem", "maths", "physics"]  # the new membership, at once
 
 
 def test_jobs_of_user_and_account(tree: dict[str, Any]) -> None:
