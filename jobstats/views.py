@@ -6,11 +6,15 @@ endpoints answer a JSON error instead (PrometheusUnavailable becomes a 503 in th
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
 from jobstats import energy, jobpage, jobusage, listing, services
@@ -36,6 +40,14 @@ WINDOWS = (
     (30 * 86400, "30 d"),
     (90 * 86400, "90 d"),
 )
+# The user page's constant <option>s, made once instead of by a template loop on every view.
+WINDOW_OPTIONS = format_html_join("", '<option value="{}">{}</option>', WINDOWS)
+
+
+@functools.cache
+def _state_options(language: str) -> SafeString:
+    """The state filter's <option>s in ``language``, the active one (the labels are translated)."""
+    return format_html_join("", '<option value="{}">{}</option>', STATE_FILTER_CHOICES)
 
 
 def json_error(status: int, message: str, **extra: Any) -> JsonResponse:
@@ -53,8 +65,8 @@ def user(request: HttpRequest, username: str) -> HttpResponse:
         "owner": username,
         "unavailable": None,
         "use": None,
-        "windows": WINDOWS,
-        "states": STATE_FILTER_CHOICES,
+        "window_options": WINDOW_OPTIONS,
+        "state_options": _state_options(get_language()),
         "api_url": reverse("jobstats:api-jobs"),
         "graphs": [
             {"spec": spec, "url": reverse("jobstats:user_graph", kwargs={"username": username, "name": spec.name})}

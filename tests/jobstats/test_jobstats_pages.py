@@ -162,6 +162,14 @@ def test_user_page_sums_the_running_allocation(owner, jobs):
     assert "used of 2 allocated" in html  # the running job's 2 cores
 
 
+def test_user_page_filters_are_in_the_readers_language(owner, jobs, prometheus):
+    """The state options are made once per language: each reader gets their own."""
+    for language, pending in (("en", "Pending"), ("fr", "En attente"), ("en", "Pending")):
+        html = owner.get(user_url(), HTTP_ACCEPT_LANGUAGE=language).content.decode()
+        assert f'<option value="PENDING">{pending}</option><option value="RUNNING">' in html
+    assert '<option value="86400">1 d</option>' in html
+
+
 def test_staff_can_open_any_users_page(client, personas, jobs):
     client.force_login(personas.staff)
     html = page(client, user_url())
