@@ -8,8 +8,9 @@ functions: the token (userportal.tokens.ApiTokenAuthentication), the access rule
 (userportal.access.allowed), the upload permission (jobscripts.may_upload), the body limit, the
 cluster (upload_cluster), the script's cleaning and size, store_script and its duplicate answer.
 
-It runs as the route's token POST (userportal.token_posts, registered by JobstatsConfig), before
-the sign-in middleware. Everything else goes to JobScriptList, the route's view, whose answer is
+It runs as the route's token POST (userportal.token_posts, registered by JobstatsConfig), right
+after the request log and the metrics, with the headers of the middleware it skips added by their
+own code. Everything else goes to JobScriptList, the route's view, whose answer is
 the one it always gave: no token or a session, a refused token or user (401, 403), a body that is
 not a plain valid upload (400 with the field errors, 415), an HTML client (the browsable API), and
 every other method.

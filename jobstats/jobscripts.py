@@ -18,6 +18,7 @@ Array tasks have no script of their own in slurmctld's spool: they fall back to 
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -227,14 +228,16 @@ def store_script(
     return row
 
 
-def _write(row: JobScript, statement: Any) -> Any:
-    """Run `statement` (a write of `row`): DuplicateScript when a concurrent upload of the same
-    submission won the race. A savepoint only inside a transaction (where a failed statement must
-    not break it); in autocommit the statement is its own transaction."""
-    alias = router.db_for_write(JobScript)
+def _write(row: JobScript, statement: Any, connection: Any = None) -> Any:
+    """Run `statement` (a write of `row`, on `connection`: JobScript's by default): DuplicateScript
+    when a concurrent upload of the same submission won the race. A savepoint only inside a
+    transaction (where a failed statement must not break it); in autocommit the statement is its
+    own transaction."""
+    if connection is None:
+        connection = connections[router.db_for_write(JobScript)]
     try:
-        if transaction.get_connection(alias).in_atomic_block:
-            with transaction.atomic(using=alias):
+        if connection.in_atomic_block:
+            with transaction.atomic(using=connection.alias):
                 return statement()
         return statement()
     except IntegrityError as exc:
@@ -246,6 +249,11 @@ INSERT_COLUMNS = ("cluster", "id_job", "time_submit", "received_at", "submit_scr
 
 
 _INSERT_FIRST_SQL: dict[str, str] = {}
+
+
+@functools.cache
+def _insert_fields() -> list[Field[Any, Any]]:
+    return _fields(JobScript, INSERT_COLUMNS)
 
 
 def _insert_first_sql(connection: Any, fields: list[Field[Any, Any]]) -> str:
@@ -274,7 +282,7 @@ def _insert_first(row: JobScript) -> bool:
     """
     alias = router.db_for_write(JobScript)
     connection = connections[alias]
-    fields = _fields(JobScript, INSERT_COLUMNS)
+    fields = _insert_fields()
     sql = _INSERT_FIRST_SQL.get(alias) or _INSERT_FIRST_SQL.setdefault(alias, _insert_first_sql(connection, fields))
     returning = connection.vendor == "postgresql"
     params = [field.get_db_prep_save(getattr(row, field.attname), connection) for field in fields]
@@ -288,7 +296,7 @@ def _insert_first(row: JobScript) -> bool:
                 return found[0] if found else None
             return cursor.lastrowid if cursor.rowcount == 1 else None
 
-    pk = _write(row, insert)
+    pk = _write(row, insert, connection)
     if pk is None:
         return False
     row.pk = pk

@@ -2,7 +2,7 @@
 
 Rule.SERVICE lets service accounts and staff through; the views also require the Django
 permission to view or delete job scripts for anything but an upload (jobstats.api_jobscripts).
-A token's upload is answered before the sign-in middleware by jobstats.api_jobscripts_upload
+A token's upload is answered after the request log and the metrics by jobstats.api_jobscripts_upload
 (the uploader's hot path, registered with userportal.token_posts in JobstatsConfig.ready()).
 """
 

@@ -150,8 +150,9 @@ def is_service_account(user: Any) -> bool:
     """In the service-accounts group: read from the groups prefetched with an API token (no query), else one query."""
     if not user.is_authenticated:
         return False
-    if "groups" in getattr(user, "_prefetched_objects_cache", {}):
-        return any(group.name == SERVICE_GROUP for group in user.groups.all())
+    groups = getattr(user, "_prefetched_objects_cache", {}).get("groups")
+    if groups is not None:  # what user.groups.all() returns, without building the related manager
+        return any(group.name == SERVICE_GROUP for group in groups)
     return bool(user.groups.filter(name=SERVICE_GROUP).exists())
 
 

@@ -10,12 +10,14 @@ proxy saw; what a client wrote before it is ignored. DRF's throttles apply the s
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Any
 
 from django.conf import settings
 
 
+@functools.lru_cache(maxsize=1024)  # parsed once per address: a request's log line, throttles and audit ask
 def _address(value: str) -> str | None:
     try:
         return str(ipaddress.ip_address(value.strip()))

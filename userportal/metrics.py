@@ -23,9 +23,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
+import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
 from typing import Any
 
 from django.conf import settings
@@ -48,19 +48,21 @@ STORED = (REQUESTS, DURATION, DB_QUERIES, CACHE, TASKS)
 
 # --- counting ------------------------------------------------------------------------------------
 class MetricsMiddleware:
-    """Times each request, counts its queries, and adds both to the store once it is answered
-    (within PORTAL_METRICS_FLUSH_SECONDS: metrics_store.flush_soon)."""
+    """Times each request, counts its queries (count_query, on every connection) and adds both to
+    the store once it is answered (within PORTAL_METRICS_FLUSH_SECONDS: metrics_store.flush_soon)."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         queries: dict[str, int] = {}
+        outer = getattr(_counting, "queries", None)
+        _counting.queries = queries
         started = time.perf_counter()
-        with ExitStack() as stack:
-            for connection in connections.all():
-                stack.enter_context(connection.execute_wrapper(_QueryCounter(connection.alias, queries)))
+        try:
             response = self.get_response(request)
+        finally:
+            _counting.queries = outer
         elapsed = time.perf_counter() - started
         match = getattr(request, "resolver_match", None)
         view = (match.view_name or match.route or "other") if match is not None else "unmatched"
@@ -72,14 +74,26 @@ class MetricsMiddleware:
         return response
 
 
-class _QueryCounter:
-    def __init__(self, alias: str, counts: dict[str, int]) -> None:
-        self.alias = alias
-        self.counts = counts
+# The counts of the request this thread is answering (MetricsMiddleware), by database alias.
+_counting = threading.local()
 
-    def __call__(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
-        self.counts[self.alias] = self.counts.get(self.alias, 0) + 1
-        return execute(sql, params, many, context)
+
+def count_query(execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: Any) -> Any:
+    """An execute wrapper on every connection (count_queries_of): a query counts for the request
+    this thread is answering, if any. Installed once per connection instead of around each
+    request (connections.all() and a wrapper per connection cost more than the upload's checks)."""
+    queries = getattr(_counting, "queries", None)
+    if queries is not None:
+        alias = context["connection"].alias
+        queries[alias] = queries.get(alias, 0) + 1
+    return execute(sql, params, many, context)
+
+
+def count_queries_of(sender: Any, connection: Any, **kwargs: Any) -> None:
+    """connection_created: count_query first among the connection's wrappers (once: the list
+    outlives reconnections; first, so a ``with execute_wrapper()`` around the connect pops its own)."""
+    if count_query not in connection.execute_wrappers:
+        connection.execute_wrappers.insert(0, count_query)
 
 
 def count_cache(cache: str, hits: int, misses: int) -> None:
@@ -96,9 +110,13 @@ def task_finished(task: str, outcome: str) -> None:
 
 
 def connect_signals() -> None:
-    """Count every Celery task's outcome (UserportalConfig.ready())."""
+    """Count every request's queries and every Celery task's outcome (UserportalConfig.ready())."""
     from celery.signals import task_postrun
+    from django.db.backends.signals import connection_created
 
+    connection_created.connect(count_queries_of, weak=False, dispatch_uid="userportal.metrics.queries")
+    for connection in connections.all(initialized_only=True):  # any set up before this (none in a server)
+        count_queries_of(None, connection)
     task_postrun.connect(_postrun, weak=False, dispatch_uid="userportal.metrics.postrun")
 
 

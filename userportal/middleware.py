@@ -65,7 +65,10 @@ class ContentSecurityPolicyMiddleware:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response: HttpResponse = self.get_response(request)
+        return self.process_response(request, self.get_response(request))
+
+    @staticmethod
+    def process_response(request: HttpRequest, response: HttpResponse) -> HttpResponse:
         if settings.PORTAL_CSP and "Content-Security-Policy" not in response:
             response["Content-Security-Policy"] = settings.PORTAL_CSP
         return response

@@ -103,6 +103,9 @@ if DEBUG:
 MIDDLEWARE = [
     "userportal.middleware.RequestLogMiddleware",  # first: it times everything below it
     "userportal.metrics.MetricsMiddleware",  # times and counts each request (/metrics)
+    # Registered token POSTs (the job-script uploads) answered here, with what the middleware
+    # down to CommonMiddleware add (userportal/token_posts.py: MIRRORED, in this order).
+    "userportal.token_posts.TokenPostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "userportal.middleware.ContentSecurityPolicyMiddleware",
@@ -110,8 +113,6 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
-    # Registered token POSTs (the job-script uploads) answered here, before the sign-in middleware.
-    "userportal.token_posts.TokenPostMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "userportal.auth.remote_user.DevelopmentRemoteUserMiddleware",

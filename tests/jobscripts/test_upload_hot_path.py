@@ -1,4 +1,4 @@
-"""A token's upload is answered before the sign-in middleware and without DRF (jobstats.api_jobscripts_upload,
+"""A token's upload is answered before most of the middleware and without DRF (jobstats.api_jobscripts_upload,
 userportal.token_posts), the same way.
 
 One INSERT on the portal's database and one Slurm query per new upload, the same body and headers
