@@ -6,6 +6,7 @@ The real Prometheus is exercised by the integration tests against the stack.
 from __future__ import annotations
 
 import json
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -23,13 +24,14 @@ class FakePrometheus(BaseHTTPRequestHandler):
 
     def do_GET(self):
         FakePrometheus.seen.append(self.path)
+        path = re.sub(r"^http://[^/]+", "", self.path)  # as a proxy: the absolute URL
         if self.mode == "error":
             self._send(400, {"status": "error", "errorType": "bad_data", "error": "parse error"})
         elif self.mode == "garbage":
             self.send_response(200)
             self.end_headers()
             self.wfile.write(b"<html>not json</html>")
-        elif self.path.startswith("/api/v1/query_range"):
+        elif path.startswith("/api/v1/query_range"):
             self._send(
                 200,
                 {
@@ -40,7 +42,7 @@ class FakePrometheus(BaseHTTPRequestHandler):
                     },
                 },
             )
-        elif self.path.startswith("/api/v1/query"):
+        elif path.startswith("/api/v1/query"):
             self._send(
                 200,
                 {
@@ -51,7 +53,7 @@ class FakePrometheus(BaseHTTPRequestHandler):
                     },
                 },
             )
-        elif self.path == "/-/ready":
+        elif path == "/-/ready":
             self._send(200, {})
 
     def _send(self, status, body):
@@ -148,3 +150,16 @@ def test_a_session_stops_at_its_first_failure_but_a_bad_query_is_not_an_outage()
     assert bad.calls == 1
     assert not PROMETHEUS_DOWN.recent()
     assert MetricsSession(CountingClient()).query("up") == []
+
+
+def test_the_environments_proxy_is_used_unless_no_proxy_names_the_server(fake_prometheus, monkeypatch):
+    """As requests did: HTTP_PROXY carries the queries (the absolute URL in the request line), NO_PROXY bypasses it."""
+    monkeypatch.setenv("HTTP_PROXY", fake_prometheus)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    samples = PrometheusClient("http://prometheus.invalid:9090", timeout=0.5).query("up")
+    assert samples[0].value == 3.25
+    assert FakePrometheus.seen[-1].startswith("http://prometheus.invalid:9090/api/v1/query?query=up")
+    monkeypatch.setenv("NO_PROXY", "prometheus.invalid")
+    with pytest.raises(PrometheusUnavailable):
+        PrometheusClient("http://prometheus.invalid:9090", timeout=0.5).query("up")
