@@ -51,7 +51,7 @@ class MetricsMiddleware:
     """Times each request, counts its queries (count_query, on every connection) and adds both to
     the store once it is answered (within PORTAL_METRICS_FLUSH_SECONDS: metrics_store.flush_soon)."""
 
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -63,6 +63,8 @@ class MetricsMiddleware:
             response = self.get_response(request)
         finally:
             _counting.queries = outer
+        if response is None:  # declined by a lean path (userportal.token_posts): the whole cycle counts it
+            return None  # type: ignore[return-value]
         elapsed = time.perf_counter() - started
         match = getattr(request, "resolver_match", None)
         view = (match.view_name or match.route or "other") if match is not None else "unmatched"

@@ -37,6 +37,8 @@ class RequestLogMiddleware:
             return response
         start = time.perf_counter()
         response = self.get_response(request)
+        if response is None:  # declined by a lean path (userportal.token_posts): the whole cycle logs it
+            return response
         elapsed_ms = (time.perf_counter() - start) * 1000.0
         request_logger.info(
             "%s %s %d %.1fms user=%s ip=%s",

@@ -204,11 +204,14 @@ def settle_heap() -> None:
 
 def wsgi_application() -> object:
     """The WSGI application; a bad setting prints its one line (the server's error log) and exits 2."""
-    from django.core.wsgi import get_wsgi_application
+    import django
 
     try:
         load_settings()
-        application = get_wsgi_application()
+        django.setup(set_prefix=False)  # as django.core.wsgi.get_wsgi_application, with the token POSTs' handler
+        from userportal.token_posts import TokenPostHandler
+
+        application = TokenPostHandler()
         settle_heap()
         return application
     except Exception as exc:

@@ -8,17 +8,20 @@ the route's DRF view and every middleware answer (the whole stack).
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
 from django.conf import settings
-from django.db import connections
+from django.core import signals
+from django.db import close_old_connections, connections
 from django.test.utils import CaptureQueriesContext
+from rest_framework.test import APIRequestFactory
 
 from jobstats import jobscripts
 from jobstats.api_jobscripts import JobScriptList
 from jobstats.models import JobScript
-from userportal import metrics, metrics_store
+from userportal import metrics, metrics_store, token_posts
 from userportal.token_posts import FIRST_SKIPPED, MIRRORED, NOTHING_TO_DO, TokenPostMiddleware
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
@@ -180,3 +183,115 @@ def test_a_warm_upload_is_two_statements_counted_in_the_metrics(service_account,
     counted = metrics_store.read((metrics.DB_QUERIES,))[metrics.DB_QUERIES]
     assert counted == {("jobstats:jobscript-list", "default"): 3.0, ("jobstats:jobscript-list", "slurm"): 1.0}
     metrics_store.reset()
+
+
+# --- the WSGI entry point (userportal.wsgi: TokenPostHandler, before Django's request cycle) ---------
+@pytest.fixture
+def wsgi(service_account, monkeypatch):
+    """wsgi(body, authorization=..., **extra): (status, headers, body) from userportal.wsgi's handler."""
+    # As Django's test client does: the connections are not closed around a request (the test's transaction).
+    monkeypatch.setattr(token_posts, "close_old_connections", lambda: None)
+    signals.request_started.disconnect(close_old_connections)
+    signals.request_finished.disconnect(close_old_connections)
+    handler = token_posts.TokenPostHandler()
+
+    def post(body, *, authorization: str = "", **extra):
+        key = authorization or f"Token {service_account.key}"
+        environ = APIRequestFactory().post(LIST, body, format="json", HTTP_AUTHORIZATION=key, **extra).environ
+        seen: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            seen.update(status=int(status.split()[0]), headers=sorted(headers))
+
+        chunks = handler(environ, start_response)
+        content = b"".join(chunks)
+        getattr(chunks, "close", lambda: None)()
+        return seen["status"], seen["headers"], content
+
+    yield post
+    signals.request_started.connect(close_old_connections)
+    signals.request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def whole(service_account, monkeypatch):
+    """whole(body, authorization=..., **extra): the whole stack's answer (the test client, no lean path)."""
+
+    def post(body, *, authorization: str = "", **extra):
+        client = service_account.client()
+        if authorization:
+            client.credentials(HTTP_AUTHORIZATION=authorization)
+        with monkeypatch.context() as off:
+            off.setattr(TokenPostMiddleware, "answer", lambda self, *args: None)
+            response = client.post(LIST, body, format="json", **extra)
+        return response.status_code, sorted(response.items()), response.content
+
+    return post
+
+
+@pytest.fixture
+def stored_by_drf(monkeypatch):
+    seen: list[int] = []
+    create = JobScriptList.create
+    monkeypatch.setattr(JobScriptList, "create", lambda self, *a, **k: seen.append(1) or create(self, *a, **k))
+    return seen
+
+
+def test_wsgi_a_new_upload_and_its_duplicate(wsgi, whole, personas, stored_by_drf, monkeypatch):
+    monkeypatch.setattr(jobscripts.timezone, "now", lambda: NOW)
+    body = {"id_job": personas.owner_job.id_job, "submit_script": SCRIPT}
+    lean = wsgi(body)
+    assert lean[0] == 201 and not stored_by_drf
+    duplicate = wsgi(body)
+    assert duplicate[0] == 400 and json.loads(duplicate[2]) == {"id_job": [jobscripts.DUPLICATE_MESSAGE]}
+    assert duplicate == whole(body)
+    JobScript.objects.all().delete()
+    assert lean == whole(body)
+
+
+@pytest.mark.parametrize(
+    ("body", "extra"),
+    [
+        ({"id_job": "seven", "submit_script": SCRIPT}, {}),
+        ({"id_job": 5}, {}),
+        ({"id_job": 5, "submit_script": SCRIPT, "cluster": "nowhere"}, {}),
+        ({"id_job": 5, "submit_script": SCRIPT}, {"authorization": "Token nope"}),
+        ({"id_job": 5, "submit_script": SCRIPT}, {"HTTP_HOST": "evil.example"}),
+        ({"id_job": 5, "submit_script": SCRIPT}, {"HTTP_ACCEPT_LANGUAGE": "fr"}),
+    ],
+)
+def test_wsgi_answers_equal_the_whole_stacks(wsgi, whole, slurm, body, extra, monkeypatch):
+    """Bad input (a 400 with field errors), a bad token (401), a bad Host (Django's 400): declined by
+    the lean path and answered by the whole cycle from the body it read; a language: the lean path."""
+    monkeypatch.setattr(jobscripts.timezone, "now", lambda: NOW)
+    lean = wsgi(body, **extra)
+    JobScript.objects.all().delete()
+    assert lean == whole(body, **extra)
+    assert lean[0] in (201, 400, 401)
+
+
+def test_wsgi_counts_and_logs_the_upload_once(wsgi, personas, settings, caplog):
+    settings.PORTAL_METRICS_REDIS_URL = ""
+    metrics_store.reset()
+    with caplog.at_level("INFO", logger="userportal.requests"):
+        assert wsgi({"id_job": personas.owner_job.id_job, "submit_script": SCRIPT})[0] == 201
+        assert wsgi({"id_job": 5})[0] == 400  # declined, then the whole cycle's answer
+    assert len([line for line in caplog.messages if f"POST {LIST} " in line]) == 2
+    requests = metrics_store.read((metrics.REQUESTS,))[metrics.REQUESTS]
+    assert requests == {
+        ("jobstats:jobscript-list", "POST", "201"): 1.0,
+        ("jobstats:jobscript-list", "POST", "400"): 1.0,
+    }
+    metrics_store.reset()
+
+
+def test_the_request_cycles_receivers_are_the_ones_the_lean_path_knows():
+    """A new receiver of request_started or request_finished: say in LIFECYCLE_RECEIVERS what the
+    lean path (which sends neither) does in its place."""
+    assert token_posts.lifecycle_receivers() == set(token_posts.LIFECYCLE_RECEIVERS)
+
+
+def test_the_wsgi_application_is_the_token_posts_handler():
+    from userportal.wsgi import application
+
+    assert isinstance(application, token_posts.TokenPostHandler)
