@@ -181,7 +181,7 @@ class TokenPostHandler(WSGIHandler):
             or environ.get("HTTP_COOKIE")
         ):
             return super().__call__(environ, start_response)
-        request = self.request_class(environ)
+        request = self.request_class({**environ})  # WSGIRequest writes the decoded path into its environ
         route = _token_routes().get(request.path_info)
         if route is None:
             return super().__call__(environ, start_response)

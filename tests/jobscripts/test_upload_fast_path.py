@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from urllib.parse import unquote_to_bytes
 
 import pytest
 from django.conf import settings
@@ -268,6 +269,21 @@ def test_wsgi_answers_equal_the_whole_stacks(wsgi, whole, slurm, body, extra, mo
     JobScript.objects.all().delete()
     assert lean == whole(body, **extra)
     assert lean[0] in (201, 400, 401)
+
+
+@pytest.mark.parametrize(
+    "path", ["/jobqueue/api/cancel/%F3%B3%A1%B5%EF%90%AF%C2%81%2A%F3%9D%9E%B6%C2%AB", LIST + "%C3%A9t%C3%A9/"]
+)
+def test_wsgi_a_token_post_elsewhere_is_the_whole_cycles_even_to_a_path_outside_latin_1(wsgi, service_account, path):
+    """The API fuzzer's 500 (a path that is not Latin-1 once decoded): the lean path's look at the
+    request must leave the environ as the server gave it to the whole cycle."""
+    handler = token_posts.TokenPostHandler()
+    token = f"Token {service_account.key}"
+    environ = APIRequestFactory().post(path, {}, format="json", HTTP_AUTHORIZATION=token).environ
+    environ["PATH_INFO"] = unquote_to_bytes(path).decode("iso-8859-1")  # as a server gives it (the request decoded it)
+    seen: dict = {}
+    content = b"".join(handler(environ, lambda status, headers, exc_info=None: seen.update(status=status)))
+    assert seen["status"][:3] in ("401", "404"), (seen, content[:300])  # the route's own answer, never a 500
 
 
 def test_wsgi_counts_and_logs_the_upload_once(wsgi, personas, settings, caplog):
