@@ -31,40 +31,6 @@ def test_base_layout_has_the_language_switch_and_theme_toggle(personas, client):
     assert 'id="theme-toggle"' in html
 
 
-# The navigation bar as base.html wrote it before the links were reversed once per process.
-OLD_NAV = (
-    "{% for module in portal_modules %}{% if not module.staff_only %}{% url module.url_name as module_url %}"
-    '<a class="nav-link{% if module_url and module_url in request.path %} active{% endif %}" href="{{ module_url }}"'
-    '{% if module_url and module_url in request.path %} aria-current="page"{% endif %}><i class="bi {{ module.icon }}"'
-    ' aria-hidden="true"></i> {{ module.title }}</a>{% endif %}{% endfor %}'
-    "{% if user.is_staff %}{% for module in portal_modules %}{% if module.staff_only %}"
-    "{% url module.url_name as module_url %}"
-    '<li><a class="dropdown-item{% if module_url and module_url in request.path %} active{% endif %}"'
-    ' href="{{ module_url }}"{% if module_url and module_url in request.path %} aria-current="page"{% endif %}>'
-    '<i class="bi {{ module.icon }}" aria-hidden="true"></i> {{ module.title }}</a></li>{% endif %}{% endfor %}{% endif %}'
-)
-
-
-@pytest.mark.parametrize("persona", ["owner", "staff"])
-@pytest.mark.parametrize("page", ["home", "jobstats:index", "nodes:index"])
-def test_the_navigation_bar_links_every_enabled_module_as_before(personas, client, settings, persona, page):
-    from django.template import engines
-
-    from userportal.modules import MODULES, enabled_modules
-
-    settings.PORTAL_MODULES = [module.name for module in MODULES]
-    client.force_login(getattr(personas, persona))
-    response = client.get(reverse(page), follow=True)
-    html = response.content.decode()
-    context = {"portal_modules": enabled_modules(), "user": response.wsgi_request.user}
-    old = engines["django"].from_string(OLD_NAV).render(context, response.wsgi_request)
-    for link in old.split("</a>")[:-1]:
-        assert link[link.index("<a ") :] + "</a>" in html
-    assert ('class="dropdown-item' in html) == (persona == "staff")  # the staff menu for staff only
-    current = page == "jobstats:index" or (page == "nodes:index" and persona == "staff")  # a staff module
-    assert html.count('aria-current="page"') == old.count('aria-current="page"') == current
-
-
 def test_pages_send_a_content_security_policy(personas, client):
     client.force_login(personas.owner)
     response = client.get(reverse("home"))
