@@ -27,6 +27,7 @@ from jobstats.services import (
     newest_submitted_page,
     pending_first_page,
     read_statement,
+    read_union,
 )
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
@@ -318,11 +319,8 @@ class JobSelection(PagedJobs):
         return api_columns(build()).order_by(*sort)[offset : offset + limit]
 
     def _read_parts(self, parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]], limit: int) -> list[Any]:
-        def union() -> QuerySet[Any]:
-            first, *others = (self._top(build, 0, limit, part) for build, part in parts)
-            return first.union(*others, all=True)
-
-        return read_statement((self.prepared.key, tuple(part for _build, part in parts), limit), union)
+        pages = [lambda build=build, part=part: self._top(build, 0, limit, part) for build, part in parts]
+        return read_union((self.prepared.key, tuple(part for _build, part in parts), limit), pages)
 
     def _read(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
         """One query (a deep page of an unfiltered user list: the index's keys first, then the rows)."""

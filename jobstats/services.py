@@ -444,6 +444,16 @@ def read_statement(key: Hashable, build: Callable[[], QuerySet[Any]]) -> list[An
     return statement.read()
 
 
+def read_union(key: Hashable, pages: Sequence[Callable[[], QuerySet[Any]]]) -> list[Any]:
+    """read_statement of the UNION ALL of ``pages`` (sliced querysets of the same columns), rows in no order."""
+
+    def union() -> QuerySet[Any]:
+        first, *others = (page() for page in pages)
+        return first.union(*others, all=True)
+
+    return read_statement(key, union)
+
+
 class PagedJobs(Sequence[Any]):
     """Jobs read a page at a time, as Django's Paginator and DRF's pagination read a queryset."""
 
@@ -505,11 +515,8 @@ class PendingFirst(PagedJobs):
         return read_statement((self.key, self.columns, part, offset, limit), lambda: self._page(build, offset, limit))
 
     def _read_parts(self, parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]], limit: int) -> list[Any]:
-        def union() -> QuerySet[Any]:
-            first, *others = (self._page(build, 0, limit) for build, _part in parts)
-            return first.union(*others, all=True)
-
-        return read_statement((self.key, self.columns, tuple(part for _build, part in parts), limit), union)
+        pages = [lambda build=build: self._page(build, 0, limit) for build, _part in parts]
+        return read_union((self.key, self.columns, tuple(part for _build, part in parts), limit), pages)
 
 
 def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:
