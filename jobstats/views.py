@@ -104,6 +104,14 @@ def _table_config(request: HttpRequest, username: str, total: int) -> dict[str, 
         "jobsUrl": reverse("jobstats:index"),
         "total": total,
         "pageLength": listing.PAGE_SIZE,
+        **_table_texts(get_language()),
+    }
+
+
+@functools.cache
+def _table_texts(language: str) -> dict[str, Any]:
+    """The table's texts in ``language``, the active one (translated once per language and process)."""
+    return {
         "language": {
             "search": _("Search:"),
             "lengthMenu": _("_MENU_ jobs per page"),

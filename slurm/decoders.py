@@ -378,19 +378,19 @@ _MAX_EPOCH = 253402300799  # 9999-12-31T23:59:59Z, the largest a datetime can ho
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 
 
-def _epoch_set(value: int | None) -> TypeGuard[int]:
+def epoch_set(value: int | None) -> TypeGuard[int]:
     """0 means "not set" in slurmdb; a value a datetime cannot hold is not a time either."""
     return value is not None and 0 < value <= _MAX_EPOCH
 
 
 def epoch_to_datetime(value: int | None) -> datetime | None:
     """Epoch seconds to an aware UTC datetime, or None (not set)."""
-    return datetime.fromtimestamp(value, tz=UTC) if _epoch_set(value) else None
+    return datetime.fromtimestamp(value, tz=UTC) if epoch_set(value) else None
 
 
 def epoch_to_iso(value: int | None) -> str | None:
     """``epoch_to_datetime(value)`` as ISO-8601 UTC (``2026-03-01T12:00:00Z``), in a quarter of its time."""
-    return time.strftime(ISO_UTC, time.gmtime(value)) if _epoch_set(value) else None
+    return time.strftime(ISO_UTC, time.gmtime(value)) if epoch_set(value) else None
 
 
 def decode_timelimit(raw: int | None) -> int | None:

@@ -9,7 +9,7 @@ also sums TRES, memory and GPUs).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 from html import escape  # django.utils.html.escape's own escaping, without its lazy-string wrapper
 from typing import Any
 
@@ -18,7 +18,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from slurm.decoders import StateInfo, decode_state, epoch_to_datetime, format_timelimit
+from slurm.decoders import StateInfo, decode_state, epoch_set, format_timelimit
 from slurm.hostlists import expand_hostlist
 from slurm.templatetags.states import badge
 
@@ -26,10 +26,9 @@ register = template.Library()
 
 
 def _time(epoch: int | None, zone: tzinfo) -> str:
-    moment = epoch_to_datetime(epoch)
-    if moment is None:
+    if not epoch_set(epoch):
         return ""
-    stamp = moment.astimezone(zone).isoformat()  # timezone.localtime(), the zone looked up once per table
+    stamp = datetime.fromtimestamp(epoch, zone).isoformat()  # timezone.localtime(), the zone looked up once per table
     return f'<time datetime="{stamp}">{stamp[:10]} {stamp[11:16]}</time>'  # YYYY-MM-DD HH:MM
 
 
@@ -40,19 +39,25 @@ def job_rows(jobs: Iterable[Any], owner: str) -> SafeString:
     prefix = escape(one[: -len("1/")])  # the path ends with the job id and a slash
     user = escape(owner)
     zone = timezone.get_current_timezone()
-    badges: dict[StateInfo, str] = {}  # a page has a handful of distinct states
+    badges: dict[StateInfo, str] = {}  # a page has a handful of distinct states, limits and node lists
+    limits: dict[int | None, str] = {}
+    nodes: dict[str | None, int] = {}
     rows = []
     for job in jobs:
         state = decode_state(job.state)
         if state not in badges:
             badges[state] = badge(state)
+        if job.timelimit not in limits:
+            limits[job.timelimit] = escape(format_timelimit(job.timelimit))
+        if job.nodelist not in nodes:
+            nodes[job.nodelist] = len(expand_hostlist(job.nodelist))
         rows.append(
             f'<tr>\n      <td><a href="{prefix}{int(job.id_job)}/">{escape(job.display_id)}</a></td>\n'
             f'      <td class="text-break">{escape(job.job_name or "")}</td><td>{user}</td>'
             f"<td>{escape(job.account or '')}</td><td>{escape(job.partition or '')}</td>\n"
             f"      <td>{badges[state]}</td>\n      <td>{_time(job.time_submit, zone)}</td>\n"
             f"      <td>{_time(job.time_start, zone)}</td>\n      <td>{_time(job.time_end, zone)}</td>\n"
-            f"      <td>{escape(format_timelimit(job.timelimit))}</td>"
-            f'<td class="text-break">{len(expand_hostlist(job.nodelist))}</td>\n    </tr>'
+            f"      <td>{limits[job.timelimit]}</td>"
+            f'<td class="text-break">{nodes[job.nodelist]}</td>\n    </tr>'
         )
     return mark_safe("\n".join(rows))  # noqa: S308 - every value above is escaped or an int
