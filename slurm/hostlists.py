@@ -82,6 +82,13 @@ def expand_hostlist(expr: str | None) -> list[str]:
     return hosts
 
 
+def hostlist_size(expr: str | None) -> int:
+    """``len(expand_hostlist(expr))``, without expanding a single node's name (most jobs' node list)."""
+    if expr is not None and "[" not in expr and "," not in expr:
+        return 0 if expr.strip() in NO_NODES else 1
+    return len(expand_hostlist(expr))
+
+
 def format_ranges(numbers: Iterable[int], width: int = 0) -> str:
     """``[1, 2, 3, 7]`` to ``1-3,7`` (``node_inx`` syntax; the inside of a hostlist bracket)."""
     parts: list[str] = []

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
 from slurm.decoders import StateInfo, decode_state, epoch_set, format_timelimit
-from slurm.hostlists import expand_hostlist
+from slurm.hostlists import hostlist_size
 from slurm.templatetags.states import badge
 
 register = template.Library()
@@ -50,7 +50,7 @@ def job_rows(jobs: Iterable[Any], owner: str) -> SafeString:
         if job.timelimit not in limits:
             limits[job.timelimit] = escape(format_timelimit(job.timelimit))
         if job.nodelist not in nodes:
-            nodes[job.nodelist] = len(expand_hostlist(job.nodelist))
+            nodes[job.nodelist] = hostlist_size(job.nodelist)
         rows.append(
             f'<tr>\n      <td><a href="{prefix}{int(job.id_job)}/">{escape(job.display_id)}</a></td>\n'
             f'      <td class="text-break">{escape(job.job_name or "")}</td><td>{user}</td>'

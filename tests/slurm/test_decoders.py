@@ -33,7 +33,7 @@ from slurm.decoders import (
     state_filter,
     step_cpu_seconds,
 )
-from slurm.hostlists import compress_hostlist, expand_hostlist, format_ranges
+from slurm.hostlists import compress_hostlist, expand_hostlist, format_ranges, hostlist_size
 from slurm.ids import format_array_task_str, format_job_id, format_step_id, step_name
 
 # slurm_acct_db.sample_rows.txt: alice's GPU job 1 (sbatch --gres=gpu:a100:1 -c 2 --mem=500M --qos=gpuprio)
@@ -287,11 +287,14 @@ def test_memory_prefers_allocated_tres() -> None:
 )
 def test_expand_hostlist(expr: str | None, hosts: list[str]) -> None:
     assert expand_hostlist(expr) == hosts
+    assert hostlist_size(expr) == len(hosts)
 
 
 def test_expand_hostlist_keeps_malformed_groups() -> None:
     assert expand_hostlist("good[1-2],bad[3-x") == ["good1", "good2", "bad[3-x"]
     assert expand_hostlist("n[5-1]") == ["n[5-1]"]
+    for odd in ("good[1-2],bad[3-x", "n[5-1]", " node7 ", "(null)", "None"):
+        assert hostlist_size(odd) == len(expand_hostlist(odd)), odd
 
 
 @pytest.mark.parametrize(
