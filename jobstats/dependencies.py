@@ -9,8 +9,9 @@ from typing import Any
 from django.core.cache import cache
 
 from jobstats.domain.submitline import Dependencies, names_job
+from jobstats.services import read_prepared
 from slurm.decoders import StateInfo, decode_state
-from slurm.visibility import jobs_of_user_by_uid
+from slurm.visibility import jobs_of_user_by_uid, uid_of
 
 MAX_DEPENDENTS = 200
 MAX_LINKED = 200  # jobs named by a dependency list, or waiting for this one, that get a state badge
@@ -78,13 +79,20 @@ def dependents_of(job: Any, username: str, cluster: str, *, now: int) -> list[in
     cached = cache.get(key)
     if cached is not None:
         return list(cached)
-    rows = (
-        jobs_of_user_by_uid(username, cluster)
-        .filter(time_submit__gte=job.time_submit, time_submit__lte=end, submit_line__contains=str(job.id_job))
-        .exclude(job_db_inx=job.job_db_inx)
-        .values_list("id_job", "submit_line")[:MAX_DEPENDENTS]
+    rows = read_prepared(
+        ("dependents", cluster, username, uid_of(username, cluster)),  # what the SQL depends on but the values
+        lambda submitted, ended, id_text, inx: (
+            jobs_of_user_by_uid(username, cluster)
+            .filter(time_submit__gte=submitted, time_submit__lte=ended, submit_line__contains=id_text)
+            .exclude(job_db_inx=inx)
+            .only("id_job", "submit_line")[:MAX_DEPENDENTS]
+        ),
+        job.time_submit,
+        end,
+        str(job.id_job),
+        job.job_db_inx,
     )
-    found = sorted({id_job for id_job, line in rows if names_job(line, job.id_job)})
+    found = sorted({row.id_job for row in rows if names_job(row.submit_line, job.id_job)})
     cache.set(key, found, 86400 if job.time_end else 120)
     return found
 

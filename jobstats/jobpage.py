@@ -26,7 +26,7 @@ from jobstats.domain.submitline import (
 )
 from jobstats.graphs.job import job_graphs_for
 from jobstats.jobusage import UsageAsked, job_usage, usage_asked
-from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_now, job_summary
+from jobstats.services import LIST_COLUMNS, MAX_ARRAY_TASKS, JobSummary, epoch_now, job_summary, read_prepared
 from slurm.decoders import (
     StateInfo,
     TresCatalog,
@@ -164,38 +164,22 @@ def _events(cluster: str, nodes: list[str], start: int, end: int) -> list[EventR
     if not nodes or not start:
         return []
     event = cluster_models(cluster).event
-    rows = (
-        event.objects.filter(node_name__in=nodes[:MAX_EVENT_NODES], time_start__lte=end + HOUR)
-        .filter(Q(time_end=0) | Q(time_end__gte=start - HOUR))
-        .only("node_name", "time_start", "time_end", "reason")
-        .order_by("time_start")[:MAX_EVENTS]
-    )
+    names = nodes[:MAX_EVENT_NODES]
+
+    def build(before: int, after: int, *names: str) -> Any:
+        return (
+            event.objects.filter(node_name__in=names, time_start__lte=before)
+            .filter(Q(time_end=0) | Q(time_end__gte=after))
+            .only("node_name", "time_start", "time_end", "reason")
+            .order_by("time_start")[:MAX_EVENTS]
+        )
+
+    rows = read_prepared(("events", cluster, len(names)), build, end + HOUR, start - HOUR, *names)
     return [EventRow(r.node_name, r.start_time, r.end_time, r.reason) for r in rows]
 
 
 def _steps(job: Any, catalog: TresCatalog) -> tuple[list[StepRow], int, list[Any]]:
-    rows = list(
-        job.steps()
-        .only(
-            "job_db_inx",
-            "id_step",
-            "step_het_comp",
-            "step_name",
-            "state",
-            "exit_code",
-            "nodelist",
-            "task_cnt",
-            "time_start",
-            "time_end",
-            "time_suspended",
-            "user_sec",
-            "user_usec",
-            "sys_sec",
-            "sys_usec",
-            "tres_usage_in_max",
-        )
-        .order_by("time_start", "id_step")[:MAX_STEPS_READ]
-    )
+    rows = read_prepared(("steps", type(job)), lambda job_db_inx: _steps_of(job, job_db_inx), job.job_db_inx)
     shown = []
     for step in rows[:MAX_STEPS_SHOWN]:
         end = step.time_end or epoch_now()
@@ -218,6 +202,33 @@ def _steps(job: Any, catalog: TresCatalog) -> tuple[list[StepRow], int, list[Any
     return shown, max(len(rows) - MAX_STEPS_SHOWN, 0), rows
 
 
+def _steps_of(job: Any, job_db_inx: int) -> Any:
+    """The steps ``_steps`` reads of the job ``job_db_inx`` (a job of ``job``'s cluster)."""
+    return (
+        type(job)
+        .cluster_classes.step.objects.filter(job_db_inx=job_db_inx)
+        .only(
+            "job_db_inx",
+            "id_step",
+            "step_het_comp",
+            "step_name",
+            "state",
+            "exit_code",
+            "nodelist",
+            "task_cnt",
+            "time_start",
+            "time_end",
+            "time_suspended",
+            "user_sec",
+            "user_usec",
+            "sys_sec",
+            "sys_usec",
+            "tres_usage_in_max",
+        )
+        .order_by("time_start", "id_step")[:MAX_STEPS_READ]
+    )
+
+
 def _script(cluster: str, job: Any) -> tuple[str | None, str]:
     """The job script from jobstats.jobscripts (guarded: that module may not be there yet)."""
     try:
@@ -231,7 +242,10 @@ def _script(cluster: str, job: Any) -> tuple[str | None, str]:
 
 
 def _qos_row(qos_id: int) -> Any:
-    return Qos.objects.filter(id=qos_id).first() if qos_id else None
+    if not qos_id:
+        return None
+    rows = read_prepared("qos", lambda qos: Qos.objects.filter(id=qos).order_by("pk")[:1], qos_id)
+    return rows[0] if rows else None
 
 
 def job_facts(

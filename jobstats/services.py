@@ -41,7 +41,7 @@ from slurm.decoders import (
 )
 from slurm.hostlists import expand_hostlist
 from slurm.models import Tres
-from slurm.visibility import jobs_of_user_by_uid
+from slurm.visibility import jobs_of_user_by_uid, uid_of
 from userportal.errors import SlurmDatabaseUnavailable
 
 MAX_RECORDS = 20  # records of one reused job id shown on its page
@@ -409,11 +409,14 @@ class Statement:
             tuple((index, tuple(functions), expression) for index, (functions, expression) in converters.items()),
         )
 
-    def read(self) -> list[Any]:
-        """The rows, as instances of the model (only their selected fields set; the others load when read)."""
+    def read(self, params: tuple[Any, ...] | None = None) -> list[Any]:
+        """The rows, as instances of the model (only their selected fields set; the others load when read).
+
+        ``params``: other values for the statement's placeholders (read_prepared's).
+        """
         connection = connections[self.db]
         with connection.cursor() as cursor:
-            cursor.execute(self.sql, self.params)
+            cursor.execute(self.sql, self.params if params is None else params)
             rows = cursor.fetchall()
         model, db, names, converters = self.model, self.db, self.names, self.converters
         found = []
@@ -442,6 +445,59 @@ def read_statement(key: Hashable, build: Callable[[], QuerySet[Any]]) -> list[An
     if statement is None:
         statement = _STATEMENTS.put(key, Statement.of(build()))
     return statement.read()
+
+
+# read_prepared's stand-ins: integers inside every integer column's range that no job id (at most
+# 67,108,863 in Slurm), count or epoch before 2038 reaches; words no SQL or name contains.
+_INT_MARKERS = range(2_147_480_000, 2_147_480_100)
+_WORD_MARKER = "portalprepared{}marker"
+_PREPARED: Recent = Recent(512)
+
+
+def read_prepared(key: Hashable, build: Callable[..., QuerySet[Any]], *values: int | str) -> list[Any]:
+    """read_statement of ``build(*values)``, compiled once per ``key`` whatever the values.
+
+    ``key`` names everything the SQL depends on but ``values``: integers (lookups' values) and
+    words of letters and digits (inside a ``__contains``). The statement is compiled with
+    stand-ins in their place, and each call puts its values where the stand-ins are. A value
+    the stand-ins cannot take the place of (None, an empty word, a word with other characters),
+    or a statement where a stand-in is not found exactly once, runs the queryset itself.
+    """
+    if not all(
+        (type(value) is int and value not in _INT_MARKERS) or (isinstance(value, str) and value.isalnum())
+        for value in values
+    ):
+        return list(build(*values))
+    kinds = tuple(type(value) for value in values)
+    found = _PREPARED.get((key, kinds))
+    if found is None:
+        markers = [
+            _INT_MARKERS[index] if kind is int else _WORD_MARKER.format(index) for index, kind in enumerate(kinds)
+        ]
+        statement = Statement.of(build(*markers))
+        found = _PREPARED.put((key, kinds), (statement, _marker_places(statement.params, markers)))
+    statement, places = found
+    if places is None:
+        return list(build(*values))
+    params = list(statement.params)
+    for (position, marker), value in zip(places, values, strict=True):
+        params[position] = value if isinstance(marker, int) else params[position].replace(marker, value)
+    return statement.read(tuple(params))
+
+
+def _marker_places(params: tuple[Any, ...], markers: list[int | str]) -> list[tuple[int, int | str]] | None:
+    """Where each marker stands in ``params`` (its index), or None unless each stands exactly once."""
+    places = []
+    for marker in markers:
+        if isinstance(marker, int):
+            found = [i for i, param in enumerate(params) if type(param) is int and param == marker]
+        else:
+            found = [i for i, param in enumerate(params) if isinstance(param, str) and marker in param]
+            found = found if len(found) == 1 and params[found[0]].count(marker) == 1 else []
+        if len(found) != 1:
+            return None
+        places.append((found[0], marker))
+    return places
 
 
 def read_union(key: Hashable, pages: Sequence[Callable[[], QuerySet[Any]]]) -> list[Any]:
@@ -548,10 +604,14 @@ def headline(user: Any, *, cluster: str) -> list[HeadlineFigure]:
 def find_records(username: str, cluster: str, job_id: int) -> list[Any]:
     """The user's records of ``job_id``, most recent first (full rows: the model declares only common columns)."""
     try:
-        return list(
-            jobs_of_user_by_uid(username, cluster)
-            .filter(id_job=job_id)
-            .order_by("-time_submit", "-job_db_inx")[:MAX_RECORDS]
+        return read_prepared(
+            ("records", cluster, username, uid_of(username, cluster)),  # what the SQL depends on but the id
+            lambda job: (
+                jobs_of_user_by_uid(username, cluster)
+                .filter(id_job=job)
+                .order_by("-time_submit", "-job_db_inx")[:MAX_RECORDS]
+            ),
+            job_id,
         )
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc

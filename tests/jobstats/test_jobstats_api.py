@@ -367,6 +367,35 @@ def test_read_statement_gives_the_querysets_instances(personas, jobs):
     assert max(r.mem_req for r in read) == 2**63 + 500  # the unsigned column's converter ran
 
 
+def test_read_prepared_compiles_once_and_reads_what_the_queryset_reads(personas, jobs):
+    """read_prepared puts each call's values in the place of its stand-ins: the queryset's rows for every value."""
+    from jobstats import services
+    from jobstats.services import read_prepared
+
+    s = personas.slurm
+    first = s.job("owner", "def-owner", submit_line="sbatch --dependency=afterok:4242 b.sh")
+    second = s.job("owner", "def-owner", submit_line="sbatch --dependency=afterok:4243 b.sh", id_qos=0)
+    built = []
+
+    def build(inx: int, word: str):
+        built.append((inx, word))
+        return s.models.job.objects.filter(job_db_inx__gte=inx, submit_line__contains=word).order_by("job_db_inx")
+
+    cases = [(0, "4242"), (first.job_db_inx, "afterok"), (second.job_db_inx, "4243"), (second.job_db_inx + 1, "b")]
+    for inx, word in cases:
+        got = read_prepared(("test", "read_prepared"), build, inx, word)
+        assert [row.pk for row in got] == [row.pk for row in build(inx, word)], (inx, word)
+        assert all(type(row) is s.models.job for row in got)
+    assert [row.job_db_inx for row in read_prepared(("test", "read_prepared"), build, 0, "4242")] == [first.job_db_inx]
+    compiled = [call for call in built if call[0] in services._INT_MARKERS]
+    assert len(compiled) == 1  # the stand-ins' statement, compiled once for every value
+    # values the stand-ins cannot take the place of run the queryset itself: LIKE's wildcards, a stand-in's value
+    built.clear()
+    assert read_prepared(("test", "read_prepared"), build, 0, "%") == list(build(0, "%"))
+    assert read_prepared(("test", "read_prepared"), build, services._INT_MARKERS[0], "b") == []
+    assert built and not any(call[0] in services._INT_MARKERS and call[1].startswith("portal") for call in built)
+
+
 def test_a_query_validated_once_serves_every_draw_and_a_bad_draw_is_still_a_400(owner_client, jobs, monkeypatch):
     """DataTables asks the same page with a new draw each time: validated once per process, answered the same."""
     from jobstats import api
