@@ -29,6 +29,7 @@ from django.db.models import Field, Model, Q, QuerySet
 from django.utils import timezone
 
 from jobstats.models import JobScript
+from jobstats.services import read_prepared
 from slurm.decoders import NO_VAL
 from slurm.models import Job, cluster_models
 from userportal.access import is_service_account
@@ -410,15 +411,23 @@ def _uploaded_script(cluster: str, id_job: int, record: _Record) -> str | None:
     scripts = JobScript.objects.filter(cluster=cluster, id_job=id_job).order_by("-received_at", "-id")
     if record.time_submit:
         # This submission's upload, or one dated by the uploader's hint (the spool's mtime) before
-        # slurmdbd knew the job, within the slack: one query, the exact one preferred.
+        # slurmdbd knew the job, within the slack: one query (compiled once), the exact one preferred.
         slack = int(CLOCK_SLACK.total_seconds())
-        near = list(
-            scripts.filter(time_submit__range=(record.time_submit - slack, record.time_submit + slack)).values_list(
-                "time_submit", "submit_script"
-            )[:10]
+        near = read_prepared(
+            ("uploaded-near", cluster),
+            lambda job, first, last: (
+                JobScript.objects.filter(cluster=cluster, id_job=job, time_submit__range=(first, last))
+                .order_by("-received_at", "-id")
+                .only("time_submit", "submit_script")[:10]
+            ),
+            id_job,
+            record.time_submit - slack,
+            record.time_submit + slack,
         )
         if near:
-            return next((text for when, text in near if when == record.time_submit), near[0][1])
+            return next(
+                (row.submit_script for row in near if row.time_submit == record.time_submit), near[0].submit_script
+            )
         start = _moment(record.time_submit) - CLOCK_SLACK
         end = (_moment(record.time_end) if record.time_end else timezone.now()) + MATCH_AFTER_END
         return (
