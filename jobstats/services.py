@@ -451,20 +451,22 @@ def read_statement(key: Hashable, build: Callable[[], QuerySet[Any]]) -> list[An
 # 67,108,863 in Slurm), count or epoch before 2038 reaches; words no SQL or name contains.
 _INT_MARKERS = range(2_147_480_000, 2_147_480_100)
 _WORD_MARKER = "portalprepared{}marker"
+_INT_LIMIT = 2**62  # beyond, a field may encode the value (UnsignedBigIntegerField on PostgreSQL, SQLite)
 _PREPARED: Recent = Recent(512)
 
 
 def read_prepared(key: Hashable, build: Callable[..., QuerySet[Any]], *values: int | str) -> list[Any]:
     """read_statement of ``build(*values)``, compiled once per ``key`` whatever the values.
 
-    ``key`` names everything the SQL depends on but ``values``: integers (lookups' values) and
-    words of letters and digits (inside a ``__contains``). The statement is compiled with
+    ``key`` names everything the SQL depends on but ``values``: integers (lookups' values, within
+    +-2**62) and words of letters and digits (exact values, or inside a ``__contains``). The statement is compiled with
     stand-ins in their place, and each call puts its values where the stand-ins are. A value
     the stand-ins cannot take the place of (None, an empty word, a word with other characters),
     or a statement where a stand-in is not found exactly once, runs the queryset itself.
     """
     if not all(
-        (type(value) is int and value not in _INT_MARKERS) or (isinstance(value, str) and value.isalnum())
+        (type(value) is int and -_INT_LIMIT < value < _INT_LIMIT and value not in _INT_MARKERS)
+        or (isinstance(value, str) and value.isalnum())
         for value in values
     ):
         return list(build(*values))

@@ -393,6 +393,7 @@ def test_read_prepared_compiles_once_and_reads_what_the_queryset_reads(personas,
     built.clear()
     assert read_prepared(("test", "read_prepared"), build, 0, "%") == list(build(0, "%"))
     assert read_prepared(("test", "read_prepared"), build, services._INT_MARKERS[0], "b") == []
+    assert read_prepared(("test", "read_prepared"), build, 2**63 + 1, "b") == []  # a value a field would encode
     assert built and not any(call[0] in services._INT_MARKERS and call[1].startswith("portal") for call in built)
 
 
