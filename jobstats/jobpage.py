@@ -179,7 +179,8 @@ def _events(cluster: str, nodes: list[str], start: int, end: int) -> list[EventR
 
 
 def _steps(job: Any, catalog: TresCatalog) -> tuple[list[StepRow], int, list[Any]]:
-    rows = read_prepared(("steps", type(job)), lambda job_db_inx: _steps_of(job, job_db_inx), job.job_db_inx)
+    step = type(job).cluster_classes.step  # what job.steps() reads, its job a value of the statement
+    rows = read_prepared(("steps", step), lambda job_db_inx: _steps_of(step, job_db_inx), job.job_db_inx)
     shown = []
     for step in rows[:MAX_STEPS_SHOWN]:
         end = step.time_end or epoch_now()
@@ -202,11 +203,10 @@ def _steps(job: Any, catalog: TresCatalog) -> tuple[list[StepRow], int, list[Any
     return shown, max(len(rows) - MAX_STEPS_SHOWN, 0), rows
 
 
-def _steps_of(job: Any, job_db_inx: int) -> Any:
-    """The steps ``_steps`` reads of the job ``job_db_inx`` (a job of ``job``'s cluster)."""
+def _steps_of(step: Any, job_db_inx: int) -> Any:
+    """The steps ``_steps`` reads of the job ``job_db_inx`` (``step``: its cluster's step model)."""
     return (
-        type(job)
-        .cluster_classes.step.objects.filter(job_db_inx=job_db_inx)
+        step.objects.filter(job_db_inx=job_db_inx)
         .only(
             "job_db_inx",
             "id_step",

@@ -408,7 +408,10 @@ def _slurm_script(cluster: str, record: _Record) -> str | None:
 
 def _uploaded_script(cluster: str, id_job: int, record: _Record) -> str | None:
     """The upload for `id_job` that belongs to `record`'s submission (or to its lifetime)."""
-    scripts = JobScript.objects.filter(cluster=cluster, id_job=id_job).order_by("-received_at", "-id")
+
+    def uploads(job: int) -> QuerySet[JobScript]:
+        return JobScript.objects.filter(cluster=cluster, id_job=job).order_by("-received_at", "-id")
+
     if record.time_submit:
         # This submission's upload, or one dated by the uploader's hint (the spool's mtime) before
         # slurmdbd knew the job, within the slack: one query (compiled once), the exact one preferred.
@@ -416,9 +419,7 @@ def _uploaded_script(cluster: str, id_job: int, record: _Record) -> str | None:
         near = read_prepared(
             ("uploaded-near", cluster),
             lambda job, first, last: (
-                JobScript.objects.filter(cluster=cluster, id_job=job, time_submit__range=(first, last))
-                .order_by("-received_at", "-id")
-                .only("time_submit", "submit_script")[:10]
+                uploads(job).filter(time_submit__range=(first, last)).only("time_submit", "submit_script")[:10]
             ),
             id_job,
             record.time_submit - slack,
@@ -431,7 +432,8 @@ def _uploaded_script(cluster: str, id_job: int, record: _Record) -> str | None:
         start = _moment(record.time_submit) - CLOCK_SLACK
         end = (_moment(record.time_end) if record.time_end else timezone.now()) + MATCH_AFTER_END
         return (
-            scripts.filter(time_submit__isnull=True, received_at__range=(start, end))
+            uploads(id_job)
+            .filter(time_submit__isnull=True, received_at__range=(start, end))
             .values_list("submit_script", flat=True)
             .first()
         )
