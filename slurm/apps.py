@@ -27,6 +27,15 @@ class SlurmConfig(AppConfig):
                 raise
             return model
 
+    def warm_up(self) -> None:
+        """At a server process's start (userportal.warmup): the per-cluster models of every configured cluster."""
+        from django.conf import settings
+
+        from slurm.models import cluster_models
+
+        for cluster in settings.SLURM_CLUSTERS:
+            cluster_models(str(cluster))
+
     def ready(self) -> None:
         # userportal's access rules ask slurm who belongs to an account; userportal imports nothing of slurm.
         from slurm.visibility import is_account_member  # models need the app registry: import once it is ready

@@ -39,13 +39,17 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import json
 import os
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import explain  # bench/jobstats/ is the script's own directory on sys.path
@@ -96,14 +100,15 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
-def prepare(username: str) -> str:
+def prepare(username: str, *, migrate: bool = True) -> str:
     """Migrate the portal database, create the user, return a session key signed in as them."""
     from django.conf import settings
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
     from django.contrib.sessions.backends.db import SessionStore
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
+    if migrate:
+        call_command("migrate", verbosity=0)
     user, _created = get_user_model().objects.get_or_create(username=username)
     store = SessionStore()
     store[SESSION_KEY] = str(user.pk)
@@ -129,6 +134,8 @@ TT_P95 = {
     "user page": 146,
     "jobs API, first page": 24,
     "light user page": 17,
+    "light users' pages, each user's first in the server": 17,  # TT keeps nothing per user between requests
+    "jobs API, first page, each user's first in the server": 24,
     "staff: user's API, first page": 27,
     "staff: user's API, 40,000 rows deep": 273,
     "staff: user's API, search": 250,
@@ -219,6 +226,45 @@ def light_user(target: int = 400) -> str:
     return str(models.assoc.objects.get(id_assoc=assoc).user)
 
 
+def light_users(count: int, skip: str, target: int = 400) -> list[str]:
+    """``count`` users with about ``target`` jobs each, other than ``skip`` (the light user of the repeated case)."""
+    from django.db.models import Count
+
+    from slurm.models import cluster_models
+
+    models = cluster_models("bench")
+    counts = (
+        models.job.objects.values("id_user")
+        .annotate(n=Count("job_db_inx"))
+        .filter(n__gte=target - 30, n__lte=target + 30)
+        .order_by("id_user")
+    )
+    names = []
+    for uid in counts.values_list("id_user", flat=True)[: count + 1]:
+        assoc = models.job.objects.filter(id_user=uid).values_list("id_assoc", flat=True).first()
+        name = str(models.assoc.objects.get(id_assoc=assoc).user)
+        if name != skip:
+            names.append(name)
+    if len(names) < count:
+        raise SystemExit(f"only {len(names)} users with about {target} jobs")
+    return names[:count]
+
+
+def seen_before(urls: dict[str, str]) -> None:
+    """Each URL requested once in this process with its session (untimed), not by the server's processes.
+
+    The shared cache (Redis) then knows each user's uid and counts, as for a user who came back:
+    what the server's processes have not seen is only their own memos of the user's statements.
+    """
+    from django.test import Client
+
+    for url, key in urls.items():
+        client = Client(HTTP_HOST="127.0.0.1")
+        client.cookies["sessionid"] = key
+        if client.get(url).status_code != 200:
+            raise SystemExit(f"{url}: not 200 in process")
+
+
 def count_queries(username: str, urls: dict[str, list[str]]) -> dict[str, int]:
     """SQL statements of one request of each page (both databases), through the test client."""
     from django.contrib.auth import get_user_model
@@ -245,21 +291,26 @@ def count_queries(username: str, urls: dict[str, list[str]]) -> dict[str, int]:
 
 
 def start_gunicorn(env: dict[str, str], workers: int, port: int | None = None) -> subprocess.Popen[bytes]:
+    """gunicorn serving the portal, returned once each worker has loaded it (no request sent: none is warmed)."""
     port = port or PORT
     log = (HERE / "gunicorn.log").open("ab")
+    ready = Path(tempfile.mkdtemp(prefix="bench-ready-"))
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "-w", str(workers), "-b", f"127.0.0.1:{port}", "--timeout", "120",
-         "userportal.wsgi:application"],
-        cwd=ROOT, env={**os.environ, **env}, stdout=log, stderr=log,
+         "-c", str(HERE / "gunicorn_ready.py"), "userportal.wsgi:application"],
+        cwd=ROOT, env={**os.environ, **env, "BENCH_READY_DIR": str(ready)}, stdout=log, stderr=log,
     )  # fmt: skip
-    for _ in range(100):
-        try:
-            requests.get(f"http://127.0.0.1:{port}/", timeout=60, allow_redirects=False)
-            return process
-        except requests.RequestException:
-            time.sleep(0.2)
-    process.terminate()
-    raise SystemExit("gunicorn did not start; see bench/jobstats/gunicorn.log")
+    try:
+        for _ in range(600):
+            if len(list(ready.iterdir())) >= workers:
+                return process
+            if process.poll() is not None:
+                break
+            time.sleep(0.05)
+        process.terminate()
+        raise SystemExit("gunicorn did not start; see bench/jobstats/gunicorn.log")
+    finally:
+        shutil.rmtree(ready, ignore_errors=True)
 
 
 def prepare_staff(username: str = "bench-staff") -> str:
@@ -285,12 +336,15 @@ def service_token() -> str:
 RECOUNT_WAITS: list[float] = []  # seconds until an aged request's background recounts landed
 
 
-def age_counts() -> None:
+def age_counts(keep_busy: Callable[[], object] | None = None) -> None:
     """Make every cached count look older than COUNT_CACHE_SECONDS (as after 5 minutes), keeping its value.
 
     First waits for the recounts the previous aged request started in the background (their
     counts re-dated), so that no recount lands on a count just aged, and no request is timed
     while the previous one's recount still reads the table (a full scan for every user's jobs).
+    While it waits, ``keep_busy`` (an untimed request of the same page) keeps the server in the
+    state the warm cases are measured in, back to back; without it the server sits idle, and a
+    request after an idle spell is slower on this machine whatever it does (the idle controls).
     """
     from django.core.cache import cache
 
@@ -304,9 +358,14 @@ def age_counts() -> None:
 
     started = time.perf_counter()
     while unrecounted() and time.perf_counter() - started < 600:
-        time.sleep(0.02)
+        if keep_busy is None:
+            time.sleep(0.02)
+        else:
+            keep_busy()  # answered from the stale count: its recount's lock is held, no second recount
     if any(key.endswith(":recount") for key in keys):
         RECOUNT_WAITS.append(time.perf_counter() - started)
+    if keep_busy is not None:
+        keep_busy()  # the server's last request before the timed one: like a warm case's, no idle gap
     for key in keys:
         if key.endswith(":recount"):
             cache.delete(key)
@@ -340,39 +399,56 @@ def sit_idle() -> None:
     time.sleep(IDLE_SECONDS)
 
 
-BEFORE = {"aged": age_counts, "flushed": flush_cache, "idle": sit_idle}
-SLOW_CASES = ("jobs API as TT's page sends it", "after count expiry: staff every user")
+# What runs before each timed request of a case, given an untimed request of the case's page.
+BEFORE: dict[str, Callable[[Callable[[], object]], None]] = {
+    "aged": age_counts,  # back to back: the server kept busy while the previous recount lands
+    "aged after idle": lambda _page: age_counts(),  # the server idle meanwhile (IDLE_SECONDS or so)
+    "flushed": lambda _page: flush_cache(),
+    "idle": lambda _page: sit_idle(),
+}
+SLOW_CASES = (
+    "jobs API as TT's page sends it",
+    "after count expiry: staff every user",
+    "after count expiry, server idle before: staff every user",
+)
 
 
-def measure(cases: list[tuple[str, str, list[str], str]], n: int, warmup: int, rounds: int) -> dict[str, list[float]]:
+def measure(
+    cases: list[tuple[str, str | dict[str, str], list[str], str]], n: int, warmup: int, rounds: int
+) -> dict[str, list[float]]:
     """Each case ``(name, session key, URLs, before)`` n times in all, over interleaved rounds.
 
     ``before`` names what runs before each timed request ("aged": counts made stale, "flushed":
-    the cache emptied, "": nothing). Answers must be 200, or 400 for the floor.
+    the cache emptied, "first visit": nothing, and no untimed request of the case's URLs either,
+    each URL timed once), "": nothing). The session key may be one per URL (a dict). Answers
+    must be 200, or 400 for the floor.
     """
     base = f"http://127.0.0.1:{PORT}"
-    sessions = {}
-    for _name, key, _urls, _before in cases:
-        http = sessions.setdefault(key, requests.Session())
-        http.cookies.set("sessionid", key, domain="127.0.0.1")
+    http = requests.Session()
     timings: dict[str, list[float]] = {name: [] for name, *_rest in cases}
     per_round = max(n // rounds, 1)
     for round_number in range(rounds):
         for name, key, page_urls, before in cases:
-            http = sessions[key]
-            if round_number == 0:
+            if before == "first visit" and len(page_urls) < per_round * rounds:
+                raise SystemExit(f"{name}: {len(page_urls)} URLs for {per_round * rounds} first visits")
+
+            def get(url: str, key: str | dict[str, str] = key) -> requests.Response:
+                session = key if isinstance(key, str) else key[url]
+                return http.get(base + url, cookies={"sessionid": session}, timeout=60, allow_redirects=False)
+
+            if round_number == 0 and before != "first visit":
                 for i in range(warmup):  # a page of several URLs (the job page) warms up on its extra ones
-                    http.get(base + page_urls[-1 - i % len(page_urls)], timeout=60)
+                    get(page_urls[-1 - i % len(page_urls)])
             wait_for_recounts()  # no case is timed while an earlier case's background recount reads the table
-            if before != "flushed":  # warm again after an earlier case emptied the cache (its counts): untimed
-                http.get(base + page_urls[0], timeout=60)
+            if before not in ("flushed", "first visit"):  # warm again after an earlier case emptied the cache: untimed
+                get(page_urls[0])
                 wait_for_recounts()
             for i in range(per_round):
-                url = base + page_urls[(round_number * per_round + i) % len(page_urls)]
-                if before:
-                    BEFORE[before]()
+                url = page_urls[(round_number * per_round + i) % len(page_urls)]
+                if before in BEFORE:
+                    BEFORE[before](functools.partial(get, url))
                 started = time.perf_counter()
-                response = http.get(url, timeout=60, allow_redirects=False)
+                response = get(url)
                 timings[name].append((time.perf_counter() - started) * 1000)
                 if response.status_code not in (200, 400) or (response.status_code == 400) != ("floor" in name):
                     raise SystemExit(f"{url}: HTTP {response.status_code}")
@@ -486,16 +562,43 @@ def main(argv: list[str] | None = None) -> int:
         print(f"written to {path.relative_to(ROOT)}")
         return 0
     light_key, staff_key = prepare(light), prepare_staff()
+    # Users the server's processes have not served (the cache knows them): one request each.
+    newcomers = light_users(2 * args.n, skip=light)
+    first_visits = {name: prepare(name, migrate=False) for name in newcomers}
+    newcomer_pages = {f"/secure/jobstats/{name}/": first_visits[name] for name in newcomers[: args.n]}
+    newcomer_api = {
+        f"/api/jobs/?{OUR_PAGE}&username={name}&start=0": first_visits[name] for name in newcomers[args.n :]
+    }
+    seen_before({**newcomer_pages, **newcomer_api})
     token = service_token()
     flush_cache()  # nothing from an earlier run
     urls = pages(args.user, heavy_jobs(args.user, args.n + args.warmup))
     staff_urls = staff_pages(args.user)
     cases = [(name, heavy_key, page_urls, "") for name, page_urls in urls.items()]
     cases.append(("light user page", light_key, [f"/secure/jobstats/{light}/"], ""))
+    cases.append(
+        ("light users' pages, each user's first in the server", newcomer_pages, list(newcomer_pages), "first visit")
+    )
+    cases.append(
+        ("jobs API, first page, each user's first in the server", newcomer_api, list(newcomer_api), "first visit")
+    )
     cases += [(name, staff_key, page_urls, "") for name, page_urls in staff_urls.items()]
     cases += [
         ("after count expiry: jobs API, first page", heavy_key, urls["jobs API, first page"], "aged"),
         ("after count expiry: staff every user", staff_key, staff_urls["staff: every user's jobs, first page"], "aged"),
+        # the same after the server sat idle while the previous recount landed: compare with the idle controls
+        (
+            "after count expiry, server idle before: jobs API, first page",
+            heavy_key,
+            urls["jobs API, first page"],
+            "aged after idle",
+        ),
+        (
+            "after count expiry, server idle before: staff every user",
+            staff_key,
+            staff_urls["staff: every user's jobs, first page"],
+            "aged after idle",
+        ),
         # controls: the same wait before the request, nothing stale (the aged cases' yardstick)
         ("after 200 ms idle: floor", heavy_key, urls["floor (authenticated DRF 400)"], "idle"),
         ("after 200 ms idle: jobs API, first page", heavy_key, urls["jobs API, first page"], "idle"),
@@ -513,13 +616,20 @@ def main(argv: list[str] | None = None) -> int:
         timings.update(measure(slow, args.cold_n or args.n, 1, args.rounds))
         recorded = portal_metrics.per_view(scraped, portal_metrics.scrape(f"http://127.0.0.1:{PORT}", METRICS_TOKEN))
         measure([("warm", heavy_key, urls["jobs API, first page"], "")], 1, 0, 1)  # counts cached again
-        server.terminate()  # after a restart: new workers, the cache (Redis) kept
-        server.wait(timeout=30)
-        server = start_gunicorn(env, args.workers)
-        after_restart = measure(
-            [("after a restart: jobs API, first page", heavy_key, urls["jobs API, first page"], "")], 1, 0, 1
-        )
-        timings.update(after_restart)
+        # After a restart (new workers, the cache in Redis kept): the first request of the new
+        # server, once its workers have loaded the portal; each restart times one case, in turn.
+        restarted = [
+            ("after a restart: floor", heavy_key, urls["floor (authenticated DRF 400)"]),
+            ("after a restart: jobs API, first page", heavy_key, urls["jobs API, first page"]),
+            ("after a restart: light user page", light_key, [f"/secure/jobstats/{light}/"]),
+        ]
+        for i in range(max(args.cold_n or args.n, len(restarted))):
+            name, key, page_urls = restarted[i % len(restarted)]
+            server.terminate()
+            server.wait(timeout=30)
+            server = start_gunicorn(env, args.workers)
+            for case, values in measure([(name, key, page_urls, "first visit")], 1, 0, 1).items():
+                timings.setdefault(case, []).extend(values)
         rate, latencies = upload_throughput(token, args.uploads) if args.uploads else (0.0, [0.0])
     finally:
         server.terminate()

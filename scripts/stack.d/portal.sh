@@ -327,6 +327,9 @@ WSGIProcessGroup %{ENV:PORTAL_INSTANCE}
 WSGIApplicationGroup %{GLOBAL}
 WSGIPassAuthorization On
 WSGIScriptAlias / $d/portal_wsgi.py
+# Each daemon loads the portal when it starts (userportal/warmup.py builds what first requests would), not on its first request
+WSGIImportScript $d/portal_wsgi.py process-group=portal application-group=%{GLOBAL}
+WSGIImportScript $d/portal_wsgi.py process-group=portal2 application-group=%{GLOBAL}
 <Directory $d>
     <Files portal_wsgi.py>
         Require all granted
