@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
-from jobstats.services import LIST_COLUMNS, PendingFirst, Recent, count_key, read_statement
+from jobstats.services import LIST_COLUMNS, NotShared, PendingFirst, Recent, read_shared, shared_user_list
 from slurm import exporter
 from slurm.decoders import TresCatalog, job_memory_mb, parse_tres
 from slurm.models import Tres
@@ -50,23 +50,25 @@ class CountedPaginator(Paginator):
         return Page(rows, number, self)
 
 
-_USER_LISTS = Recent(512)  # a user's jobs queryset and its count key, by what their SQL depends on
+_USER_LISTS = Recent(16)  # the user list made with stand-ins, by cluster (shared_user_list)
 
 
 def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[Any]:
     """One page of a user's jobs, pending ones first then the most recently started: records of LIST_COLUMNS.
 
-    The table's tag (jobstats.templatetags.job_rows) decodes what it shows of them.
+    The first page's statements and the count's key are every user's (shared_user_list): a user
+    the process has not served yet costs no more than one it has. The table's tag
+    (jobstats.templatetags.job_rows) decodes what it shows of them.
     """
     try:
         key = ("user-page", cluster, username, uid_of(username, cluster))  # what the list's SQL depends on
-        found = _USER_LISTS.get(key)
-        if found is None:
-            jobs = jobs_of_user_by_uid(username, cluster)
-            found = _USER_LISTS.put(key, (jobs, count_key(jobs)))
-        jobs, counted_under = found
-        paginator = CountedPaginator(PendingFirst(jobs, LIST_COLUMNS, key=key, count_key=counted_under), PAGE_SIZE)
-        return paginator.get_page(page)
+        jobs = PendingFirst(
+            lambda: jobs_of_user_by_uid(username, cluster),
+            LIST_COLUMNS,
+            key=key,
+            shared=shared_user_list(("user-page", cluster), username, cluster, _USER_LISTS),
+        )
+        return CountedPaginator(jobs, PAGE_SIZE).get_page(page)
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
 
@@ -104,12 +106,19 @@ OPEN_COLUMNS = ("time_start", "tres_alloc", "cpus_req", "mem_req", "nodes_alloc"
 def running_and_pending(username: str, cluster: str) -> tuple[list[Any], int]:
     """The user's running jobs (at most MAX_RUNNING_READ records) and the number of pending ones.
 
-    One read of the open rows, its SQL compiled once per user; a user with more open rows than
+    One read of the open rows, its SQL compiled once for every user (read_shared); a user with more open rows than
     MAX_RUNNING_READ gets the running ones and the pending count as two bounded queries instead.
     """
     limit = MAX_RUNNING_READ + 1
-    key = ("current-use", cluster, username, uid_of(username, cluster), limit)  # what the SQL depends on
-    rows = read_statement(key, lambda: jobs_of_user_by_uid(username, cluster).filter(OPEN).only(*OPEN_COLUMNS)[:limit])
+    shared = shared_user_list(("user-page", cluster), username, cluster, _USER_LISTS)
+    try:
+        if shared is None:
+            raise NotShared(username)
+        rows = read_shared(
+            ("current-use", cluster, limit), lambda: shared.jobs.filter(OPEN).only(*OPEN_COLUMNS)[:limit], shared.values
+        )
+    except NotShared:
+        rows = list(jobs_of_user_by_uid(username, cluster).filter(OPEN).only(*OPEN_COLUMNS)[:limit])
     if len(rows) < limit:
         running = [job for job in rows if job.time_start]
         return running, len(rows) - len(running)

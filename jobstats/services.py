@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any, overload
 
 from django.core.cache import cache
@@ -41,7 +42,7 @@ from slurm.decoders import (
 )
 from slurm.hostlists import expand_hostlist
 from slurm.models import Tres
-from slurm.visibility import jobs_of_user_by_uid, uid_of
+from slurm.visibility import jobs_of_user_by_uid, stand_in_uid, uid_of
 from userportal.errors import SlurmDatabaseUnavailable
 
 MAX_RECORDS = 20  # records of one reused job id shown on its page
@@ -256,7 +257,15 @@ COUNT_REFRESH_LOCK_SECONDS = 120
 logger = logging.getLogger(__name__)
 
 
-def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS, key: str | None = None) -> int:
+# A queryset, or what makes it: building one costs a request that only reads a cached count.
+Jobs = QuerySet[Any] | Callable[[], QuerySet[Any]]
+
+
+def _made(jobs: Jobs) -> QuerySet[Any]:
+    return jobs() if callable(jobs) else jobs
+
+
+def cached_count(queryset: Jobs, *, seconds: int = COUNT_CACHE_SECONDS, key: str | None = None) -> int:
     """``queryset.count()``, cached under its SQL: a count of 50,000 rows every few minutes, not per page.
 
     Stale while revalidating: a count older than ``seconds`` is answered at once and recounted
@@ -265,24 +274,26 @@ def cached_count(queryset: QuerySet[Any], *, seconds: int = COUNT_CACHE_SECONDS,
     Only a count never made (or unused for COUNT_STALE_SECONDS) is counted in the request.
     ``key``: count_key(queryset), when the caller kept it (it compiles the query).
     """
-    key = key or count_key(queryset)
+    key = key or count_key(_made(queryset))
     found = cache.get(key)
     if isinstance(found, tuple) and len(found) == 2:
         value, counted_at = found
         if time.time() - counted_at >= seconds and cache.add(f"{key}:recount", 1, COUNT_REFRESH_LOCK_SECONDS):
-            in_background(lambda: _recount(queryset, key, unlock=True))
+            in_background(lambda: _recount(_made(queryset), key, unlock=True))
         return int(value)
-    return _recount(queryset, key)
+    return _recount(_made(queryset), key)
 
 
 def count_key(queryset: QuerySet[Any]) -> str:
     sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
-    return "jobstats:count:" + hashlib.sha256(f"{queryset.db}|{sql}|{params!r}".encode()).hexdigest()
+    return _count_key(queryset.db, sql, tuple(params))
 
 
-def count_after_page(
-    queryset: QuerySet[Any], count: int, offset: int, limit: int, rows: int, *, key: str | None = None
-) -> int:
+def _count_key(db: str, sql: str, params: tuple[Any, ...]) -> str:
+    return "jobstats:count:" + hashlib.sha256(f"{db}|{sql}|{params!r}".encode()).hexdigest()
+
+
+def count_after_page(queryset: Jobs, count: int, offset: int, limit: int, rows: int, *, key: str | None = None) -> int:
     """``count`` checked against a page just read of ``queryset`` (``rows`` of ``limit`` from ``offset``).
 
     A cached count can lag the table (a job submitted since); a page read shows it: a short
@@ -293,10 +304,10 @@ def count_after_page(
     if rows < limit and (rows or offset == 0):
         proven = offset + rows
         if proven != count:
-            cache.set(key or count_key(queryset), (proven, time.time()), COUNT_STALE_SECONDS)
+            cache.set(key or count_key(_made(queryset)), (proven, time.time()), COUNT_STALE_SECONDS)
         return proven
     if offset + rows > count or (rows == 0 and offset < count):
-        return _recount(queryset, key or count_key(queryset))
+        return _recount(_made(queryset), key or count_key(_made(queryset)))
     return count
 
 
@@ -452,64 +463,141 @@ def read_statement(key: Hashable, build: Callable[[], QuerySet[Any]]) -> list[An
 _INT_MARKERS = range(2_147_480_000, 2_147_480_100)
 _WORD_MARKER = "portalprepared{}marker"
 _INT_LIMIT = 2**62  # beyond, a field may encode the value (UnsignedBigIntegerField on PostgreSQL, SQLite)
-_PREPARED: Recent = Recent(512)
+_PREPARED: Recent = Recent(2048)
+
+
+def stand_ins(values: Sequence[Any]) -> tuple[int | str, ...] | None:
+    """The stand-in of each of ``values`` (integers within +-2**62, non-empty words), or None if one cannot have one."""
+    markers: list[int | str] = []
+    for index, value in enumerate(values):
+        if type(value) is int and -_INT_LIMIT < value < _INT_LIMIT and value not in _INT_MARKERS:
+            markers.append(_INT_MARKERS[index])
+        elif type(value) is str and value and "portalprepared" not in value:
+            markers.append(_WORD_MARKER.format(index))
+        else:
+            return None
+    return tuple(markers)
+
+
+Places = tuple[tuple[int, int, bool], ...]  # (parameter's index, value's index, the whole parameter)
+
+
+def _marker_places(params: Sequence[Any], markers: Sequence[int | str]) -> Places | None:
+    """Every place of each marker in ``params``, or None if one stands nowhere (or twice in one parameter)."""
+    places: list[tuple[int, int, bool]] = []
+    for index, marker in enumerate(markers):
+        found = []
+        for position, param in enumerate(params):
+            if isinstance(marker, int):
+                if type(param) is int and param == marker:
+                    found.append((position, index, True))
+            elif isinstance(param, str) and marker in param:
+                if param.count(marker) != 1:
+                    return None
+                found.append((position, index, param == marker))
+        if not found:
+            return None
+        places += found
+    return tuple(places)
+
+
+def _substituted(
+    params: tuple[Any, ...], places: Places, markers: Sequence[int | str], values: Sequence[Any]
+) -> tuple[Any, ...] | None:
+    """``params`` with each value in its marker's places; None if a word stands inside a parameter
+    (a ``__contains`` pattern, escaped by Django) and has other characters than letters and digits."""
+    found = list(params)
+    for position, index, whole in places:
+        value = values[index]
+        if whole:
+            found[position] = value
+        elif isinstance(value, str) and value.isalnum():
+            found[position] = found[position].replace(markers[index], value)
+        else:
+            return None
+    return tuple(found)
+
+
+def _prepared(key: Hashable, markers: tuple[int | str, ...], build: Callable[[], QuerySet[Any]]) -> Any:
+    """(Statement, places of the markers or None) of ``build()``, made with ``markers``, compiled once per key."""
+    memo = (key, tuple(type(marker) for marker in markers))
+    found = _PREPARED.get(memo)
+    if found is None:
+        statement = Statement.of(build())
+        found = _PREPARED.put(memo, (statement, _marker_places(statement.params, markers)))
+    return found
 
 
 def read_prepared(key: Hashable, build: Callable[..., QuerySet[Any]], *values: int | str) -> list[Any]:
     """read_statement of ``build(*values)``, compiled once per ``key`` whatever the values.
 
     ``key`` names everything the SQL depends on but ``values``: integers (lookups' values, within
-    +-2**62) and words of letters and digits (exact values, or inside a ``__contains``). The statement is compiled with
-    stand-ins in their place, and each call puts its values where the stand-ins are. A value
-    the stand-ins cannot take the place of (None, an empty word, a word with other characters),
-    or a statement where a stand-in is not found exactly once, runs the queryset itself.
+    +-2**62) and words (exact values of any characters; inside a ``__contains``, letters and
+    digits only). The statement is compiled with stand-ins in their place, and each call puts its
+    values where the stand-ins are. A value the stand-ins cannot take the place of (None, an
+    empty word, a word with other characters inside a pattern), or a statement where a stand-in
+    is not found, runs the queryset itself.
     """
-    if not all(
-        (type(value) is int and -_INT_LIMIT < value < _INT_LIMIT and value not in _INT_MARKERS)
-        or (isinstance(value, str) and value.isalnum())
-        for value in values
-    ):
-        return list(build(*values))
-    kinds = tuple(type(value) for value in values)
-    found = _PREPARED.get((key, kinds))
+    markers = stand_ins(values)
+    if markers is not None:
+        statement, places = _prepared(key, markers, lambda: build(*markers))
+        params = None if places is None else _substituted(statement.params, places, markers, values)
+        if params is not None:
+            return statement.read(params)
+    return list(build(*values))
+
+
+class NotShared(Exception):  # not an error: the caller reads its own statement
+    """A statement shared by the users of one shape cannot take these values (read_shared)."""
+
+
+def read_shared(key: Hashable, build: Callable[[], QuerySet[Any]], values: Sequence[Any]) -> list[Any]:
+    """read_statement of a statement shared by every request of one shape, with this request's ``values``.
+
+    ``build()`` makes the queryset with ``stand_ins(values)`` in the values' places (the shape's,
+    e.g. a user's name and uid: SharedList), ``key`` names everything else the SQL depends on.
+    Raises NotShared when the values cannot take the stand-ins' places.
+    """
+    markers = stand_ins(values)
+    if markers is None:
+        raise NotShared(key)
+    statement, places = _prepared(key, markers, build)
+    params = None if places is None else _substituted(statement.params, places, markers, values)
+    if params is None:
+        raise NotShared(key)
+    return statement.read(params)
+
+
+_SHARED_COUNT_KEYS: Recent = Recent(512)
+
+
+def shared_count_key(key: Hashable, build: Callable[[], QuerySet[Any]], values: Sequence[Any]) -> str | None:
+    """count_key of the queryset ``build()`` makes with ``stand_ins(values)``, had it been made with ``values``.
+
+    Compiled once per ``key``; None when the values cannot take the stand-ins' places.
+    """
+    markers = stand_ins(values)
+    if markers is None:
+        return None
+    memo = (key, tuple(type(marker) for marker in markers))
+    found = _SHARED_COUNT_KEYS.get(memo)
     if found is None:
-        markers = [
-            _INT_MARKERS[index] if kind is int else _WORD_MARKER.format(index) for index, kind in enumerate(kinds)
-        ]
-        statement = Statement.of(build(*markers))
-        found = _PREPARED.put((key, kinds), (statement, _marker_places(statement.params, markers)))
-    statement, places = found
-    if places is None:
-        return list(build(*values))
-    params = list(statement.params)
-    for (position, marker), value in zip(places, values, strict=True):
-        params[position] = value if isinstance(marker, int) else params[position].replace(marker, value)
-    return statement.read(tuple(params))
-
-
-def _marker_places(params: tuple[Any, ...], markers: list[int | str]) -> list[tuple[int, int | str]] | None:
-    """Where each marker stands in ``params`` (its index), or None unless each stands exactly once."""
-    places = []
-    for marker in markers:
-        if isinstance(marker, int):
-            found = [i for i, param in enumerate(params) if type(param) is int and param == marker]
-        else:
-            found = [i for i, param in enumerate(params) if isinstance(param, str) and marker in param]
-            found = found if len(found) == 1 and params[found[0]].count(marker) == 1 else []
-        if len(found) != 1:
-            return None
-        places.append((found[0], marker))
-    return places
+        queryset = build()
+        sql, params = queryset.query.get_compiler(using=queryset.db).as_sql()
+        found = _SHARED_COUNT_KEYS.put(memo, (queryset.db, sql, tuple(params), _marker_places(params, markers)))
+    db, sql, params, places = found
+    substituted = None if places is None else _substituted(params, places, markers, values)
+    return None if substituted is None else _count_key(db, sql, substituted)
 
 
 def read_union(key: Hashable, pages: Sequence[Callable[[], QuerySet[Any]]]) -> list[Any]:
     """read_statement of the UNION ALL of ``pages`` (sliced querysets of the same columns), rows in no order."""
+    return read_statement(key, lambda: _union(pages))
 
-    def union() -> QuerySet[Any]:
-        first, *others = (page() for page in pages)
-        return first.union(*others, all=True)
 
-    return read_statement(key, union)
+def _union(pages: Sequence[Callable[[], QuerySet[Any]]]) -> QuerySet[Any]:
+    first, *others = (page() for page in pages)
+    return first.union(*others, all=True)
 
 
 class PagedJobs(Sequence[Any]):
@@ -538,31 +626,96 @@ class PagedJobs(Sequence[Any]):
         return self.page(offset, max(stop - offset, 0))
 
 
+@dataclass(frozen=True)
+class Shared:
+    """A list made with stand-ins, whose statements every request of its shape shares (read_shared)."""
+
+    key: Hashable  # the shape: everything the list's SQL depends on but ``values``
+    jobs: QuerySet[Any]  # made with stand_ins(values)
+    values: tuple[Any, ...]  # this request's
+
+
+def shared_user_list(shape: Hashable, username: str, cluster: str, memo: Recent) -> Shared | None:
+    """The user's jobs (jobs_of_user_by_uid) as a Shared list of ``shape``, or None (a user without jobs yet).
+
+    The stand-ins are the user's name and uid; the list made with them is kept in ``memo``.
+    """
+    values = (username, uid_of(username, cluster))
+    markers = stand_ins(values)
+    if markers is None:
+        return None
+    jobs = memo.get(shape)
+    if jobs is None:
+        stand_in_uid(str(markers[0]), int(markers[1]))  # what uid_of answers for the stand-in name
+        jobs = memo.put(shape, jobs_of_user_by_uid(str(markers[0]), cluster))
+    return Shared(shape, jobs, values)
+
+
 class PendingFirst(PagedJobs):
-    """A user's jobs in DEFAULT_ORDER with the pending ones first, for a Paginator (cached count)."""
+    """A user's jobs in DEFAULT_ORDER with the pending ones first, for a Paginator (cached count).
+
+    ``jobs`` may be what makes the queryset (made when a count or a deeper page needs it).
+    ``shared``: the same list made with stand-ins, whose first page's statements are shared
+    by every user (read_shared), and whose count key is the list's without compiling it.
+    """
 
     def __init__(
-        self, jobs: QuerySet[Any], columns: Sequence[str], *, key: Hashable = None, count_key: str | None = None
+        self,
+        jobs: Jobs,
+        columns: Sequence[str],
+        *,
+        key: Hashable = None,
+        count_key: str | None = None,
+        shared: Shared | None = None,
     ) -> None:
-        self.jobs = jobs
+        self._jobs = jobs
         self.columns = tuple(columns)
         self.key = key  # what the SQL of ``jobs`` depends on, if the caller names it (read_statement)
+        self.shared = shared
+        if count_key is None and shared is not None:
+            count_key = shared_count_key(shared.key, lambda: shared.jobs, shared.values)
         self.count_key = count_key
         self._count: int | None = None
 
+    @cached_property
+    def jobs(self) -> QuerySet[Any]:
+        return _made(self._jobs)
+
     def count(self) -> int:  # type: ignore[override]  # Paginator calls count() without arguments
         if self._count is None:
-            self._count = cached_count(self.jobs, key=self.count_key)
+            self._count = cached_count(lambda: self.jobs, key=self.count_key)
         return self._count
 
     def __len__(self) -> int:
         return self.count()
 
     def page(self, offset: int, limit: int) -> list[Any]:
-        read_parts = None if self.key is None else lambda parts: self._read_parts(parts, limit)
-        rows = pending_first_page(self.jobs, offset, limit, self._read, size=len(self), read_parts=read_parts)
-        self._count = count_after_page(self.jobs, self.count(), offset, limit, len(rows), key=self.count_key)
+        rows = self._shared_page(limit) if offset == 0 and self.shared is not None else None
+        if rows is None:
+            read_parts = None if self.key is None else lambda parts: self._read_parts(parts, limit)
+            rows = pending_first_page(self.jobs, offset, limit, self._read, size=len(self), read_parts=read_parts)
+        self._count = count_after_page(lambda: self.jobs, self.count(), offset, limit, len(rows), key=self.count_key)
         return rows
+
+    def _shared_page(self, limit: int) -> list[Any] | None:
+        """The first page through the shape's statements (None: they cannot take this request's values)."""
+        shared = self.shared
+        assert shared is not None
+
+        def read(build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
+            return read_shared(
+                (shared.key, self.columns, part, offset, limit), lambda: self._page(build, offset, limit), shared.values
+            )
+
+        def read_parts(parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]]) -> list[Any]:
+            pages = [lambda build=build: self._page(build, 0, limit) for build, _part in parts]
+            key = (shared.key, self.columns, tuple(part for _build, part in parts), limit)
+            return read_shared(key, lambda: _union(pages), shared.values)
+
+        try:
+            return pending_first_page(shared.jobs, 0, limit, read, size=len(self), read_parts=read_parts)
+        except NotShared:
+            return None
 
     def _page(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int) -> QuerySet[Any]:
         return build().only(*self.columns)[offset : offset + limit]

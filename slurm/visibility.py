@@ -108,6 +108,9 @@ def uid_of(username: str, cluster: str | None = None) -> int | None:
     time_end, time_eligible) indexes (sacct's) instead of reading all the user's rows through
     ``id_assoc``. One indexed single-row query on a cache miss.
     """
+    stood = _STAND_IN_UIDS.get(username)
+    if stood is not None:
+        return stood
     key = f"slurm:uid:{_cluster(cluster)}:{username}"
     memo = _UIDS.get(key)
     if memo is not None and memo[1] > time.monotonic():
@@ -124,6 +127,16 @@ def uid_of(username: str, cluster: str | None = None) -> int | None:
             _UIDS.clear()
         _UIDS[key] = (int(uid), time.monotonic() + UID_MEMO_SECONDS)
     return uid
+
+
+# The uid of a stand-in name: a statement made once for every user (jobstats.services.read_shared)
+# is built for a name no user has, whose uid must be another stand-in, not looked up.
+_STAND_IN_UIDS: dict[str, int] = {}
+
+
+def stand_in_uid(username: str, uid: int) -> None:
+    """From now on uid_of(``username``) is ``uid`` (``username``: a stand-in no Slurm user is named)."""
+    _STAND_IN_UIDS[username] = uid
 
 
 # uid_of()'s answers kept in the process too (a request asked the shared cache two or three times).
