@@ -8,7 +8,9 @@ with the field errors.
 
 from __future__ import annotations
 
+import functools
 import re
+from dataclasses import replace
 from typing import Any
 
 from django.http import Http404
@@ -95,18 +97,43 @@ def datatables_params(params: Any) -> tuple[dict[str, Any], dict[str, list[str]]
 _QUERIES = Recent(1024)
 
 
+@functools.cache
+def _username_field() -> Any:
+    """The serializer's ``username`` field, made once (a serializer copies all its fields when made)."""
+    return JobQuerySerializer().fields["username"]
+
+
 def job_list_query(params: Any) -> queries.JobListQuery:
-    """The request's validated query; a ValidationError (400) with the field errors."""
+    """The request's validated query; a ValidationError (400) with the field errors.
+
+    A query seen before with another ``username`` (every user's first page asks the same but
+    its name) is not validated again either: only the name is, by the serializer's own field.
+    """
     key = tuple(sorted((name, tuple(params.getlist(name))) for name in params if name != "draw"))
     draw = params.get("draw", "")
+    valid_draw = draw == "" or (draw.isascii() and draw.isdigit() and len(draw) < 16)  # a count of digits
     query: queries.JobListQuery | None = _QUERIES.get(key)
-    if query is not None and (draw == "" or (draw.isascii() and draw.isdigit() and len(draw) < 16)):
-        return query  # a count of digits is a valid draw
+    if query is not None and valid_draw:
+        return query
+    named = params.getlist("username")
+    # the same key with None for the name: no request's (each parameter has a tuple of values)
+    shape = tuple((name, None if name == "username" else values) for name, values in key) if len(named) == 1 else None
+    other = _QUERIES.get(shape) if shape is not None else None
+    if other is not None and valid_draw:
+        try:
+            username = _username_field().run_validation(named[0])
+        except ValidationError:
+            pass  # the whole request's errors, below
+        else:
+            return _QUERIES.put(key, replace(other, username=username))
     flat, errors = datatables_params(params)
     serializer = JobQuerySerializer(data=flat)
     if not serializer.is_valid() or errors:
         raise ValidationError({**(serializer.errors if serializer.errors else {}), **errors})
-    return _QUERIES.put(key, serializer.to_query())
+    query = _QUERIES.put(key, serializer.to_query())
+    if shape is not None:
+        _QUERIES.put(shape, replace(query, username=None))
+    return query
 
 
 class JobList(GenericAPIView[Any]):

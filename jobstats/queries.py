@@ -6,7 +6,8 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from django.db import DatabaseError
@@ -19,19 +20,27 @@ from jobstats.services import (
     ASCENDING_ORDER,
     DEFAULT_ORDER,
     PENDING_ORDER,
+    NotShared,
     PagedJobs,
+    PageReader,
+    PartsReader,
     Recent,
+    Shared,
     cached_count,
     count_after_page,
     count_key,
     newest_submitted_page,
     pending_first_page,
+    read_shared,
     read_statement,
     read_union,
+    shared_count_key,
+    stand_ins,
+    union_of,
 )
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
-from slurm.visibility import Scope, assoc_users, jobs_of_user_by_uid, jobs_visible_to, uid_of
+from slurm.visibility import Scope, assoc_users, jobs_of_user_by_uid, jobs_visible_to, stand_in_uid, uid_of
 from userportal.errors import SlurmDatabaseUnavailable
 
 # Orders the API accepts that are the index order (the serializer appends -job_db_inx).
@@ -244,19 +253,34 @@ class PreparedSelection:
     """What a jobs request's SQL depends on, built once per process for each distinct request.
 
     The querysets are never evaluated here (only cloned), and their count keys (a compile each)
-    are kept with them: a request that was seen before builds and compiles nothing.
+    are kept with them: a request that was seen before builds and compiles nothing. One user's
+    list (their own, or one staff open) is ``shared`` with every user of its shape: its count
+    keys come from the shape's compiled SQL, its first page is read with the shape's statements
+    (read_shared), and its own querysets are made only when a count or a deeper page needs them.
     """
 
     key: tuple[Any, ...]
-    jobs: QuerySet[Any]
-    base: QuerySet[Any]  # before the request's filters
+    querysets: Callable[[], tuple[QuerySet[Any], QuerySet[Any]]]  # (jobs, base: before the request's filters)
     unfiltered: bool  # the request has no filter: jobs is base, and its total is the filtered count
     cluster: str
     order: tuple[str, ...]
     uid: int | None  # the uid whose index may give a deep page's keys (an unfiltered own list), else None
     per_user: bool  # one user's jobs, found through the (id_user, ...) indexes (jobs_of_user_by_uid)
-    jobs_key: str
-    base_key: str
+    jobs_key: str | None  # None: count_key of the queryset, when it is made
+    base_key: str | None
+    shared: Shared | None = None  # the same selection made with stand-ins (its ``jobs``), and this request's values
+
+    @cached_property
+    def made(self) -> tuple[QuerySet[Any], QuerySet[Any]]:
+        return self.querysets()
+
+    @property
+    def jobs(self) -> QuerySet[Any]:
+        return self.made[0]
+
+    @property
+    def base(self) -> QuerySet[Any]:
+        return self.made[1]
 
 
 class JobSelection(PagedJobs):
@@ -271,7 +295,6 @@ class JobSelection(PagedJobs):
 
     def __init__(self, prepared: PreparedSelection, *, total: int, filtered: int) -> None:
         self.prepared = prepared
-        self.jobs = prepared.jobs
         self.cluster = prepared.cluster
         self.order = prepared.order
         self.total = total
@@ -280,37 +303,60 @@ class JobSelection(PagedJobs):
     def __len__(self) -> int:
         return self.filtered
 
+    @property
+    def jobs(self) -> QuerySet[Any]:
+        return self.prepared.jobs
+
     def page(self, offset: int, limit: int) -> list[Any]:
         """``limit`` job records from ``offset``, in order; in DEFAULT_ORDER the pending jobs first."""
         prepared = self.prepared
         try:
-            if self.order == DEFAULT_ORDER:
-                rows = pending_first_page(
-                    self.jobs,
-                    offset,
-                    limit,
-                    self._read,
-                    size=self.filtered,
-                    read_parts=lambda parts: self._read_parts(parts, limit),
-                )
-            else:
-                by_submit = None
-                if self.order == ALL_JOBS_ORDER and prepared.uid is not None:  # one user's jobs, no filter
-                    by_submit = newest_submitted_page(self.jobs, offset, limit, self._read)
-                rows = (
-                    by_submit
-                    if by_submit is not None
-                    else self._read(lambda: self.jobs.order_by(*self.order), offset, limit, "ordered")
-                )
-            filtered = count_after_page(self.jobs, self.filtered, offset, limit, len(rows), key=prepared.jobs_key)
+            rows = self._shared_page(limit) if offset == 0 and prepared.shared is not None else None
+            if rows is None:
+                rows = self._page(self.jobs, offset, limit, self._read, lambda parts: self._read_parts(parts, limit))
+            filtered = count_after_page(
+                lambda: self.jobs, self.filtered, offset, limit, len(rows), key=prepared.jobs_key
+            )
             if filtered != self.filtered and prepared.unfiltered:
                 self.total = count_after_page(
-                    prepared.base, self.total, offset, limit, len(rows), key=prepared.base_key
+                    lambda: prepared.base, self.total, offset, limit, len(rows), key=prepared.base_key
                 )
             self.filtered = filtered
             return with_username(rows, self.cluster)
         except DatabaseError as exc:
             raise SlurmDatabaseUnavailable(str(exc)) from exc
+
+    def _page(
+        self, jobs: QuerySet[Any], offset: int, limit: int, read: PageReader, read_parts: PartsReader
+    ) -> list[Any]:
+        """The page's rows of ``jobs`` (the request's, or the shape's made with stand-ins), read with ``read``."""
+        if self.order == DEFAULT_ORDER:
+            return pending_first_page(jobs, offset, limit, read, size=self.filtered, read_parts=read_parts)
+        if self.order == ALL_JOBS_ORDER and self.prepared.uid is not None:  # one user's jobs, no filter
+            by_submit = newest_submitted_page(jobs, offset, limit, read)
+            if by_submit is not None:
+                return by_submit
+        return read(lambda: jobs.order_by(*self.order), offset, limit, "ordered")
+
+    def _shared_page(self, limit: int) -> list[Any] | None:
+        """The first page read with the statements of the request's shape (None: they cannot take its values)."""
+        shared = self.prepared.shared
+        assert shared is not None
+
+        def read(build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
+            return read_shared(
+                (shared.key, part, offset, limit), lambda: self._top(build, offset, limit, part), shared.values
+            )
+
+        def read_parts(parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]]) -> list[Any]:
+            pages = [lambda build=build, part=part: self._top(build, 0, limit, part) for build, part in parts]
+            key = (shared.key, tuple(part for _build, part in parts), limit)
+            return read_shared(key, lambda: union_of(pages), shared.values)
+
+        try:
+            return self._page(shared.jobs, 0, limit, read, read_parts)
+        except NotShared:
+            return None
 
     def _top(self, build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> QuerySet[Any]:
         """The rows of a page near the top (never an index page, _index_page): the same SQL for every request of this shape."""
@@ -392,8 +438,8 @@ def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
     """The jobs of a jobs API request: two counts (cached; one without filters), the page read later."""
     try:
         prepared = _prepare(user, cluster, query)
-        total = cached_count(prepared.base, key=prepared.base_key)
-        filtered = cached_count(prepared.jobs, key=prepared.jobs_key) if _filtered(query) else total
+        total = cached_count(lambda: prepared.base, key=prepared.base_key)
+        filtered = cached_count(lambda: prepared.jobs, key=prepared.jobs_key) if _filtered(query) else total
     except DatabaseError as exc:
         raise SlurmDatabaseUnavailable(str(exc)) from exc
     return JobSelection(prepared, total=total, filtered=filtered)
@@ -402,19 +448,24 @@ def select_jobs(user: Any, cluster: str, query: JobListQuery) -> JobSelection:
 def _prepare(user: Any, cluster: str, query: JobListQuery) -> PreparedSelection:
     """The request's querysets and count keys, from the process's memo when this shape was seen.
 
-    The SQL depends on nothing but the key: the viewer, the cluster, the validated query and the
-    uids that jobs_of_user_by_uid() puts in it (uid_of, cached), never on rows read here.
+    The SQL depends on nothing but the key: the viewer (not for staff, who see every job), the
+    cluster, the validated query and the uids that jobs_of_user_by_uid() puts in it (uid_of,
+    cached), never on rows read here. One user's list is prepared from its shape's (_shared).
     """
     authenticated = bool(user.is_authenticated)
-    viewer = str(user.get_username()) if authenticated else ""
+    viewer = str(user.get_username()) if authenticated and not user.is_staff else ""
     uids = (  # the ones api_scope() and _single_owner() read
         uid_of(viewer, cluster) if authenticated and not user.is_staff and not query.account else None,
         uid_of(query.username, cluster) if query.username and user.is_staff else None,
     )
     key = (cluster, viewer, bool(user.is_staff), authenticated, query, uids)
     prepared: PreparedSelection | None = _SELECTIONS.get(key)
-    if prepared is not None:
-        return prepared
+    if prepared is None:
+        prepared = _SELECTIONS.put(key, _shared(user, cluster, query, key) or _built(user, cluster, query, key))
+    return prepared
+
+
+def _built(user: Any, cluster: str, query: JobListQuery, key: tuple[Any, ...]) -> PreparedSelection:
     base = api_scope(user, cluster, query)
     jobs = api_filter(base, query, ids_only=every_user(user, query))
     uid = uid_of(owner, cluster) if (owner := _single_owner(user, query)) and not _filtered(query) else None
@@ -424,19 +475,71 @@ def _prepare(user: Any, cluster: str, query: JobListQuery) -> PreparedSelection:
         # reverse) is by submit time there, along archive_purge (the pending jobs come first).
         order = ALL_JOBS_BY.get(order, order)
     base_key = count_key(base)
-    prepared = PreparedSelection(
+    return PreparedSelection(
         key=key,
-        jobs=jobs,
-        base=base,
+        querysets=lambda: (jobs, base),
         unfiltered=not _filtered(query),
         cluster=cluster,
         order=order,
         uid=uid,
-        per_user=bool(query.username and user.is_staff) or (authenticated and not user.is_staff and not query.account),
+        per_user=bool(query.username and user.is_staff) or (authenticated_own(user, query)),
         jobs_key=count_key(jobs) if _filtered(query) else base_key,
         base_key=base_key,
     )
-    return _SELECTIONS.put(key, prepared)
+
+
+def authenticated_own(user: Any, query: JobListQuery) -> bool:
+    """The request is a user's own list (not staff, no account named)."""
+    return bool(user.is_authenticated) and not user.is_staff and not query.account
+
+
+@dataclass(frozen=True)
+class _StandInUser:
+    """Who a shape's selection is made for: a name and uid no user has (stand_ins)."""
+
+    username: str
+    is_staff: bool
+    is_authenticated: bool = True
+
+    def get_username(self) -> str:
+        return self.username
+
+
+def _shared(user: Any, cluster: str, query: JobListQuery, key: tuple[Any, ...]) -> PreparedSelection | None:
+    """One user's list (their own, or one staff open) prepared from its shape's, made with stand-ins; else None."""
+    if authenticated_own(user, query):
+        name = str(user.get_username())
+        query = replace(query, username=name if query.username == name else None)  # another name is ignored
+    elif user.is_staff and query.username and not query.account:
+        name = query.username
+    else:
+        return None
+    values = (name, uid_of(name, cluster))
+    markers = stand_ins(values)
+    if markers is None:
+        return None
+    shape_query = replace(query, username=str(markers[0]) if query.username else None)
+    shape = ("api-shape", cluster, bool(user.is_staff), shape_query)
+    stand_in = _SHAPES.get(shape)
+    if stand_in is None:
+        stand_in_uid(str(markers[0]), int(markers[1]))
+        stand_in = _SHAPES.put(
+            shape, _built(_StandInUser(str(markers[0]), bool(user.is_staff)), cluster, shape_query, shape)
+        )
+    made = stand_in.made
+    uid = values[1] if stand_in.uid is not None else None
+    return replace(
+        stand_in,
+        key=key,
+        querysets=lambda: _built(user, cluster, query, key).made,
+        uid=uid,
+        jobs_key=shared_count_key((shape, "jobs"), lambda: made[0], values),
+        base_key=shared_count_key((shape, "base"), lambda: made[1], values),
+        shared=Shared(shape, made[0], values),
+    )
+
+
+_SHAPES = Recent(256)  # a shape's selection made with stand-ins (_shared)
 
 
 def get_job(user: Any, cluster: str, job_db_inx: int) -> Any | None:

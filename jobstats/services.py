@@ -592,10 +592,10 @@ def shared_count_key(key: Hashable, build: Callable[[], QuerySet[Any]], values: 
 
 def read_union(key: Hashable, pages: Sequence[Callable[[], QuerySet[Any]]]) -> list[Any]:
     """read_statement of the UNION ALL of ``pages`` (sliced querysets of the same columns), rows in no order."""
-    return read_statement(key, lambda: _union(pages))
+    return read_statement(key, lambda: union_of(pages))
 
 
-def _union(pages: Sequence[Callable[[], QuerySet[Any]]]) -> QuerySet[Any]:
+def union_of(pages: Sequence[Callable[[], QuerySet[Any]]]) -> QuerySet[Any]:
     first, *others = (page() for page in pages)
     return first.union(*others, all=True)
 
@@ -710,7 +710,7 @@ class PendingFirst(PagedJobs):
         def read_parts(parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]]) -> list[Any]:
             pages = [lambda build=build: self._page(build, 0, limit) for build, _part in parts]
             key = (shared.key, self.columns, tuple(part for _build, part in parts), limit)
-            return read_shared(key, lambda: _union(pages), shared.values)
+            return read_shared(key, lambda: union_of(pages), shared.values)
 
         try:
             return pending_first_page(shared.jobs, 0, limit, read, size=len(self), read_parts=read_parts)

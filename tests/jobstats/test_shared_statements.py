@@ -14,7 +14,8 @@ from slurm.visibility import jobs_of_user_by_uid
 
 pytestmark = pytest.mark.django_db(databases=["default", "slurm"])
 
-NAMES = ["owner", "jean.dupont", "o'brien-x", "user_42", "Ünïcode"]
+NAMES = ["owner", "jean.dupont", "o'brien-x", "user_42", "Ünïcode", "mail+x@site"]
+API_NAMES = ["owner", "jean.dupont", "user_42", "mail+x@site"]  # the API's names: jobstats.serializers.NAME
 
 
 @pytest.fixture
@@ -55,7 +56,7 @@ def test_every_users_first_page_and_count_key_are_their_own_querysets(users, com
         assert page.paginator.count == own.count() > 0
         shared = shared_user_list(("user-page", cluster), name, cluster, listing._USER_LISTS)
         assert shared is not None, name
-        assert shared_count_key(("user-page", cluster), lambda: shared.jobs, shared.values) == count_key(own), name
+        assert shared_count_key(("user-page", cluster), lambda s=shared: s.jobs, shared.values) == count_key(own), name
         running, waiting = listing.running_and_pending(name, cluster)
         assert sorted(job.pk for job in running) == sorted(j.pk for j in own.filter(time_start__gt=0, time_end=0))
         assert waiting == own.filter(time_start=0, time_end=0, state=0).count()
@@ -90,3 +91,91 @@ def test_a_user_without_jobs_yet_has_no_shared_list(personas):
         is None
     )
     assert listing.user_jobs_page("nobody-yet", personas.slurm.cluster).paginator.count == 0
+
+
+def api_page(client, **params):
+    response = client.get("/api/jobs/", {"format": "datatables", "draw": 1, "start": 0, "length": 3, **params})
+    return response.status_code, response.json()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {},
+        {"columns[0][data]": "time_submit", "order[0][column]": "0", "order[0][dir]": "desc"},
+        {"columns[0][data]": "job_name", "order[0][column]": "0", "order[0][dir]": "asc"},
+        {"search[value]": "1"},
+        {"state": "PENDING"},
+    ],
+)
+def test_the_api_answers_every_user_as_without_shared_statements(users, client, compiled, monkeypatch, params):
+    """Users (as themselves, and as staff opens them) are answered exactly what each one's own queryset gives."""
+    from factories import StaffFactory, UserFactory
+
+    from jobstats import api, queries
+
+    staff = StaffFactory()
+    answers = {}
+    for shared in (True, False):
+        for memo in (queries._SELECTIONS, queries._SHAPES, api._QUERIES):
+            memo.clear()
+        if not shared:
+            monkeypatch.setattr(queries, "_shared", lambda *args: None)
+        for name in API_NAMES:
+            client.force_login(UserFactory(username=name) if shared else get_user(name))
+            own = api_page(client, username=name, **params)
+            client.force_login(staff)
+            answers[(shared, name)] = (own, api_page(client, username=name, **params))
+    for name in API_NAMES:
+        assert answers[(True, name)] == answers[(False, name)], name
+        (status, body), _staff = answers[(True, name)]
+        assert status == 200 and body["recordsTotal"] > 0, name
+    assert answers[(True, "owner")] != answers[(True, "jean.dupont")]
+
+
+def get_user(name):
+    from django.contrib.auth import get_user_model
+
+    return get_user_model().objects.get(username=name)
+
+
+def test_a_query_validated_for_one_user_serves_another_and_a_bad_name_is_still_a_400(users, client, monkeypatch):
+    from factories import StaffFactory
+
+    from jobstats import api
+
+    validated: list = []
+    real = api.JobQuerySerializer
+    monkeypatch.setattr(api, "JobQuerySerializer", lambda *a, **kw: validated.append(kw) or real(*a, **kw))
+    api._QUERIES.clear()
+    client.force_login(StaffFactory())
+    for name in API_NAMES:
+        status, body = api_page(client, username=name)
+        assert status == 200 and body["recordsTotal"] > 0, name
+    assert len([kw for kw in validated if kw]) == 1  # the first user's request; the others: only the name
+    # any other name is answered as a request validated whole (a fresh memo) answers it
+    for name in ("", " ", "-x", "a b", "x" * 200, "a\n", " owner ", "owner\n"):
+        answer = api_page(client, username=name)
+        api._QUERIES.clear()
+        assert answer == api_page(client, username=name), repr(name)
+        api_page(client, username="owner")  # the template again
+    assert api_page(client, username="-x") == (400, {"username": ["This value does not match the required pattern."]})
+
+
+def test_the_apis_count_keys_are_the_users_own_querysets(users):
+    """A shared selection's count keys are those its user's own querysets have (the counts cached for both)."""
+    from factories import StaffFactory, UserFactory
+
+    from jobstats import queries
+
+    staff = StaffFactory()
+    for name in API_NAMES:
+        if name != "owner":
+            UserFactory(username=name)
+        for viewer, query in ((get_user(name), queries.JobListQuery()), (staff, queries.JobListQuery(username=name))):
+            queries._SELECTIONS.clear()
+            prepared = queries._prepare(viewer, users.cluster, query)
+            assert prepared.shared is not None, name
+            built = queries._built(viewer, users.cluster, query, prepared.key)
+            assert (prepared.base_key, prepared.jobs_key) == (built.base_key, built.jobs_key) != (None, None), name
+            assert [job.pk for job in prepared.jobs] == [job.pk for job in built.jobs]
