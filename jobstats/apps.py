@@ -10,6 +10,16 @@ class JobstatsConfig(AppConfig):
         "jobscript-readers": ("Read job scripts", ("jobstats.view_jobscript",)),
     }
 
+    def warm_up(self) -> None:
+        """At a server process's start (userportal.warmup): the statements of every user's first pages, compiled."""
+        from django.conf import settings
+
+        from jobstats import listing, queries
+
+        for cluster in settings.SLURM_CLUSTERS:
+            listing.prepare_user_page(str(cluster))
+            queries.prepare_first_pages(str(cluster))
+
     def ready(self) -> None:
         from jobstats import (
             api_jobscripts_upload,

@@ -16,7 +16,18 @@ from django.db.models import Q
 from django.utils.translation import gettext as _
 
 from jobstats.graphs.user import user_expressions
-from jobstats.services import LIST_COLUMNS, NotShared, PendingFirst, Recent, read_shared, shared_user_list
+from jobstats.services import (
+    ANY_USER,
+    LIST_COLUMNS,
+    NotShared,
+    PendingFirst,
+    Recent,
+    Shared,
+    compiling_only,
+    read_shared,
+    shared_user_list,
+    stand_in_list,
+)
 from slurm import exporter
 from slurm.decoders import TresCatalog, job_memory_mb, parse_tres
 from slurm.models import Tres
@@ -73,6 +84,14 @@ def user_jobs_page(username: str, cluster: str, *, page: int | str = 1) -> Page[
         raise SlurmDatabaseUnavailable(str(exc)) from exc
 
 
+def prepare_user_page(cluster: str) -> None:
+    """Compile the statements every user's page reads (its first page, its count's key, the open jobs), reading nothing."""
+    shared = Shared(("user-page", cluster), stand_in_list(("user-page", cluster), cluster, _USER_LISTS), ANY_USER)
+    PendingFirst(shared.jobs, LIST_COLUMNS, shared=shared).prepare(PAGE_SIZE)
+    with compiling_only():
+        _open_rows(shared)
+
+
 @dataclass(frozen=True)
 class Use:
     allocated: float
@@ -114,9 +133,7 @@ def running_and_pending(username: str, cluster: str) -> tuple[list[Any], int]:
     try:
         if shared is None:
             raise NotShared(username)
-        rows = read_shared(
-            ("current-use", cluster, limit), lambda: shared.jobs.filter(OPEN).only(*OPEN_COLUMNS)[:limit], shared.values
-        )
+        rows = _open_rows(shared)
     except NotShared:
         rows = list(jobs_of_user_by_uid(username, cluster).filter(OPEN).only(*OPEN_COLUMNS)[:limit])
     if len(rows) < limit:
@@ -125,6 +142,13 @@ def running_and_pending(username: str, cluster: str) -> tuple[list[Any], int]:
     jobs = jobs_of_user_by_uid(username, cluster)
     running = list(jobs.filter(time_start__gt=0, time_end=0).only(*OPEN_COLUMNS)[:MAX_RUNNING_READ])
     return running, jobs.filter(time_start=0, time_end=0, state=0).count()
+
+
+def _open_rows(shared: Shared) -> list[Any]:
+    limit = MAX_RUNNING_READ + 1
+    return read_shared(
+        ("current-use", shared.key, limit), lambda: shared.jobs.filter(OPEN).only(*OPEN_COLUMNS)[:limit], shared.values
+    )
 
 
 def current_use(

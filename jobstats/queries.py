@@ -5,7 +5,7 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 from jobstats.services import (
     ALL_JOBS_ASCENDING,
     ALL_JOBS_ORDER,
+    ANY_USER,
     ASCENDING_ORDER,
     DEFAULT_ORDER,
     PENDING_ORDER,
@@ -27,6 +28,7 @@ from jobstats.services import (
     Recent,
     Shared,
     cached_count,
+    compiling_only,
     count_after_page,
     count_key,
     newest_submitted_page,
@@ -515,17 +517,9 @@ def _shared(user: Any, cluster: str, query: JobListQuery, key: tuple[Any, ...]) 
     else:
         return None
     values = (name, uid_of(name, cluster))
-    markers = stand_ins(values)
-    if markers is None:
+    if stand_ins(values) is None:
         return None
-    shape_query = replace(query, username=str(markers[0]) if query.username else None)
-    shape = ("api-shape", cluster, bool(user.is_staff), shape_query)
-    stand_in = _SHAPES.get(shape)
-    if stand_in is None:
-        stand_in_uid(str(markers[0]), int(markers[1]))
-        stand_in = _SHAPES.put(
-            shape, _built(_StandInUser(str(markers[0]), bool(user.is_staff)), cluster, shape_query, shape)
-        )
+    shape, stand_in = _shape(cluster, bool(user.is_staff), query)
     made = stand_in.made
     uid = values[1] if stand_in.uid is not None else None
     return replace(
@@ -540,6 +534,40 @@ def _shared(user: Any, cluster: str, query: JobListQuery, key: tuple[Any, ...]) 
 
 
 _SHAPES = Recent(256)  # a shape's selection made with stand-ins (_shared)
+
+
+def _shape(cluster: str, staff: bool, query: JobListQuery) -> tuple[Hashable, PreparedSelection]:
+    """The selection of ``query``'s shape (its user named or not), made for ANY_USER's stand-ins."""
+    name, uid = stand_ins(ANY_USER) or ()
+    shape_query = replace(query, username=str(name) if query.username else None)
+    shape = ("api-shape", cluster, staff, shape_query)
+    stand_in = _SHAPES.get(shape)
+    if stand_in is None:
+        stand_in_uid(str(name), int(uid))
+        stand_in = _SHAPES.put(shape, _built(_StandInUser(str(name), staff), cluster, shape_query, shape))
+    return shape, stand_in
+
+
+# The first pages a process's start compiles: the JSON API's default and the portal's jobs table's.
+PREPARED_PAGES = ((100, ()), (50, ("-time_start", "-job_db_inx")))
+
+
+def prepare_first_pages(cluster: str) -> None:
+    """Compile the statements and count keys of the common first pages of one user's jobs (own, or staff), reading nothing."""
+    for staff, named in ((False, False), (False, True), (True, True)):
+        for limit, order in PREPARED_PAGES:
+            _prepare_first_page(cluster, staff, JobListQuery(username="-" if named else None, order=order), limit)
+
+
+def _prepare_first_page(cluster: str, staff: bool, query: JobListQuery, limit: int) -> None:
+    shape, stand_in = _shape(cluster, staff, query)
+    made = stand_in.made
+    shared_count_key((shape, "jobs"), lambda: made[0], ANY_USER)
+    shared_count_key((shape, "base"), lambda: made[1], ANY_USER)
+    prepared = replace(stand_in, shared=Shared(shape, made[0], ANY_USER))
+    with compiling_only():
+        for size in (0, limit + 1):
+            JobSelection(prepared, total=size, filtered=size)._shared_page(limit)
 
 
 def get_job(user: Any, cluster: str, job_db_inx: int) -> Any | None:

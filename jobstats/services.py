@@ -15,7 +15,8 @@ import logging
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cached_property
@@ -551,17 +552,32 @@ class NotShared(Exception):  # not an error: the caller reads its own statement
     """A statement shared by the users of one shape cannot take these values (read_shared)."""
 
 
+_compiling = threading.local()
+
+
+@contextmanager
+def compiling_only() -> Iterator[None]:
+    """read_shared() compiles its statement and reads nothing (answers no row): a process's start (warm_up)."""
+    _compiling.on = True
+    try:
+        yield
+    finally:
+        _compiling.on = False
+
+
 def read_shared(key: Hashable, build: Callable[[], QuerySet[Any]], values: Sequence[Any]) -> list[Any]:
     """read_statement of a statement shared by every request of one shape, with this request's ``values``.
 
     ``build()`` makes the queryset with ``stand_ins(values)`` in the values' places (the shape's,
-    e.g. a user's name and uid: SharedList), ``key`` names everything else the SQL depends on.
+    e.g. a user's name and uid: shared_user_list), ``key`` names everything else the SQL depends on.
     Raises NotShared when the values cannot take the stand-ins' places.
     """
     markers = stand_ins(values)
     if markers is None:
         raise NotShared(key)
     statement, places = _prepared(key, markers, build)
+    if getattr(_compiling, "on", False):
+        return []
     params = None if places is None else _substituted(statement.params, places, markers, values)
     if params is None:
         raise NotShared(key)
@@ -641,14 +657,21 @@ def shared_user_list(shape: Hashable, username: str, cluster: str, memo: Recent)
     The stand-ins are the user's name and uid; the list made with them is kept in ``memo``.
     """
     values = (username, uid_of(username, cluster))
-    markers = stand_ins(values)
-    if markers is None:
-        return None
+    return None if stand_ins(values) is None else Shared(shape, stand_in_list(shape, cluster, memo), values)
+
+
+# Values of a user's name and uid that have stand-ins: what a process's start compiles with (warm_up).
+ANY_USER = ("user", 1)
+
+
+def stand_in_list(shape: Hashable, cluster: str, memo: Recent) -> QuerySet[Any]:
+    """jobs_of_user_by_uid() of the stand-ins of a user's name and uid, made once per ``shape`` (kept in ``memo``)."""
     jobs = memo.get(shape)
     if jobs is None:
-        stand_in_uid(str(markers[0]), int(markers[1]))  # what uid_of answers for the stand-in name
-        jobs = memo.put(shape, jobs_of_user_by_uid(str(markers[0]), cluster))
-    return Shared(shape, jobs, values)
+        name, uid = stand_ins(ANY_USER) or ()
+        stand_in_uid(str(name), int(uid))  # what uid_of answers for the stand-in name
+        jobs = memo.put(shape, jobs_of_user_by_uid(str(name), cluster))
+    return jobs
 
 
 class PendingFirst(PagedJobs):
@@ -690,14 +713,20 @@ class PendingFirst(PagedJobs):
         return self.count()
 
     def page(self, offset: int, limit: int) -> list[Any]:
-        rows = self._shared_page(limit) if offset == 0 and self.shared is not None else None
+        rows = self._shared_page(limit, len(self)) if offset == 0 and self.shared is not None else None
         if rows is None:
             read_parts = None if self.key is None else lambda parts: self._read_parts(parts, limit)
             rows = pending_first_page(self.jobs, offset, limit, self._read, size=len(self), read_parts=read_parts)
         self._count = count_after_page(lambda: self.jobs, self.count(), offset, limit, len(rows), key=self.count_key)
         return rows
 
-    def _shared_page(self, limit: int) -> list[Any] | None:
+    def prepare(self, limit: int) -> None:
+        """Compile the statements of the first page of the shape (``shared``: made with ANY_USER), for a list of any size."""
+        with compiling_only():
+            for size in (0, limit + 1):
+                self._shared_page(limit, size)
+
+    def _shared_page(self, limit: int, size: int) -> list[Any] | None:
         """The first page through the shape's statements (None: they cannot take this request's values)."""
         shared = self.shared
         assert shared is not None
@@ -713,7 +742,7 @@ class PendingFirst(PagedJobs):
             return read_shared(key, lambda: union_of(pages), shared.values)
 
         try:
-            return pending_first_page(shared.jobs, 0, limit, read, size=len(self), read_parts=read_parts)
+            return pending_first_page(shared.jobs, 0, limit, read, size=size, read_parts=read_parts)
         except NotShared:
             return None
 

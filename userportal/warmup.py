@@ -41,7 +41,10 @@ def warm() -> None:
     for model in apps.get_models():
         model._meta.get_fields()  # the fields and relation tables of every model
     for alias in settings.CACHES:
-        caches[alias]  # the backend (a Redis client connects on its first command)
+        try:  # the backend, and its connection (a Redis client's pool notices a fork: gunicorn --preload)
+            caches[alias].get("warmup:connect")
+        except Exception as exc:  # a cache that is down is left to the requests (they say so)
+            log.warning("cache %s not reached at start: %s", alias, exc)
     import_string(settings.MESSAGE_STORAGE)
     database_drivers()
     api_settings()

@@ -569,9 +569,9 @@ def main(argv: list[str] | None = None) -> int:
     newcomer_api = {
         f"/api/jobs/?{OUR_PAGE}&username={name}&start=0": first_visits[name] for name in newcomers[args.n :]
     }
-    seen_before({**newcomer_pages, **newcomer_api})
     token = service_token()
     flush_cache()  # nothing from an earlier run
+    seen_before({**newcomer_pages, **newcomer_api})
     urls = pages(args.user, heavy_jobs(args.user, args.n + args.warmup))
     staff_urls = staff_pages(args.user)
     cases = [(name, heavy_key, page_urls, "") for name, page_urls in urls.items()]

@@ -179,3 +179,29 @@ def test_the_apis_count_keys_are_the_users_own_querysets(users):
             built = queries._built(viewer, users.cluster, query, prepared.key)
             assert (prepared.base_key, prepared.jobs_key) == (built.base_key, built.jobs_key) != (None, None), name
             assert [job.pk for job in prepared.jobs] == [job.pk for job in built.jobs]
+
+
+def test_a_process_start_compiles_what_every_users_first_pages_read(users, client, compiled, settings):
+    """After jobstats' warm_up (userportal.warmup), a user's page and the API's first pages (the JSON
+    default and the portal's table, own and staff) compile nothing."""
+    from django.apps import apps
+    from factories import StaffFactory, UserFactory
+
+    from jobstats import queries
+
+    settings.SLURM_CLUSTERS = [users.cluster]
+    for memo in (queries._SELECTIONS, queries._SHAPES, services._SHARED_COUNT_KEYS):
+        memo.clear()
+    apps.get_app_config("jobstats").warm_up()
+    assert compiled  # the statements, compiled without a database read
+    compiled.clear()
+    table = {"format": "datatables", "draw": 1, "start": 0, "length": 50}
+    table |= {"columns[7][data]": "time_start", "order[0][column]": "7", "order[0][dir]": "desc"}
+    for name in ("jean.dupont", "user_42"):
+        client.force_login(UserFactory(username=name))
+        assert client.get(f"/secure/jobstats/{name}/").status_code == 200
+        assert client.get("/api/jobs/", {"username": name, **table}).json()["recordsTotal"] == 5
+        assert client.get("/api/jobs/", {"format": "json"}).status_code == 200
+        client.force_login(StaffFactory())
+        assert client.get("/api/jobs/", {"username": name, **table}).json()["recordsTotal"] == 5
+    assert compiled == []
