@@ -125,17 +125,24 @@ def flush() -> None:
 def flush_soon() -> None:
     """A request's end: its counts added within PORTAL_METRICS_FLUSH_SECONDS by this process's
     background flusher (with the other requests' of that interval), or at once (0, or no Redis)."""
-    interval = float(getattr(settings, "PORTAL_METRICS_FLUSH_SECONDS", 0) or 0)
-    if interval <= 0 or not shared():
+    if not start_flusher():
         flush()
         return
+    _wake.set()
+
+
+def start_flusher() -> bool:
+    """Start this process's background flusher if there is none yet; False when counts are flushed at once."""
+    interval = float(getattr(settings, "PORTAL_METRICS_FLUSH_SECONDS", 0) or 0)
+    if interval <= 0 or not shared():
+        return False
     if _state["flusher_pid"] != os.getpid():  # none yet in this process (or it was forked from one)
         with _lock:
             if _state["flusher_pid"] != os.getpid():
                 _state["flusher_pid"] = os.getpid()
                 threading.Thread(target=_flusher, args=(interval,), name="metrics-flush", daemon=True).start()
                 atexit.register(flush)  # a stopping process adds its last counts
-    _wake.set()
+    return True
 
 
 def _flusher(interval: float) -> None:

@@ -26,7 +26,7 @@ from django.urls import URLResolver, get_resolver
 from django.utils import formats, translation
 from django.utils.module_loading import import_string
 
-from userportal import access
+from userportal import access, metrics_store
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ def warm() -> None:
         except Exception as exc:  # a cache that is down is left to the requests (they say so)
             log.warning("cache %s not reached at start: %s", alias, exc)
     import_string(settings.MESSAGE_STORAGE)
+    metrics_store.start_flusher()  # the /metrics counts' background flusher (a forked process starts its own)
     database_drivers()
     api_settings()
     reverse_tables()
