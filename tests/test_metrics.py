@@ -227,7 +227,8 @@ def test_staff_see_which_instance_and_process_answered_health():
 def test_the_redis_cache_keeps_one_client_per_pool_and_still_counts():
     from userportal.cache_backends import RedisCache
 
-    cache = RedisCache(_redis_url(), {"KEY_PREFIX": "reuse-test"})
+    # a prefix of its own: the unit passes' xdist workers (and the stack) share this Redis database
+    cache = RedisCache(_redis_url(), {"KEY_PREFIX": f"reuse-test-{uuid.uuid4().hex}"})
     client = cache._cache.get_client("a")
     assert cache._cache.get_client("b") is client  # Django's own makes a new redis.Redis per call
     cache.set("k", 41)
