@@ -6,7 +6,7 @@ DataTables (server side) and plain JSON clients get the same rows; see jobstats.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 
@@ -31,6 +31,7 @@ from jobstats.services import (
     compiling_only,
     count_after_page,
     count_key,
+    has_stand_in,
     newest_submitted_page,
     pending_first_page,
     read_shared,
@@ -496,8 +497,8 @@ def authenticated_own(user: Any, query: JobListQuery) -> bool:
 
 
 @dataclass(frozen=True)
-class _StandInUser:
-    """Who a shape's selection is made for: a name and uid no user has (stand_ins)."""
+class _Viewer:
+    """Who a selection is made for, as api_scope() reads a user: a stand-in (a shape's), or a user's name."""
 
     username: str
     is_staff: bool
@@ -517,15 +518,16 @@ def _shared(user: Any, cluster: str, query: JobListQuery, key: tuple[Any, ...]) 
     else:
         return None
     values = (name, uid_of(name, cluster))
-    if stand_ins(values) is None:
-        return None
+    if stand_ins(values) is None or has_stand_in([getattr(query, field.name) for field in fields(query)]):
+        return None  # no stand-in for a value, or one of the query's own values would be taken for one
     shape, stand_in = _shape(cluster, bool(user.is_staff), query)
+    viewer = _Viewer(str(user.get_username()), bool(user.is_staff))  # not the request's user: the memo outlives it
     made = stand_in.made
     uid = values[1] if stand_in.uid is not None else None
     return replace(
         stand_in,
         key=key,
-        querysets=lambda: _built(user, cluster, query, key).made,
+        querysets=lambda: _built(viewer, cluster, query, key).made,
         uid=uid,
         jobs_key=shared_count_key((shape, "jobs"), lambda: made[0], values),
         base_key=shared_count_key((shape, "base"), lambda: made[1], values),
@@ -544,7 +546,7 @@ def _shape(cluster: str, staff: bool, query: JobListQuery) -> tuple[Hashable, Pr
     stand_in = _SHAPES.get(shape)
     if stand_in is None:
         stand_in_uid(str(name), int(uid))
-        stand_in = _SHAPES.put(shape, _built(_StandInUser(str(name), staff), cluster, shape_query, shape))
+        stand_in = _SHAPES.put(shape, _built(_Viewer(str(name), staff), cluster, shape_query, shape))
     return shape, stand_in
 
 

@@ -9,6 +9,7 @@ raises SlurmDatabaseUnavailable.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import heapq
 import logging
@@ -374,13 +375,15 @@ class Recent(OrderedDict[Any, Any]):
     def get(self, key: Any, default: Any = None) -> Any:
         found = super().get(key, default)
         if found is not default:
-            self.move_to_end(key)
+            with contextlib.suppress(KeyError):  # another thread's put() evicted it meanwhile
+                self.move_to_end(key)
         return found
 
     def put(self, key: Any, value: Any) -> Any:
         self[key] = value
         if len(self) > self.size:
-            self.popitem(last=False)
+            with contextlib.suppress(KeyError):  # another thread evicted the oldest first
+                self.popitem(last=False)
         return value
 
 
@@ -478,6 +481,17 @@ def stand_ins(values: Sequence[Any]) -> tuple[int | str, ...] | None:
         else:
             return None
     return tuple(markers)
+
+
+def has_stand_in(values: Sequence[Any]) -> bool:
+    """Whether one of ``values`` (or of the tuples among them) is or holds a stand-in: the statement
+    of a shape whose other values hold one would take them for the request's (read_shared)."""
+    for value in values:
+        if isinstance(value, tuple | list) and has_stand_in(value):
+            return True
+        if (type(value) is int and value in _INT_MARKERS) or (isinstance(value, str) and "portalprepared" in value):
+            return True
+    return False
 
 
 Places = tuple[tuple[int, int, bool], ...]  # (parameter's index, value's index, the whole parameter)

@@ -37,7 +37,10 @@ def warm() -> None:
     for config in apps.get_app_configs():  # first: a model class made later empties every model's tables
         warm_up = getattr(config, "warm_up", None)
         if callable(warm_up):
-            warm_up()
+            try:
+                warm_up()
+            except Exception:  # what it did not build is built by the first requests (which show any error)
+                log.warning("%s's warm-up failed", config.label, exc_info=True)
     for model in apps.get_models():
         model._meta.get_fields()  # the fields and relation tables of every model
     for alias in settings.CACHES:

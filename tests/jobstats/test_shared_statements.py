@@ -106,6 +106,11 @@ def api_page(client, **params):
         {"columns[0][data]": "job_name", "order[0][column]": "0", "order[0][dir]": "asc"},
         {"search[value]": "1"},
         {"state": "PENDING"},
+        # the query's own values equal to a stand-in: never taken for the user's name or uid
+        {"submitted_after": "2147480001"},
+        {"search[value]": "2147480001"},
+        {"search[value]": "portalprepared0marker"},
+        {"partition": "portalprepared0marker"},
     ],
 )
 def test_the_api_answers_every_user_as_without_shared_statements(users, client, compiled, monkeypatch, params):
