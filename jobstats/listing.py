@@ -89,7 +89,7 @@ def prepare_user_page(cluster: str) -> None:
     shared = Shared(("user-page", cluster), stand_in_list(("user-page", cluster), cluster, _USER_LISTS), ANY_USER)
     PendingFirst(shared.jobs, LIST_COLUMNS, shared=shared).prepare(PAGE_SIZE)
     with compiling_only():
-        _open_rows(shared)
+        _open_rows(shared, MAX_RUNNING_READ + 1)
 
 
 @dataclass(frozen=True)
@@ -128,13 +128,13 @@ def running_and_pending(username: str, cluster: str) -> tuple[list[Any], int]:
     One read of the open rows, its SQL compiled once for every user (read_shared); a user with more open rows than
     MAX_RUNNING_READ gets the running ones and the pending count as two bounded queries instead.
     """
-    limit = MAX_RUNNING_READ + 1
+    limit = MAX_RUNNING_READ + 1  # one more than read tells there are more
     shared = shared_user_list(("user-page", cluster), username, cluster, _USER_LISTS)
     try:
-        if shared is None:
-            raise NotShared(username)
-        rows = _open_rows(shared)
+        rows = None if shared is None else _open_rows(shared, limit)
     except NotShared:
+        rows = None
+    if rows is None:
         rows = list(jobs_of_user_by_uid(username, cluster).filter(OPEN).only(*OPEN_COLUMNS)[:limit])
     if len(rows) < limit:
         running = [job for job in rows if job.time_start]
@@ -144,8 +144,7 @@ def running_and_pending(username: str, cluster: str) -> tuple[list[Any], int]:
     return running, jobs.filter(time_start=0, time_end=0, state=0).count()
 
 
-def _open_rows(shared: Shared) -> list[Any]:
-    limit = MAX_RUNNING_READ + 1
+def _open_rows(shared: Shared, limit: int) -> list[Any]:
     return read_shared(
         ("current-use", shared.key, limit), lambda: shared.jobs.filter(OPEN).only(*OPEN_COLUMNS)[:limit], shared.values
     )

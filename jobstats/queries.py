@@ -34,16 +34,16 @@ from jobstats.services import (
     has_stand_in,
     newest_submitted_page,
     pending_first_page,
-    read_shared,
     read_statement,
     read_union,
     shared_count_key,
+    shared_readers,
+    stand_in_user,
     stand_ins,
-    union_of,
 )
 from slurm.decoders import STATE_FILTER_CHOICES, STATE_LABELS, state_filter
 from slurm.models import cluster_models
-from slurm.visibility import Scope, assoc_users, jobs_of_user_by_uid, jobs_visible_to, stand_in_uid, uid_of
+from slurm.visibility import Scope, assoc_users, jobs_of_user_by_uid, jobs_visible_to, uid_of
 from userportal.errors import SlurmDatabaseUnavailable
 
 # Orders the API accepts that are the index order (the serializer appends -job_db_inx).
@@ -345,17 +345,7 @@ class JobSelection(PagedJobs):
         """The first page read with the statements of the request's shape (None: they cannot take its values)."""
         shared = self.prepared.shared
         assert shared is not None
-
-        def read(build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
-            return read_shared(
-                (shared.key, part, offset, limit), lambda: self._top(build, offset, limit, part), shared.values
-            )
-
-        def read_parts(parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]]) -> list[Any]:
-            pages = [lambda build=build, part=part: self._top(build, 0, limit, part) for build, part in parts]
-            key = (shared.key, tuple(part for _build, part in parts), limit)
-            return read_shared(key, lambda: union_of(pages), shared.values)
-
+        read, read_parts = shared_readers(shared, shared.key, self._top, limit)
         try:
             return self._page(shared.jobs, 0, limit, read, read_parts)
         except NotShared:
@@ -540,13 +530,12 @@ _SHAPES = Recent(256)  # a shape's selection made with stand-ins (_shared)
 
 def _shape(cluster: str, staff: bool, query: JobListQuery) -> tuple[Hashable, PreparedSelection]:
     """The selection of ``query``'s shape (its user named or not), made for ANY_USER's stand-ins."""
-    name, uid = stand_ins(ANY_USER) or ()
-    shape_query = replace(query, username=str(name) if query.username else None)
+    name, _uid = stand_in_user()
+    shape_query = replace(query, username=name if query.username else None)
     shape = ("api-shape", cluster, staff, shape_query)
     stand_in = _SHAPES.get(shape)
     if stand_in is None:
-        stand_in_uid(str(name), int(uid))
-        stand_in = _SHAPES.put(shape, _built(_Viewer(str(name), staff), cluster, shape_query, shape))
+        stand_in = _SHAPES.put(shape, _built(_Viewer(name, staff), cluster, shape_query, shape))
     return shape, stand_in
 
 

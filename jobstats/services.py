@@ -309,7 +309,8 @@ def count_after_page(queryset: Jobs, count: int, offset: int, limit: int, rows: 
             cache.set(key or count_key(_made(queryset)), (proven, time.time()), COUNT_STALE_SECONDS)
         return proven
     if offset + rows > count or (rows == 0 and offset < count):
-        return _recount(_made(queryset), key or count_key(_made(queryset)))
+        made = _made(queryset)
+        return _recount(made, key or count_key(made))
     return count
 
 
@@ -678,14 +679,41 @@ def shared_user_list(shape: Hashable, username: str, cluster: str, memo: Recent)
 ANY_USER = ("user", 1)
 
 
+def stand_in_user() -> tuple[str, int]:
+    """The stand-ins of a user's name and uid (every user's), uid_of() answering the one for the other."""
+    name, uid = stand_ins(ANY_USER) or ()
+    stand_in_uid(str(name), int(uid))
+    return str(name), int(uid)
+
+
 def stand_in_list(shape: Hashable, cluster: str, memo: Recent) -> QuerySet[Any]:
-    """jobs_of_user_by_uid() of the stand-ins of a user's name and uid, made once per ``shape`` (kept in ``memo``)."""
+    """jobs_of_user_by_uid() of the stand-in user, made once per ``shape`` (kept in ``memo``)."""
     jobs = memo.get(shape)
     if jobs is None:
-        name, uid = stand_ins(ANY_USER) or ()
-        stand_in_uid(str(name), int(uid))  # what uid_of answers for the stand-in name
-        jobs = memo.put(shape, jobs_of_user_by_uid(str(name), cluster))
+        jobs = memo.put(shape, jobs_of_user_by_uid(stand_in_user()[0], cluster))
     return jobs
+
+
+def shared_readers(
+    shared: Shared,
+    key: Hashable,
+    page: Callable[[Callable[[], QuerySet[Any]], int, int, str], QuerySet[Any]],
+    limit: int,
+) -> tuple[PageReader, PartsReader]:
+    """A page reader and a parts reader (pending_first_page's) through the statements of ``shared``'s shape.
+
+    ``page(build, offset, limit, part)`` makes the sliced queryset of a part; ``key`` names what
+    else than ``shared.key`` the statements depend on. They raise NotShared (read_shared).
+    """
+
+    def read(build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
+        return read_shared((key, part, offset, limit), lambda: page(build, offset, limit, part), shared.values)
+
+    def read_parts(parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]]) -> list[Any]:
+        pages = [lambda build=build, part=part: page(build, 0, limit, part) for build, part in parts]
+        return read_shared((key, tuple(part for _build, part in parts), limit), lambda: union_of(pages), shared.values)
+
+    return read, read_parts
 
 
 class PendingFirst(PagedJobs):
@@ -744,17 +772,12 @@ class PendingFirst(PagedJobs):
         """The first page through the shape's statements (None: they cannot take this request's values)."""
         shared = self.shared
         assert shared is not None
-
-        def read(build: Callable[[], QuerySet[Any]], offset: int, limit: int, part: str) -> list[Any]:
-            return read_shared(
-                (shared.key, self.columns, part, offset, limit), lambda: self._page(build, offset, limit), shared.values
-            )
-
-        def read_parts(parts: Sequence[tuple[Callable[[], QuerySet[Any]], str]]) -> list[Any]:
-            pages = [lambda build=build: self._page(build, 0, limit) for build, _part in parts]
-            key = (shared.key, self.columns, tuple(part for _build, part in parts), limit)
-            return read_shared(key, lambda: union_of(pages), shared.values)
-
+        read, read_parts = shared_readers(
+            shared,
+            (shared.key, self.columns),
+            lambda build, offset, limit, _part: self._page(build, offset, limit),
+            limit,
+        )
         try:
             return pending_first_page(shared.jobs, 0, limit, read, size=size, read_parts=read_parts)
         except NotShared:
